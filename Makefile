@@ -1,0 +1,31 @@
+# Each target sets itself up in a local venv (.venv) on a fresh machine.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	# torch first, pinned: a range would pull a multi-GB CUDA build
+	$(BIN)/pip install --disable-pip-version-check -q torch==2.13.0
+	$(BIN)/pip install --disable-pip-version-check -q -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/driftline run --config configs/demo.yaml
+
+test: $(STAMP)
+	bash ops/scripts/install-prometheus.sh
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+bench: $(STAMP)
+	$(BIN)/python -m evaluation.bench_detectors
+
+clean:
+	rm -rf $(VENV) artifacts .pytest_cache
