@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
+	test -f artifacts/model.pt || $(BIN)/driftline train --config configs/train.yaml
 	$(BIN)/driftline run --config configs/demo.yaml
 
 test: $(STAMP)
