@@ -1,0 +1,104 @@
+"""``driftline train`` and ``driftline months`` (dispatched by :mod:`utils.cli`).
+
+Example
+-------
+.. code-block:: console
+
+    $ driftline train --config configs/train.yaml --output-dir artifacts
+    $ driftline months --artifacts artifacts --months 1 12 24 36
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from configs import ConfigError, load_config
+from dataloader.insurance import N_MONTHS, InsuranceDataError
+from model.artifacts import ArtifactError, load_artifacts
+from model.config import DEFAULT_CONFIG_PATH, TrainConfig
+from model.months import evaluate_months, months_table
+from model.train import QualityGateError, train_and_save
+
+__all__ = ["months_arguments", "months_main", "train_arguments", "train_main"]
+
+
+def _month(text: str) -> int:
+    try:
+        month = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a month number: {text!r}") from None
+    if not 1 <= month <= N_MONTHS:
+        raise argparse.ArgumentTypeError(f"month must be in [1, {N_MONTHS}], got {month}")
+    return month
+
+
+def train_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``driftline train``."""
+    parser.add_argument("--config", default=str(DEFAULT_CONFIG_PATH),
+                        help="training config (YAML, schema model.config.TrainConfig)")
+    parser.add_argument("--output-dir", default=None,
+                        help="where to write model.pt and reference_profile.json "
+                             "(default: output_dir from the config)")
+    parser.add_argument("--seed", type=int, default=None, help="override optimiser.seed")
+    parser.add_argument("--epochs", type=int, default=None, help="override optimiser.epochs")
+    parser.add_argument("--no-months", action="store_true",
+                        help="skip the per-month evaluation table after training")
+
+
+def train_main(args: argparse.Namespace) -> int:
+    """Train, enforce the quality gate, save the artifacts, print the per-month table.
+
+    Exit codes: 0 saved, 1 quality gate failed (nothing saved), 2 bad config or data.
+    """
+    overrides = {}
+    if args.seed is not None:
+        overrides["optimiser.seed"] = args.seed
+    if args.epochs is not None:
+        overrides["optimiser.epochs"] = args.epochs
+    started = time.perf_counter()
+    try:
+        config = load_config(args.config, TrainConfig, overrides)
+        result, directory = train_and_save(config, args.output_dir)
+    except (ConfigError, InsuranceDataError) as exc:
+        print(f"driftline train: error: {exc}", file=sys.stderr)
+        return 2
+    except QualityGateError as exc:
+        print(f"driftline train: quality gate failed, {exc}", file=sys.stderr)
+        return 1
+    profile = result.profile
+    print(f"test accuracy {result.test_accuracy:.4f}, test macro-F1 {result.test_macro_f1:.4f}")
+    print(f"reference: error rate {profile.baseline_error_rate:.4f} (network alone "
+          f"{profile.baseline_model_error_rate:.4f}), fallback rate "
+          f"{profile.baseline_fallback_rate:.4f}")
+    print(f"trained in {result.train_seconds:.2f} s; wrote {directory}/model.pt and "
+          f"{directory}/reference_profile.json (model sha256 {profile.model_sha256[:16]})")
+    print(f"config, data, training, profile and save took {time.perf_counter() - started:.2f} s")
+    if not args.no_months:
+        print()
+        print(months_table(evaluate_months(load_artifacts(directory),
+                                           data_dir=config.data.data_dir)))
+    return 0
+
+
+def months_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``driftline months``."""
+    parser.add_argument("--artifacts", default="artifacts",
+                        help="directory with model.pt and reference_profile.json")
+    parser.add_argument("--data-dir", default=None,
+                        help="insurance data directory (default: the packaged copy)")
+    parser.add_argument("--months", type=_month, nargs="+", default=None, metavar="MONTH",
+                        help=f"months to evaluate (default: 1..{N_MONTHS})")
+
+
+def months_main(args: argparse.Namespace) -> int:
+    """Print the per-month markdown table; exit 2 if the artifacts or data are bad."""
+    try:
+        model = load_artifacts(args.artifacts)
+        rows = evaluate_months(model, args.months, args.data_dir)
+    except (ArtifactError, InsuranceDataError) as exc:
+        print(f"driftline months: error: {exc}", file=sys.stderr)
+        return 2
+    print(months_table(rows))
+    return 0

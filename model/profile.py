@@ -1,0 +1,225 @@
+"""The reference profile saved beside the model: what "no drift" looks like.
+
+Detectors compare production traffic against it: per-feature reference samples (Incremental
+Kolmogorov-Smirnov), mean and std (Page-Hinkley), quantiles, Boxkite-style histograms (bucket
+edges at reference quantiles, with the reference counts) for features and predictions, the
+model's error rate and class distribution on the reference split (error-rate detectors such as
+DDM), and hashes that tie the profile to the training data and the exact model weights.
+
+Histogram convention (Prometheus ``le`` buckets): ``edges`` are increasing upper bounds and
+``counts`` has ``len(edges) + 1`` entries, ``counts[i]`` = number of values ``v`` with
+``edges[i-1] < v <= edges[i]`` (``edges[-1] = -inf``, ``edges[len(edges)] = +inf``).
+
+Example
+-------
+>>> import numpy as np
+>>> from model.profile import Histogram
+>>> h = Histogram.from_reference(np.arange(1.0, 101.0), n_buckets=4)
+>>> h.edges, h.counts
+([25.75, 50.5, 75.25], [25, 25, 25, 25])
+>>> h.count(np.array([0.0, 30.0, 1000.0]))
+[1, 1, 0, 1]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from dataclasses import MISSING, asdict, dataclass, field
+from importlib import metadata
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "PROFILE_FORMAT_VERSION", "Histogram", "ReferenceProfile", "data_sha256", "runtime_versions",
+]
+
+PROFILE_FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Histogram:
+    """Bucket upper bounds and reference counts (see the module docstring for the convention)."""
+
+    edges: list[float]
+    counts: list[int]
+
+    @classmethod
+    def from_reference(cls, values: np.ndarray, n_buckets: int) -> Histogram:
+        """Edges at the ``1/n, ..., (n-1)/n`` reference quantiles (ties merged) and counts.
+
+        A feature with at most ``n_buckets`` distinct values (e.g. a 0/1 flag) gets one bucket
+        per value instead, so categorical columns are not collapsed into one bucket.
+        """
+        values = np.asarray(values, dtype=np.float64)
+        distinct = np.unique(values)
+        if distinct.size <= n_buckets:
+            edges = distinct[:-1]
+        else:
+            levels = np.linspace(0.0, 1.0, n_buckets + 1)[1:-1]
+            edges = np.unique(np.quantile(values, levels))
+        edges_list = [float(e) for e in edges]
+        return cls(edges_list, cls(edges_list, []).count(values))
+
+    def count(self, values: np.ndarray) -> list[int]:
+        """Counts of ``values`` in these buckets (same convention as ``counts``)."""
+        index = np.searchsorted(np.asarray(self.edges, dtype=np.float64),
+                                np.asarray(values, dtype=np.float64), side="left")
+        return [int(c) for c in np.bincount(index, minlength=len(self.edges) + 1)]
+
+
+@dataclass
+class ReferenceProfile:
+    """Reference statistics of the features and of the model's predictions.
+
+    Attributes
+    ----------
+    feature_names : list of str
+        Column order of the model input.
+    feature_types : dict of str to str
+        ``"binary"`` or ``"continuous"`` per feature.
+    class_names : list of str
+        Names of the predicted classes, by label.
+    reference_samples : dict of str to list of float
+        The reference split, per feature, in file order (for Incremental KS).
+    quantile_levels : list of float
+        Levels of ``quantiles``.
+    quantiles : dict of str to list of float
+        Per-feature reference quantiles at ``quantile_levels``.
+    mean, std : dict of str to float
+        Per-feature reference mean and population std (for Page-Hinkley).
+    feature_histograms : dict of str to Histogram
+        Per-feature reference histograms.
+    prediction_histograms : dict of str to Histogram
+        ``"label"`` (one bucket per class), ``"confidence"`` and, with a risk head, ``"risk"``.
+    class_distribution : list of float
+        Fraction of reference rows predicted as each class.
+    baseline_error_rate : float
+        Error rate of the served predictions (network plus fallback) on the reference split.
+    baseline_model_error_rate : float
+        Error rate of the network alone on the reference split.
+    baseline_fallback_rate : float
+        Fraction of reference rows served by the rule-based fallback.
+    n_reference : int
+        Number of reference rows.
+    training_data_sha256 : str
+        :func:`data_sha256` of the training split.
+    model_sha256 : str
+        :func:`model.network.state_dict_sha256` of the saved weights.
+    versions : dict of str to str
+        Versions of driftline, torch, numpy and Python that produced the profile.
+    format_version : int
+        :data:`PROFILE_FORMAT_VERSION`.
+    """
+
+    feature_names: list[str]
+    feature_types: dict[str, str]
+    class_names: list[str]
+    reference_samples: dict[str, list[float]]
+    quantile_levels: list[float]
+    quantiles: dict[str, list[float]]
+    mean: dict[str, float]
+    std: dict[str, float]
+    feature_histograms: dict[str, Histogram]
+    prediction_histograms: dict[str, Histogram]
+    class_distribution: list[float]
+    baseline_error_rate: float
+    baseline_model_error_rate: float
+    baseline_fallback_rate: float
+    n_reference: int
+    training_data_sha256: str
+    model_sha256: str
+    versions: dict[str, str] = field(default_factory=dict)
+    format_version: int = PROFILE_FORMAT_VERSION
+
+    @staticmethod
+    def describe_features(X: np.ndarray, feature_names: list[str], quantile_levels: list[float],
+                          n_buckets: int) -> dict[str, Any]:
+        """The feature part of a profile (every field that depends only on ``X``)."""
+        X = np.asarray(X, dtype=np.float64)
+        columns = {name: X[:, i] for i, name in enumerate(feature_names)}
+        return {
+            "feature_names": list(feature_names),
+            "feature_types": {
+                n: "binary" if set(np.unique(c)) <= {0.0, 1.0} else "continuous"
+                for n, c in columns.items()
+            },
+            "reference_samples": {n: [float(v) for v in c] for n, c in columns.items()},
+            "quantile_levels": [float(q) for q in quantile_levels],
+            "quantiles": {n: [float(v) for v in np.quantile(c, quantile_levels)]
+                          for n, c in columns.items()},
+            "mean": {n: float(c.mean()) for n, c in columns.items()},
+            "std": {n: float(c.std()) for n, c in columns.items()},
+            "feature_histograms": {n: Histogram.from_reference(c, n_buckets)
+                                   for n, c in columns.items()},
+            "n_reference": int(X.shape[0]),
+        }
+
+    def reference_matrix(self) -> np.ndarray:
+        """The reference samples as an ``(n_reference, n_features)`` float64 array."""
+        return np.column_stack([np.asarray(self.reference_samples[n], dtype=np.float64)
+                                for n in self.feature_names])
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-Python form (histograms as ``{"edges", "counts"}`` mappings)."""
+        return asdict(self)
+
+    def to_json(self, indent: int | None = 1) -> str:
+        """JSON text; floats are written with full precision, so the round trip is exact."""
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ReferenceProfile:
+        """Inverse of :meth:`to_dict`; raises ``ValueError`` naming a missing or extra key."""
+        if not isinstance(data, dict):
+            raise ValueError(f"profile must be a JSON object, got {type(data).__name__}")
+        names = set(cls.__dataclass_fields__)
+        required = {n for n, f in cls.__dataclass_fields__.items()
+                    if f.default is MISSING and f.default_factory is MISSING}
+        missing = sorted(required - set(data))
+        if missing:
+            raise ValueError(f"profile: missing key {missing[0]!r}")
+        extra = sorted(set(data) - names)
+        if extra:
+            raise ValueError(f"profile: unknown key {extra[0]!r}")
+        if data.get("format_version", PROFILE_FORMAT_VERSION) != PROFILE_FORMAT_VERSION:
+            raise ValueError(f"profile: format_version {data['format_version']!r} is not "
+                             f"supported (expected {PROFILE_FORMAT_VERSION})")
+        values = dict(data)
+        for key in ("feature_histograms", "prediction_histograms"):
+            values[key] = {n: Histogram(list(h["edges"]), list(h["counts"]))
+                           for n, h in data[key].items()}
+        return cls(**values)
+
+    @classmethod
+    def from_json(cls, text: str) -> ReferenceProfile:
+        """Parse :meth:`to_json` output."""
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"profile: not valid JSON: {exc}") from None
+        return cls.from_dict(data)
+
+
+def data_sha256(features: np.ndarray, group: np.ndarray, risk: np.ndarray) -> str:
+    """SHA-256 of the parsed training data (float64 features, int64 group, float64 risk)."""
+    digest = hashlib.sha256()
+    for array, dtype in ((features, np.float64), (group, np.int64), (risk, np.float64)):
+        array = np.ascontiguousarray(array, dtype=dtype)
+        digest.update(str(array.shape).encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def runtime_versions() -> dict[str, str]:
+    """Versions recorded in a profile."""
+    import torch
+
+    try:
+        driftline_version = metadata.version("driftline")
+    except metadata.PackageNotFoundError:
+        driftline_version = "unknown"
+    return {"driftline": driftline_version, "python": platform.python_version(),
+            "numpy": np.__version__, "torch": torch.__version__}
