@@ -1,0 +1,157 @@
+"""Vectorised exact two-sample KS path and the Kolmogorov distribution (private helpers).
+
+Used by :mod:`detectors.incremental_ks` and :mod:`detectors.bank`. :func:`ks_path` gives the
+statistic ``ks_2samp(reference, window_t).statistic`` of every step ``t`` of a sliding window over
+a batch with integer counts on a sorted grid: the window count at or below each grid point moves
+by one step per insertion / eviction, so the per-step counts are cumulative sums of +-1 events.
+Everything is integer until the final division, so the result is bit-identical to the treap's and
+to scipy's (see :func:`detectors._treap.lcm_statistic`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from detectors._treap import uses_lcm_rounding
+
+__all__ = ["kolmogorov_sf", "ks_p_value", "ks_path"]
+
+#: cells (steps x grid points) of the largest intermediate array
+MAX_CELLS = 1 << 16
+#: a segment of window_size // SEGMENT_DIVISOR steps shares one grid
+SEGMENT_DIVISOR = 2
+
+
+def _compressed_grid(reference: np.ndarray, window_values: np.ndarray) -> np.ndarray:
+    """Grid on which the max / min of ``D`` over ``reference ∪ window`` are attained.
+
+    Between two consecutive window keys only the reference count grows, so ``D`` increases:
+    its max there is at the last reference key before the next window key and its min at the
+    preceding window key. Other reference keys are dropped.
+    """
+    win_keys = np.unique(window_values)
+    ref_keys = np.unique(reference)
+    # last reference key strictly below each window key, and the largest reference key
+    below = np.searchsorted(ref_keys, win_keys, side="left") - 1
+    keep = ref_keys[np.unique(np.r_[below[below >= 0], len(ref_keys) - 1])]
+    return np.union1d(win_keys, keep)
+
+
+def ks_path(
+    reference: np.ndarray,
+    window: np.ndarray,
+    batch: np.ndarray,
+    window_size: int,
+    *,
+    max_cells: int = MAX_CELLS,
+) -> np.ndarray:
+    """KS statistic after each step of sliding ``window`` over ``batch``.
+
+    Parameters
+    ----------
+    reference : ndarray
+        Sorted reference sample.
+    window : ndarray
+        Current window contents, oldest first, ``len(window) <= window_size``.
+    batch : ndarray
+        Values appended one at a time; the oldest value leaves once the window is full.
+    window_size : int
+        Capacity of the window.
+    max_cells : int
+        Bound on the size of the intermediate ``(steps, grid)`` arrays.
+
+    Returns
+    -------
+    ndarray
+        ``stats[t]`` equals ``scipy.stats.ks_2samp(reference, window_t).statistic`` where
+        ``window_t`` is the window after appending ``batch[t]``; NaN while it is not full.
+    """
+    n_ref, n_win = len(reference), int(window_size)
+    n_old, n_batch = len(window), len(batch)
+    out = np.full(n_batch, np.nan)
+    first_full = max(0, n_win - n_old - 1)
+    if first_full >= n_batch:
+        return out
+    lcm_mode = uses_lcm_rounding(n_ref, n_win)
+    g = math.gcd(n_ref, n_win)
+    # |D| <= n_ref * n_win bounds every partial sum below
+    dtype = np.int32 if n_ref * n_win < 2**31 - 1 else np.int64
+    # one segment of steps shares a grid; its length bounds the grid size
+    seg_len = max(64, n_win // SEGMENT_DIVISOR)
+    seq = np.concatenate([window, batch])
+    start = 0
+    while start < n_batch:
+        stop = min(n_batch, start + seg_len)
+        lo = max(0, n_old + start - n_win)  # first seq index still in the window at `start`
+        grid = _compressed_grid(reference, seq[lo : n_old + stop])
+        n_grid = len(grid)
+        c1 = np.searchsorted(reference, grid, side="right")
+        pos = np.searchsorted(grid, seq[lo : n_old + stop])
+        # per-point increments of D: n_win per reference value, -n_ref per window value
+        base = np.diff(c1, prepend=0) * n_win
+        base -= np.bincount(pos[: n_old + start - lo], minlength=n_grid) * n_ref
+        base = base.astype(dtype)
+        chunk = max(1, max_cells // n_grid)
+        for s in range(start, stop, chunk):
+            e = min(stop, s + chunk)
+            steps = np.arange(s, e)
+            rows = steps - s
+            leaving = n_old + steps - n_win
+            has_out = leaving >= 0
+            if e <= first_full:
+                # none of these steps fills the window: only the increments move
+                np.subtract.at(base, pos[n_old + steps - lo], n_ref)
+                np.add.at(base, pos[leaving[has_out] - lo], n_ref)
+                continue
+            d = np.zeros((e - s, n_grid), dtype=dtype)
+            d[rows, pos[n_old + steps - lo]] = -n_ref
+            d[rows[has_out], pos[leaving[has_out] - lo]] += n_ref
+            np.cumsum(d, axis=0, out=d)
+            d += base
+            base = d[-1].copy()
+            np.cumsum(d, axis=1, out=d)
+            valid = steps >= first_full
+            if not valid.all():
+                d = d[valid]
+            if lcm_mode:
+                d_abs = np.maximum(d.max(axis=1), -d.min(axis=1)).astype(np.int64)
+                out[steps[valid]] = (d_abs // g) * 1.0 / ((n_ref // g) * n_win)
+            else:
+                c2 = (c1 * np.int64(n_win) - d) // n_ref
+                diff = c1 / n_ref - c2 / n_win
+                hi = diff.max(axis=1)
+                low = np.clip(-diff.min(axis=1), 0.0, 1.0)
+                out[steps[valid]] = np.maximum(low, hi)
+        start = stop
+    return out
+
+
+def kolmogorov_sf(x: np.ndarray | float) -> np.ndarray:
+    """Survival function of the Kolmogorov distribution (``scipy.stats.kstwobign.sf``).
+
+    Uses ``1 - sqrt(2 pi) / x * sum exp(-(2k-1)^2 pi^2 / (8 x^2))`` below ``x = 1`` and the
+    alternating series ``2 * sum (-1)^(k-1) exp(-2 k^2 x^2)`` above, both converged to double
+    precision by 20 terms.
+    """
+    x = np.atleast_1d(np.asarray(x, dtype=np.float64))
+    out = np.ones_like(x)
+    k = np.arange(1, 21, dtype=np.float64)
+    small = (x > 0) & (x < 1.0)
+    if small.any():
+        xs = x[small][:, None]
+        terms = np.exp(-((2 * k - 1) ** 2) * math.pi**2 / (8 * xs**2))
+        out[small] = 1.0 - math.sqrt(2 * math.pi) / xs[:, 0] * terms.sum(axis=1)
+    large = x >= 1.0
+    if large.any():
+        xl = x[large][:, None]
+        signs = np.where(k % 2 == 1, 1.0, -1.0)
+        out[large] = 2.0 * (signs * np.exp(-2 * k**2 * xl**2)).sum(axis=1)
+    return np.clip(out, 0.0, 1.0)
+
+
+def ks_p_value(statistic: np.ndarray | float, n_ref: int, n_win: int) -> np.ndarray:
+    """Asymptotic two-sided p-value ``kolmogorov_sf(sqrt(m n / (m + n)) * statistic)``."""
+    en = math.sqrt(n_ref * n_win / (n_ref + n_win))
+    return kolmogorov_sf(en * np.asarray(statistic, dtype=np.float64))

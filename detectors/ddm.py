@@ -1,0 +1,194 @@
+"""Drift Detection Method (DDM) on a stream of model errors.
+
+After each value the detector estimates the error rate ``p_i`` and its standard error ``s_i``
+from the values since the last restart, and keeps ``(p_min, s_min)`` taken where ``p_i + s_i``
+was smallest (ties: the latest). Once more than ``warm_start`` values were seen:
+
+* warning when ``p_i + s_i > p_min + warning_threshold * s_min``;
+* drift when ``p_i + s_i > p_min + drift_threshold * s_min`` (the warning is then cleared).
+
+After a drift the detector restarts at the next value (that value is the first of the new
+window), exactly like ``river.drift.binary.DDM``, whose detections this module reproduces on
+0/1 streams.
+
+Input kinds
+-----------
+``kind="binary"``: 0/1 errors (any other value raises ``ValueError`` naming it);
+``p_i = k / n``, ``s_i = sqrt(p_i (1 - p_i) / n)`` (Bernoulli).
+
+``kind="real"``: real-valued errors (absolute or squared error, ...) under a normal
+approximation of the mean: ``p_i`` is the running mean of the values and
+``s_i = sqrt(v_i / n)`` with ``v_i`` their running population variance (computed from sums of
+``x - x_first``, ``x_first`` the first value since the restart). On 0/1 values ``v_i`` equals
+``p_i (1 - p_i)``, so both kinds agree there.
+
+:meth:`DDM.update_many` is vectorised between detections (cumulative sums and a running
+minimum, see :mod:`detectors._ddm_kernel`) and equal, bit for bit, to the per-value loop.
+
+References
+----------
+J. Gama, P. Medas, G. Castillo, P. Rodrigues, "Learning with drift detection", SBIA 2004,
+LNCS 3171, 286-295.
+
+Examples
+--------
+>>> import numpy as np
+>>> from detectors.ddm import DDM
+>>> rng = np.random.default_rng(7)
+>>> errors = np.concatenate([rng.random(2000) < 0.1, rng.random(1000) < 0.4]).astype(float)
+>>> ddm = DDM()
+>>> hits = ddm.update_many(errors)
+>>> bool(len(hits)) and 2000 <= int(hits[0]) < 2200
+True
+>>> ddm.statistics["error_rate"] > 0.3
+True
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from detectors import _ddm_kernel as kernel
+from detectors._error_input import KINDS, ErrorInputMixin
+from detectors.base import DriftDetector, check_choice, check_int, check_number
+
+__all__ = ["DDM", "ddm_params"]
+
+
+def ddm_params(warm_start: Any, warning_threshold: Any, drift_threshold: Any,
+               kind: Any) -> kernel.DDMParams:
+    """Validate DDM parameters (errors name the parameter)."""
+    warm = check_int("warm_start", warm_start, low=1)
+    warn = check_number("warning_threshold", warning_threshold, low=0.0)
+    drift = check_number("drift_threshold", drift_threshold, low=0.0)
+    assert warn is not None and drift is not None
+    if drift < warn:
+        raise ValueError(f"drift_threshold must be >= warning_threshold ({warn}), got {drift}")
+    kind = check_choice("kind", kind, KINDS)
+    return kernel.DDMParams(warm, warn, drift, kind == "real")
+
+
+class DDM(ErrorInputMixin, DriftDetector):
+    """Drift Detection Method of Gama et al. (see module docstring).
+
+    Parameters
+    ----------
+    warm_start
+        Values since the last restart before warnings and detections are possible (>= 1).
+    warning_threshold
+        Warning level, in standard errors above ``p_min`` (default 2).
+    drift_threshold
+        Drift level, in standard errors above ``p_min`` (default 3; >= ``warning_threshold``).
+    kind
+        ``"binary"`` (0/1 errors) or ``"real"`` (real-valued errors, normal approximation).
+    on_nonfinite
+        ``"raise"`` or ``"skip"`` (see :class:`detectors.base.DriftDetector`).
+    """
+
+    name = "ddm"
+
+    def __init__(
+        self, warm_start: int = 30, warning_threshold: float = 2.0,
+        drift_threshold: float = 3.0, *, kind: str = "binary", on_nonfinite: str = "raise",
+    ) -> None:
+        super().__init__(on_nonfinite=on_nonfinite)
+        self._params = ddm_params(warm_start, warning_threshold, drift_threshold, kind)
+        self.warm_start = self._params.warm_start
+        self.warning_threshold = self._params.warning_threshold
+        self.drift_threshold = self._params.drift_threshold
+        self.kind = kind
+        self._reset_state()
+
+    def get_params(self) -> dict[str, Any]:
+        return {
+            "warm_start": self.warm_start, "warning_threshold": self.warning_threshold,
+            "drift_threshold": self.drift_threshold, "kind": self.kind,
+            "on_nonfinite": self.on_nonfinite,
+        }
+
+    # Per-value updates run on Python floats (numpy scalars are slow); the vectorised kernel
+    # works on a one-column DDMState built from them. Both do the same IEEE operations.
+    _FIELDS = ("n", "shift", "s1", "s2", "p_min", "s_min", "ps_min", "stat", "pending")
+
+    def _reset_state(self) -> None:
+        self._n = 0
+        self._shift = self._s1 = self._s2 = self._p_min = self._s_min = self._stat = 0.0
+        self._ps_min = math.inf
+        self._pending = False
+
+    def _update_one(self, x: float) -> None:
+        if self._pending:
+            self._reset_state()
+        params = self._params
+        self._n = n = self._n + 1
+        if params.real:
+            if n == 1:
+                self._shift = x
+            d = x - self._shift
+            self._s1 += d
+            self._s2 += d * d
+            mean_d = self._s1 / n
+            var = max(self._s2 / n - mean_d * mean_d, 0.0)
+            p, s = self._shift + mean_d, math.sqrt(var / n)
+        else:
+            self._s1 += x
+            p = self._s1 / n
+            s = math.sqrt(p * (1.0 - p) / n)
+        ps = p + s
+        self._stat = ps
+        drift = False
+        if n > params.warm_start:
+            if ps <= self._ps_min:
+                self._p_min, self._s_min, self._ps_min = p, s, ps
+            self._warning = ps > self._p_min + params.warning_threshold * self._s_min
+            drift = ps > self._p_min + params.drift_threshold * self._s_min
+            if drift:
+                self._warning = False
+        self._drift = self._pending = drift
+
+    def _to_arrays(self) -> kernel.DDMState:
+        st = kernel.DDMState(1)
+        for key in self._FIELDS:
+            getattr(st, key)[0] = getattr(self, f"_{key}")
+        st.drift[0], st.warning[0] = self._drift, self._warning
+        return st
+
+    def _from_arrays(self, st: kernel.DDMState) -> None:
+        for key in self._FIELDS:
+            setattr(self, f"_{key}", getattr(st, key)[0].item())
+        self._drift, self._warning = bool(st.drift[0]), bool(st.warning[0])
+
+    def _update_batch(self, values: np.ndarray) -> np.ndarray:
+        st = self._to_arrays()
+        rows, _ = kernel.advance(self._params, st, values[:, None])
+        self._from_arrays(st)
+        return rows
+
+    def _statistics(self) -> dict[str, float]:
+        n = self._n
+        armed = n > self.warm_start
+        if n:
+            p, s = kernel.estimate(self._params.real, self._shift, self._s1, self._s2, float(n))
+        else:
+            p = s = float("nan")
+        nan = float("nan")
+        p_min, s_min = self._p_min, self._s_min
+        return {
+            "statistic": self._stat if n else nan,
+            "threshold": p_min + self.drift_threshold * s_min if armed else nan,
+            "warning_threshold": p_min + self.warning_threshold * s_min if armed else nan,
+            "error_rate": float(p), "std": float(s),
+            "p_min": p_min if armed else nan, "s_min": s_min if armed else nan,
+            "n_window": float(n),
+        }
+
+    def _get_state(self) -> dict[str, Any]:
+        return self._to_arrays().to_json()
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        st = kernel.DDMState(1)
+        st.from_json(state)
+        self._from_arrays(st)

@@ -1,0 +1,247 @@
+"""One interface over driftline, river and scikit-multiflow detectors for the evaluation runner.
+
+Every detector is wrapped as a :class:`StreamDetector`: ``update_many(values)`` returns the
+positions where drift fired and ``statistic()`` / ``threshold()`` read the current test statistic
+(NaN when the library does not expose one). The runner restarts a fresh detector after every
+detection (:func:`run_with_restarts`), so each library starts from the same clean state after an
+alarm whatever its own post-drift behaviour.
+
+:func:`build_factory` turns a :class:`evaluation.config.DetectorConfig` and a reference sample
+into a ``factory(threshold)`` that builds a fresh wrapped detector with the threshold parameter
+(``threshold_param``) set to ``threshold`` (``None``: the configured value or the library
+default). scikit-multiflow detectors are used when the package is importable; otherwise
+:func:`build_factory` raises :class:`DetectorUnavailableError` with the reason, which the runner
+prints.
+
+Example
+-------
+>>> import numpy as np
+>>> from evaluation.adapters import RiverDetector, run_with_restarts
+>>> from river.drift import PageHinkley
+>>> values = np.r_[np.zeros(500), np.full(500, 5.0)]
+>>> run_with_restarts(lambda: RiverDetector(PageHinkley(threshold=20.0)), values)[:1]
+[504]
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import numpy as np
+
+from detectors import make_detector
+from detectors.base import DriftDetector
+from evaluation.baselines import AlwaysFire
+from evaluation.config import DetectorConfig
+
+__all__ = [
+    "DetectorUnavailableError",
+    "DriftlineDetector",
+    "RiverDetector",
+    "StreamDetector",
+    "build_factory",
+    "reference_params",
+    "run_with_restarts",
+]
+
+#: river class paths by the names used in configs
+RIVER_CLASSES: dict[str, str] = {
+    "PageHinkley": "river.drift:PageHinkley",
+    "KSWIN": "river.drift:KSWIN",
+    "ADWIN": "river.drift:ADWIN",
+    "DDM": "river.drift.binary:DDM",
+    "EDDM": "river.drift.binary:EDDM",
+    "HDDMA": "river.drift.binary:HDDMA",
+    "HDDM_A": "river.drift.binary:HDDMA",
+}
+
+#: scikit-multiflow class paths by the names used in configs
+SKMULTIFLOW_CLASSES: dict[str, str] = {
+    "PageHinkley": "skmultiflow.drift_detection:PageHinkley",
+    "ADWIN": "skmultiflow.drift_detection:ADWIN",
+    "DDM": "skmultiflow.drift_detection:DDM",
+    "EDDM": "skmultiflow.drift_detection:EDDM",
+    "HDDM_A": "skmultiflow.drift_detection:HDDM_A",
+    "KSWIN": "skmultiflow.drift_detection:KSWIN",
+}
+
+
+class DetectorUnavailableError(RuntimeError):
+    """A configured detector cannot be built here (library missing, unknown name)."""
+
+
+class StreamDetector(Protocol):
+    """What the runner needs from a detector."""
+
+    def update_many(self, values: np.ndarray) -> np.ndarray: ...
+
+    def statistic(self) -> float: ...
+
+    def threshold(self) -> float: ...
+
+
+class DriftlineDetector:
+    """A :class:`detectors.base.DriftDetector` behind the :class:`StreamDetector` interface."""
+
+    def __init__(self, detector: DriftDetector | AlwaysFire) -> None:
+        self.detector = detector
+
+    def update_many(self, values: np.ndarray) -> np.ndarray:
+        return np.asarray(self.detector.update_many(values), dtype=np.int64)
+
+    def statistic(self) -> float:
+        stats = self.detector.statistics
+        return float(stats.get("statistic", math.nan)) if stats.get("ready", 1.0) else math.nan
+
+    def threshold(self) -> float:
+        return float(self.detector.statistics.get("threshold", math.nan))
+
+
+class RiverDetector:
+    """A river (or scikit-multiflow) detector fed value by value.
+
+    river exposes ``update(x)`` and ``drift_detected``; scikit-multiflow ``add_element(x)`` and
+    ``detected_change()``. Neither exposes a common test statistic, so :meth:`statistic` is NaN.
+    """
+
+    def __init__(self, detector: Any) -> None:
+        self.detector = detector
+        self._river = hasattr(detector, "drift_detected")
+
+    def update_many(self, values: np.ndarray) -> np.ndarray:
+        fired: list[int] = []
+        det = self.detector
+        if self._river:
+            for i, x in enumerate(np.asarray(values, dtype=np.float64).tolist()):
+                det.update(x)
+                if det.drift_detected:
+                    fired.append(i)
+        else:
+            for i, x in enumerate(np.asarray(values, dtype=np.float64).tolist()):
+                det.add_element(x)
+                if det.detected_change():
+                    fired.append(i)
+        return np.asarray(fired, dtype=np.int64)
+
+    def statistic(self) -> float:
+        return math.nan
+
+    def threshold(self) -> float:
+        return math.nan
+
+
+def run_with_restarts(
+    factory: Callable[[], StreamDetector], values: np.ndarray, *, chunk_size: int = 2048,
+    trace: dict[str, list[float]] | None = None,
+) -> list[int]:
+    """Detections of ``factory()`` on ``values``, a fresh detector after each detection.
+
+    Values go through ``update_many`` in chunks; after a detection the stream resumes at the
+    next value with a new detector. With ``trace`` (a dict of lists) the statistic and threshold
+    after every value are appended to ``trace["statistic"]`` / ``trace["threshold"]``; that
+    needs one call per value and is meant for figures only.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    detections: list[int] = []
+    det = factory()
+    if trace is not None:
+        for i in range(len(values)):
+            fired = len(det.update_many(values[i : i + 1])) > 0
+            trace.setdefault("statistic", []).append(det.statistic())
+            trace.setdefault("threshold", []).append(det.threshold())
+            if fired:
+                detections.append(i)
+                det = factory()
+        return detections
+    pos = 0
+    while pos < len(values):
+        chunk = values[pos : pos + chunk_size]
+        fired = det.update_many(chunk)
+        if len(fired) == 0:
+            pos += len(chunk)
+            continue
+        hit = pos + int(fired[0])
+        detections.append(hit)
+        pos = hit + 1
+        det = factory()
+    return detections
+
+
+def reference_params(name: str, reference: np.ndarray, n_reference: int) -> dict[str, Any]:
+    """Parameters a driftline detector takes from the pre-change reference sample.
+
+    ``incremental_ks`` gets the first ``n_reference`` values as its reference sample;
+    ``page_hinkley`` gets the sample's mean and standard deviation (ddof=1) pinned.
+    """
+    if name == "incremental_ks":
+        return {"reference": reference[:n_reference]}
+    if name == "page_hinkley":
+        return {"reference_mean": float(np.mean(reference)),
+                "reference_std": float(np.std(reference, ddof=1))}
+    return {}
+
+
+def _import(target: str) -> Any:
+    module_name, class_name = target.split(":")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def build_factory(
+    spec: DetectorConfig, reference: np.ndarray | None = None
+) -> Callable[[float | None], StreamDetector]:
+    """``factory(threshold)`` building a fresh wrapped detector for ``spec``.
+
+    ``threshold=None`` keeps the configured parameters (library defaults for the rest).
+    Raises :class:`DetectorUnavailableError` when the detector cannot be built here.
+    """
+    params = dict(spec.params)
+
+    def with_threshold(threshold: float | None) -> dict[str, Any]:
+        out = dict(params)
+        if threshold is not None:
+            if spec.threshold_param is None:
+                raise ValueError(f"detector {spec.label!r} has no threshold_param to set")
+            out[spec.threshold_param] = int(threshold) if spec.threshold_integer else threshold
+        return out
+
+    if spec.library == "baseline":
+        def make_baseline(threshold: float | None) -> StreamDetector:
+            return DriftlineDetector(AlwaysFire())
+        return make_baseline
+
+    if spec.library == "driftline":
+        if spec.use_reference:
+            if reference is None:
+                raise ValueError(f"detector {spec.label!r} needs a reference sample")
+            params.update(reference_params(spec.name, reference, spec.n_reference))
+        try:
+            make_detector(spec.name, **with_threshold(None))
+        except (ImportError, ValueError, TypeError) as exc:
+            raise DetectorUnavailableError(f"{spec.label}: {type(exc).__name__}: {exc}") from None
+
+        def make_ours(threshold: float | None) -> StreamDetector:
+            return DriftlineDetector(make_detector(spec.name, **with_threshold(threshold)))
+        return make_ours
+
+    table = RIVER_CLASSES if spec.library == "river" else SKMULTIFLOW_CLASSES
+    if spec.name not in table:
+        raise DetectorUnavailableError(
+            f"{spec.label}: unknown {spec.library} detector {spec.name!r}; known: {sorted(table)}"
+        )
+    try:
+        cls = _import(table[spec.name])
+    except ImportError as exc:
+        raise DetectorUnavailableError(
+            f"{spec.label}: {spec.library} is not installed ({exc}); skipped"
+        ) from None
+    try:
+        cls(**with_threshold(None))
+    except (ValueError, TypeError) as exc:
+        raise DetectorUnavailableError(f"{spec.label}: {type(exc).__name__}: {exc}") from None
+
+    def make_river(threshold: float | None) -> StreamDetector:
+        return RiverDetector(cls(**with_threshold(threshold)))
+    return make_river

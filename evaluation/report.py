@@ -1,0 +1,150 @@
+"""Results of ``driftline evaluate`` as markdown tables and JSON.
+
+Calibrated rows (every detector at the same target ARL0, plus the always-fire baseline) and rows
+at default thresholds are separate tables: only the first are comparable across detectors.
+
+Example
+-------
+>>> from evaluation.report import jsonable
+>>> jsonable({"mtfa": float("inf"), "delay": float("nan"), "n": 3})
+{'mtfa': 'inf', 'delay': None, 'n': 3}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from evaluation.bench_common import format_number, markdown_table
+from evaluation.config import EvaluateConfig
+from evaluation.curves import TradeoffPoint
+from evaluation.insurance_eval import InsuranceReplay
+from evaluation.runner import EvaluationResult
+
+__all__ = ["insurance_markdown", "jsonable", "markdown_report", "results_table", "write_results"]
+
+_HEADERS = ["detector", "stream", "threshold", "delay mean ± std", "median delay",
+            "missed rate", "false alarms/10k mean ± std", "MTFA", "MTR", "precision",
+            "recall", "µs/update"]
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` with NaN as ``None``, ±inf as ``"inf"``/``"-inf"``, numpy and dataclasses plain."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return jsonable(dataclasses.asdict(value))
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        v = float(value)
+        if math.isnan(v):
+            return None
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        return v
+    return value
+
+
+def _pm(mean: float, std: float) -> str:
+    if math.isnan(std) or math.isinf(mean):
+        return format_number(mean)
+    return f"{format_number(mean)} ± {format_number(std)}"
+
+
+def results_table(rows: list[dict[str, Any]], modes: tuple[str, ...]) -> str:
+    """Markdown table of the summary rows whose mode is in ``modes``."""
+    body = [
+        [r["detector"], r["stream"], r["threshold"], _pm(r["mean_delay"], r["mean_delay_std"]),
+         r["median_delay"], r["missed_rate"],
+         _pm(r["false_alarms_per_10k"], r["false_alarms_per_10k_std"]), r["mtfa"], r["mtr"],
+         r["precision"], r["recall"], r["us_per_update"]]
+        for r in sorted(rows, key=lambda r: (r["stream"], r["detector"])) if r["mode"] in modes
+    ]
+    return markdown_table(_HEADERS, body)
+
+
+def insurance_markdown(replay: InsuranceReplay) -> str:
+    """Per-month quality table and per-feature detection table of the insurance replay."""
+    quality = markdown_table(
+        ["month", "rows", "served accuracy", "network accuracy", "fallback rate", "error rate"],
+        [[q.month, q.n_rows, q.accuracy, q.model_accuracy, q.fallback_rate, e]
+         for q, e in zip(replay.quality, replay.error_rate, strict=True)])
+    detections = markdown_table(
+        ["detector", "stream", "expected", "threshold", "detections", "first detection month",
+         "detections/10k", "false alarms/10k"],
+        [[r["detector"], r["stream"], r["expected"], r["threshold"], r["n_detections"],
+          r["first_detection_month"], r["detections_per_10k"], r["false_alarms_per_10k"]]
+         for r in replay.summary_rows()])
+    return f"### Model quality by month\n\n{quality}\n\n### Detections\n\n{detections}\n"
+
+
+def markdown_report(config: EvaluateConfig, result: EvaluationResult,
+                    replay: InsuranceReplay | None = None) -> str:
+    """The whole markdown report."""
+    rows = result.rows()
+    parts = [
+        "# Detector evaluation\n",
+        f"Seeds: {config.seeds}; tolerance window: {config.tolerance}; delays and false alarms "
+        "from `evaluation.metrics.evaluate_detections`, mean ± std over seeds (MTFA and MTR "
+        "pooled over seeds); every detector restarts fresh after each alarm.\n",
+    ]
+    if config.calibrated:
+        parts += [f"## Calibrated: every detector at ARL0 = {config.target_arl0:g} "
+                  "(comparable), with the always-fire baseline\n",
+                  results_table(rows, ("calibrated", "baseline")), ""]
+        cal_rows = [[label, key, c.method, c.threshold, c.measured_arl0,
+                     "yes (fewer alarms than target)" if c.at_bound else "no", c.n_values]
+                    for label, per in result.calibrations.items() for key, c in per.items()]
+        parts += ["### Calibrations\n", markdown_table(
+            ["detector", "pre-change distribution", "method", "threshold", "measured ARL0",
+             "at bound", "values simulated"], cal_rows), ""]
+    if config.defaults:
+        parts += ["## Default thresholds (NOT calibrated: not comparable across detectors)\n",
+                  results_table(rows, ("default",) if config.calibrated
+                                else ("default", "baseline")), ""]
+    if result.skipped:
+        parts += ["## Skipped\n"] + [f"- {k}: {v}" for k, v in result.skipped.items()] + [""]
+    if replay is not None:
+        parts += ["## Insurance replay\n", insurance_markdown(replay)]
+    return "\n".join(parts) + "\n"
+
+
+def write_results(
+    output_dir: str | Path, config: EvaluateConfig, result: EvaluationResult,
+    curves: dict[str, list[TradeoffPoint]], replay: InsuranceReplay | None = None,
+) -> tuple[Path, Path]:
+    """Write ``results.md`` and ``results.json`` into ``output_dir``; return both paths."""
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    md = out / "results.md"
+    md.write_text(markdown_report(config, result, replay), encoding="utf-8")
+    payload: dict[str, Any] = {
+        "config": config,
+        "rows": result.rows(),
+        "calibrations": result.calibrations,
+        "skipped": result.skipped,
+        "tradeoff": curves,
+        "runs": [{"detector": r.detector, "mode": r.mode, "stream": r.stream, "seed": r.seed,
+                  "threshold": r.threshold, "us_per_update": r.us_per_update,
+                  **r.report.as_dict()} for r in result.records],
+    }
+    if replay is not None:
+        payload["insurance"] = {
+            "months": replay.months, "month_starts": replay.month_starts,
+            "n_rows": replay.n_rows, "quality": replay.quality,
+            "error_rate": replay.error_rate, "detections": replay.detections,
+            "summary": replay.summary_rows(),
+        }
+    js = out / "results.json"
+    js.write_text(json.dumps(jsonable(payload), indent=1), encoding="utf-8")
+    return md, js

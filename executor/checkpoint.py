@@ -1,0 +1,200 @@
+"""Per-partition checkpoints of detector state together with the offset they correspond to.
+
+A checkpoint says: "the pipeline state ``state`` is what you get after processing every record
+of ``topic``/``partition`` before offset ``offset``". The Kafka executor writes one after a batch
+(before committing the offsets) and reads it back when the partition is assigned, so detection
+continues warm after a restart or when the partition moves to another replica sharing the
+directory.
+
+One file per partition, ``<topic>.<partition>.ckpt``. The file is a JSON header line (format
+version, topic, partition, offset, wall time, length and SHA-256 of the payload) followed by the
+JSON payload. :meth:`CheckpointStore.save` writes a temporary file in the same directory, fsyncs
+it and renames it over the old one (then fsyncs the directory), so a reader sees either the old
+or the new checkpoint, never a mix. A file that cannot be read, parsed or verified is logged and
+ignored: the partition starts cold instead of crashing the executor.
+
+Example
+-------
+>>> import tempfile
+>>> store = CheckpointStore(tempfile.mkdtemp())
+>>> store.save("events", 0, 1200, {"n_seen": 1200})
+>>> store.load("events", 0)
+Checkpoint(offset=1200, state={'n_seen': 1200})
+>>> store.load("events", 1) is None
+True
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import re
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, NamedTuple
+
+__all__ = ["CHECKPOINT_FORMAT", "Checkpoint", "CheckpointStore"]
+
+CHECKPOINT_FORMAT = 1
+_SUFFIX = ".ckpt"
+# Kafka's legal topic characters; anything else could escape the checkpoint directory.
+_TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+
+log = logging.getLogger(__name__)
+
+
+class Checkpoint(NamedTuple):
+    """A restored checkpoint: the next offset to read and the pipeline state at that point."""
+
+    offset: int
+    state: dict[str, Any]
+
+
+def _check_topic(topic: str) -> str:
+    if not isinstance(topic, str) or not _TOPIC.match(topic) or topic in (".", ".."):
+        raise ValueError(f"topic must match [A-Za-z0-9._-]{{1,249}}, got {topic!r}")
+    return topic
+
+
+def _check_partition(partition: int) -> int:
+    if isinstance(partition, bool) or not isinstance(partition, int) or partition < 0:
+        raise ValueError(f"partition must be an int >= 0, got {partition!r}")
+    return partition
+
+
+class CheckpointStore:
+    """Atomic per-partition checkpoint files in ``directory`` (created if missing).
+
+    Parameters
+    ----------
+    directory : str or Path
+        Where the files go; replicas of one consumer group share it so that a partition's state
+        follows the partition.
+    fsync : bool, default True
+        Flush file and directory to disk on save (turn off only in throw-away runs).
+    """
+
+    def __init__(self, directory: str | Path, *, fsync: bool = True) -> None:
+        self.directory = Path(directory)
+        self.fsync = bool(fsync)
+        self.directory.mkdir(parents=True, exist_ok=True)
+
+    def path(self, topic: str, partition: int) -> Path:
+        """The checkpoint file of ``topic``/``partition``."""
+        return self.directory / f"{_check_topic(topic)}.{_check_partition(partition)}{_SUFFIX}"
+
+    def save(self, topic: str, partition: int, offset_next: int,
+             pipeline_state: dict[str, Any]) -> None:
+        """Atomically replace the checkpoint of ``topic``/``partition``.
+
+        ``offset_next`` is the offset of the first record *not* reflected in ``pipeline_state``.
+        Raises ``ValueError`` for a bad offset or a state that is not JSON-serialisable, and
+        ``OSError`` when the disk refuses the write (the previous checkpoint is then intact).
+        """
+        target = self.path(topic, partition)
+        if isinstance(offset_next, bool) or not isinstance(offset_next, int) or offset_next < 0:
+            raise ValueError(f"offset_next must be an int >= 0, got {offset_next!r}")
+        try:
+            payload = json.dumps(pipeline_state, separators=(",", ":")).encode("utf-8")
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"pipeline_state is not JSON-serialisable: {exc}") from None
+        header = {
+            "format": CHECKPOINT_FORMAT, "topic": topic, "partition": partition,
+            "offset": offset_next, "saved_at": time.time(), "length": len(payload),
+            "sha256": hashlib.sha256(payload).hexdigest(),
+        }
+        data = json.dumps(header, separators=(",", ":")).encode("utf-8") + b"\n" + payload
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
+                                        dir=self.directory)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                if self.fsync:
+                    os.fsync(handle.fileno())
+            os.replace(tmp_name, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp_name)
+            raise
+        if self.fsync:
+            self._fsync_directory()
+
+    def _fsync_directory(self) -> None:
+        try:
+            fd = os.open(self.directory, os.O_RDONLY)
+        except OSError:
+            return
+        try:
+            os.fsync(fd)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+    def load(self, topic: str, partition: int) -> Checkpoint | None:
+        """The checkpoint of ``topic``/``partition``, or None when absent or unusable.
+
+        An unreadable, truncated, tampered or mismatched file is logged at WARNING and ignored.
+        """
+        target = self.path(topic, partition)
+        try:
+            raw = target.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            log.warning("checkpoint %s unreadable, starting cold: %s", target, exc)
+            return None
+        problem, checkpoint = self._parse(raw, topic, partition)
+        if checkpoint is None:
+            log.warning("checkpoint %s ignored, starting cold: %s", target, problem)
+        return checkpoint
+
+    @staticmethod
+    def _parse(raw: bytes, topic: str, partition: int) -> tuple[str, Checkpoint | None]:
+        head, sep, payload = raw.partition(b"\n")
+        if not sep:
+            return "no header line", None
+        try:
+            header = json.loads(head)
+        except (UnicodeDecodeError, ValueError):
+            return "header is not JSON", None
+        if not isinstance(header, dict):
+            return "header is not an object", None
+        if header.get("format") != CHECKPOINT_FORMAT:
+            return f"unknown format {header.get('format')!r}", None
+        if header.get("topic") != topic or header.get("partition") != partition:
+            return (f"written for {header.get('topic')!r}/{header.get('partition')!r}, "
+                    f"not {topic!r}/{partition}"), None
+        offset = header.get("offset")
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            return f"bad offset {offset!r}", None
+        if header.get("length") != len(payload):
+            return f"payload has {len(payload)} bytes, header says {header.get('length')!r}", None
+        if header.get("sha256") != hashlib.sha256(payload).hexdigest():
+            return "payload checksum mismatch", None
+        try:
+            state = json.loads(payload)
+        except (UnicodeDecodeError, ValueError):
+            return "payload is not JSON", None
+        if not isinstance(state, dict):
+            return "payload is not an object", None
+        return "", Checkpoint(offset=offset, state=state)
+
+    def delete(self, topic: str, partition: int) -> None:
+        """Remove the checkpoint of ``topic``/``partition`` (no error when absent)."""
+        with contextlib.suppress(FileNotFoundError):
+            self.path(topic, partition).unlink()
+
+    def partitions(self) -> list[tuple[str, int]]:
+        """``(topic, partition)`` of every checkpoint file present, sorted."""
+        found = []
+        for path in self.directory.glob(f"*{_SUFFIX}"):
+            topic, _, part = path.name[: -len(_SUFFIX)].rpartition(".")
+            if topic and part.isdigit():
+                found.append((topic, int(part)))
+        return sorted(found)

@@ -1,0 +1,311 @@
+"""Event wire format: :func:`encode_event` for producers, :class:`EventDecoder` for the executor.
+
+An event is one UTF-8 JSON object::
+
+    {"event_id": "m07-00042", "timestamp": 1625097600.0,
+     "features": {"age": 31.0, "emergency_braking": 1, ...}, "label": 2}
+
+``timestamp`` (seconds since the epoch) and ``label`` (class index) are optional. The decoder
+never raises: anything that is not a valid event becomes a :class:`DeadLetter` whose ``reason``
+is a short machine code (:data:`REASONS`) and whose ``detail`` says what was wrong.
+
+Example
+-------
+>>> decoder = EventDecoder(["age", "miles"], n_classes=3)
+>>> event = decoder.decode(encode_event("e1", {"age": 30, "miles": 12.5}, label=1),
+...                        topic="t", partition=0, offset=7, timestamp_ms=1000)
+>>> event.event_id, event.features.tolist(), event.label
+('e1', [30.0, 12.5], 1)
+>>> decoder.decode(b'{"event_id": "e2", "features": {"age": "old", "miles": 1}}',
+...                topic="t", partition=0, offset=8, timestamp_ms=None).reason
+'wrong_type'
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["REASONS", "DeadLetter", "DecodedEvent", "EventDecoder", "encode_event"]
+
+#: every ``DeadLetter.reason`` the decoder produces (``"model"`` comes from the pipeline)
+REASONS = (
+    "empty", "too_large", "bad_encoding", "not_json", "too_deep", "duplicate_key", "not_object",
+    "missing_field", "unknown_field", "bad_event_id", "bad_timestamp", "not_features",
+    "missing_feature", "unknown_feature", "wrong_type", "non_finite", "out_of_bounds",
+    "bad_label", "bad_metadata", "invalid", "model",
+)
+_TOP_LEVEL = frozenset({"event_id", "timestamp", "features", "label"})
+
+
+@dataclass(frozen=True)
+class DecodedEvent:
+    """A valid event: features in the decoder's column order, and where it came from."""
+
+    event_id: str
+    features: np.ndarray
+    label: int | None
+    timestamp: float
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """An event that could not be processed, with the original bytes and why."""
+
+    reason: str
+    detail: str
+    value: bytes | None
+    key: bytes | None
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int | None
+
+    def to_record(self) -> dict[str, Any]:
+        """JSON-able form (bytes as base64) for a JSONL dead-letter file."""
+        def b64(raw: bytes | None) -> str | None:
+            return None if raw is None else base64.b64encode(raw).decode("ascii")
+
+        return {"reason": self.reason, "detail": self.detail, "value_b64": b64(self.value),
+                "key_b64": b64(self.key), "topic": self.topic, "partition": self.partition,
+                "offset": self.offset, "timestamp_ms": self.timestamp_ms}
+
+
+class _Reject(Exception):
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+def _reject_constant(name: str) -> Any:
+    raise _Reject("non_finite", f"JSON constant {name} is not a finite number")
+
+
+def _pairs_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _Reject("duplicate_key", f"key {key!r} appears more than once")
+            seen.add(key)
+    return out
+
+
+def encode_event(
+    event_id: str,
+    features: Mapping[str, float],
+    label: int | None = None,
+    timestamp: float | None = None,
+) -> bytes:
+    """The JSON bytes of one event (compact; ``ValueError`` on non-finite values)."""
+    event: dict[str, Any] = {"event_id": event_id}
+    if timestamp is not None:
+        event["timestamp"] = float(timestamp)
+    event["features"] = {str(k): float(v) for k, v in features.items()}
+    if label is not None:
+        event["label"] = int(label)
+    return json.dumps(event, separators=(",", ":"), allow_nan=False).encode("utf-8")
+
+
+class EventDecoder:
+    """Validate raw event bytes against the model's features (see the module docstring).
+
+    Parameters
+    ----------
+    feature_names : sequence of str
+        Required features, in the column order of ``DecodedEvent.features``.
+    n_classes : int or None
+        Labels must be integers in ``[0, n_classes)``; ``None`` accepts any int >= 0.
+    bounds : mapping of str to (low, high), optional
+        Per-feature accepted range (inclusive); values outside are ``out_of_bounds``.
+    max_abs : float
+        Values with a larger magnitude are ``out_of_bounds`` (also for unbounded features).
+    max_bytes : int
+        Larger payloads are ``too_large`` (checked before parsing).
+    allow_unknown_fields : bool
+        Accept (and ignore) unknown top-level keys and unknown features instead of rejecting
+        the event as ``unknown_field`` / ``unknown_feature``.
+    max_event_id_length : int
+        Longer event ids are ``bad_event_id``.
+    """
+
+    def __init__(
+        self,
+        feature_names: Sequence[str],
+        *,
+        n_classes: int | None = None,
+        bounds: Mapping[str, tuple[float, float]] | None = None,
+        max_abs: float = 1e15,
+        max_bytes: int = 65_536,
+        allow_unknown_fields: bool = False,
+        max_event_id_length: int = 256,
+    ) -> None:
+        self.feature_names = [str(n) for n in feature_names]
+        if not self.feature_names or len(set(self.feature_names)) != len(self.feature_names):
+            raise ValueError(f"feature_names must be unique and non-empty, got {feature_names}")
+        if n_classes is not None and n_classes < 1:
+            raise ValueError(f"n_classes must be >= 1, got {n_classes}")
+        if not max_abs > 0:
+            raise ValueError(f"max_abs must be > 0, got {max_abs}")
+        if max_bytes < 1:
+            raise ValueError(f"max_bytes must be >= 1, got {max_bytes}")
+        self.n_classes = n_classes
+        self.max_abs = float(max_abs)
+        self.max_bytes = int(max_bytes)
+        self.allow_unknown_fields = bool(allow_unknown_fields)
+        self.max_event_id_length = int(max_event_id_length)
+        self._index = {name: j for j, name in enumerate(self.feature_names)}
+        self._bounds = {}
+        for name, (low, high) in (bounds or {}).items():
+            if name not in self._index:
+                raise ValueError(f"bounds: unknown feature {name!r}")
+            if not low <= high:
+                raise ValueError(f"bounds[{name!r}]: low must be <= high, got ({low}, {high})")
+            self._bounds[name] = (float(low), float(high))
+
+    def decode(
+        self,
+        value: bytes | None,
+        *,
+        key: bytes | None = None,
+        topic: str,
+        partition: int,
+        offset: int,
+        timestamp_ms: int | None,
+    ) -> DecodedEvent | DeadLetter:
+        """Decode one record; never raises (every failure is a :class:`DeadLetter`)."""
+        try:
+            self._check_metadata(partition, offset, timestamp_ms)
+            event_id, features, label, timestamp = self._parse(value)
+        except _Reject as rejection:
+            return self._dead(rejection.reason, rejection.detail, value, key, topic, partition,
+                              offset, timestamp_ms)
+        except Exception as exc:  # the decoder must never take the executor down
+            return self._dead("invalid", f"{type(exc).__name__}: {exc}"[:500], value, key, topic,
+                              partition, offset, timestamp_ms)
+        if timestamp is None:
+            timestamp = timestamp_ms / 1000.0 if timestamp_ms is not None else math.nan
+        return DecodedEvent(event_id, features, label, timestamp, topic, partition, offset)
+
+    @staticmethod
+    def _dead(reason: str, detail: str, value: Any, key: Any, topic: Any, partition: Any,
+              offset: Any, timestamp_ms: Any) -> DeadLetter:
+        def as_bytes(raw: Any) -> bytes | None:
+            if raw is None or isinstance(raw, bytes):
+                return raw
+            if isinstance(raw, bytearray | memoryview):
+                return bytes(raw)
+            return repr(raw).encode("utf-8", "replace")
+
+        def as_int(number: Any) -> int:
+            return number if isinstance(number, int) and not isinstance(number, bool) else -1
+
+        ts = timestamp_ms if isinstance(timestamp_ms, int) and not isinstance(
+            timestamp_ms, bool) else None
+        return DeadLetter(reason, detail, as_bytes(value), as_bytes(key), str(topic),
+                          as_int(partition), as_int(offset), ts)
+
+    @staticmethod
+    def _check_metadata(partition: Any, offset: Any, timestamp_ms: Any) -> None:
+        for name, number in (("partition", partition), ("offset", offset)):
+            if isinstance(number, bool) or not isinstance(number, int) or number < 0:
+                raise _Reject("bad_metadata", f"{name} must be an integer >= 0, got {number!r}")
+        if timestamp_ms is not None and (isinstance(timestamp_ms, bool)
+                                         or not isinstance(timestamp_ms, int)):
+            raise _Reject("bad_metadata", f"timestamp_ms must be an int or None, "
+                                          f"got {timestamp_ms!r}")
+
+    def _parse(self, value: Any) -> tuple[str, np.ndarray, int | None, float | None]:
+        if value is None or (isinstance(value, bytes | bytearray) and len(value) == 0):
+            raise _Reject("empty", "record has no value")
+        if not isinstance(value, bytes | bytearray | memoryview):
+            raise _Reject("wrong_type", f"record value must be bytes, got {type(value).__name__}")
+        if len(value) > self.max_bytes:
+            raise _Reject("too_large", f"{len(value)} bytes > max_bytes={self.max_bytes}")
+        try:
+            text = bytes(value).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise _Reject("bad_encoding", f"not UTF-8: {exc.reason} at byte {exc.start}") from None
+        try:
+            data = json.loads(text, parse_constant=_reject_constant,
+                              object_pairs_hook=_pairs_without_duplicates)
+        except json.JSONDecodeError as exc:
+            raise _Reject("not_json", f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        except RecursionError:
+            raise _Reject("too_deep", "JSON nesting is too deep") from None
+        if not isinstance(data, dict):
+            raise _Reject("not_object", f"event must be a JSON object, got {type(data).__name__}")
+        return self._validate(data)
+
+    def _validate(self, data: dict[str, Any]) -> tuple[str, np.ndarray, int | None, float | None]:
+        if not self.allow_unknown_fields:
+            unknown = sorted(set(data) - _TOP_LEVEL)
+            if unknown:
+                raise _Reject("unknown_field", f"unknown top-level key {unknown[0]!r}")
+        for name in ("event_id", "features"):
+            if name not in data:
+                raise _Reject("missing_field", f"missing required key {name!r}")
+        event_id = data["event_id"]
+        if not isinstance(event_id, str) or not event_id.strip():
+            raise _Reject("bad_event_id", f"event_id must be a non-empty string, got "
+                                          f"{type(event_id).__name__} {event_id!r}"[:200])
+        if len(event_id) > self.max_event_id_length:
+            raise _Reject("bad_event_id", f"event_id longer than {self.max_event_id_length}")
+        timestamp = data.get("timestamp")
+        if timestamp is not None:
+            if isinstance(timestamp, bool) or not isinstance(timestamp, int | float):
+                raise _Reject("bad_timestamp", f"timestamp must be a number, got "
+                                               f"{type(timestamp).__name__}")
+            timestamp = float(timestamp)
+            if not math.isfinite(timestamp):
+                raise _Reject("bad_timestamp", f"timestamp is not finite: {timestamp!r}")
+        label = data.get("label")
+        if label is not None:
+            if isinstance(label, bool) or not isinstance(label, int):
+                raise _Reject("bad_label", f"label must be an integer class index, got "
+                                           f"{type(label).__name__} {label!r}"[:200])
+            if label < 0 or (self.n_classes is not None and label >= self.n_classes):
+                raise _Reject("bad_label", f"label {label} is not a class index in "
+                                           f"[0, {self.n_classes})")
+        return event_id, self._features(data["features"]), label, timestamp
+
+    def _features(self, raw: Any) -> np.ndarray:
+        if not isinstance(raw, dict):
+            raise _Reject("not_features", f"features must be an object, got {type(raw).__name__}")
+        row = np.empty(len(self.feature_names))
+        for j, name in enumerate(self.feature_names):
+            if name not in raw:
+                raise _Reject("missing_feature", f"feature {name!r} is missing")
+            number = raw[name]
+            if isinstance(number, bool) or not isinstance(number, int | float):
+                raise _Reject("wrong_type", f"feature {name!r} must be a number, got "
+                                            f"{type(number).__name__}")
+            try:
+                number = float(number)
+            except OverflowError:
+                raise _Reject("out_of_bounds", f"feature {name!r} overflows a float") from None
+            if not math.isfinite(number):
+                raise _Reject("non_finite", f"feature {name!r} is {number!r}")
+            if abs(number) > self.max_abs:
+                raise _Reject("out_of_bounds", f"feature {name!r}={number!r} exceeds "
+                                               f"max_abs={self.max_abs}")
+            bound = self._bounds.get(name)
+            if bound is not None and not bound[0] <= number <= bound[1]:
+                raise _Reject("out_of_bounds", f"feature {name!r}={number!r} outside "
+                                               f"[{bound[0]}, {bound[1]}]")
+            row[j] = number
+        if not self.allow_unknown_fields and len(raw) != len(self.feature_names):
+            extra = sorted(set(raw) - set(self._index))
+            raise _Reject("unknown_feature", f"unknown feature {extra[0]!r}")
+        return row

@@ -1,0 +1,354 @@
+"""Prometheus export of the executor: detector state, throughput, failures, distributions.
+
+One :class:`DriftExporter` per process owns one ``CollectorRegistry``. The pipeline calls its
+``observe_*`` methods after each batch; :func:`executor.metrics_http.serve` exposes
+``/metrics`` and ``/healthz``. Names follow the Prometheus conventions: prefix ``driftline_``,
+base units (seconds), ``_total`` only on counters, detectors and features as labels
+(``detector``, ``stream`` in ``inputs|predictions|errors``, ``feature``; ``feature=""`` for
+detectors over a whole stream).
+
+Example
+-------
+>>> from prometheus_client.parser import text_string_to_metric_families
+>>> exporter = DriftExporter(feature_names=["age"], failure_reasons=["decode"])
+>>> exporter.register_detector("page_hinkley", "inputs", ["age"])
+>>> exporter.observe_detector("page_hinkley", "inputs", "age",
+...                           {"statistic": 5.0, "threshold": 10.0, "drift": 0.0})
+>>> samples = {s.name: s.value for f in text_string_to_metric_families(
+...     exporter.generate().decode()) for s in f.samples
+...     if s.labels.get("detector") == "page_hinkley"}
+>>> samples["driftline_detector_statistic_threshold_ratio"]
+0.5
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
+
+from executor.metrics_histograms import DistributionCollector
+
+__all__ = ["DEFAULT_LATENCY_BUCKETS", "STREAMS", "DriftExporter"]
+
+STREAMS = ("inputs", "predictions", "errors")
+DEFAULT_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+_DETECTOR_LABELS = ("detector", "stream", "feature")
+
+
+def _finite(value: Any) -> float | None:
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return None
+    return out if math.isfinite(out) else None
+
+
+class DriftExporter:
+    """Prometheus metrics of one executor process.
+
+    Parameters
+    ----------
+    profile : model.profile.ReferenceProfile, optional
+        Reference profile: gives the feature names, the bucket edges and reference counts of the
+        live/reference distributions, and the model hash of the info metric.
+    feature_names : sequence of str, optional
+        Column order of the rows given to :meth:`observe_features` (default: the profile's).
+    failure_reasons : iterable of str
+        Reasons of failed events, pre-created at 0.
+    predictors : iterable of str
+        Values of the ``predictor`` label of the predictions counter, pre-created at 0.
+    model_version : str
+        Version string of the info metric (default: the profile's driftline version).
+    latency_buckets : sequence of float
+        Upper bounds in seconds of the batch latency histogram.
+    drift_hold_seconds : float
+        ``driftline_drift_detected`` stays 1 for this long after the last detection. Detectors
+        that reset on drift raise their flag for one row only; holding it gives alert rules
+        (``for: 2m``) a steady state while detections keep coming. 0 exports the raw flag.
+    clock : callable
+        Wall clock in seconds (for timestamps and health).
+    """
+
+    def __init__(
+        self,
+        profile: Any | None = None,
+        *,
+        feature_names: Sequence[str] | None = None,
+        failure_reasons: Iterable[str] = ("decode", "validation", "model", "detector"),
+        predictors: Iterable[str] = ("model", "fallback"),
+        model_version: str | None = None,
+        latency_buckets: Sequence[float] = DEFAULT_LATENCY_BUCKETS,
+        drift_hold_seconds: float = 300.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not drift_hold_seconds >= 0:
+            raise ValueError(f"drift_hold_seconds must be >= 0, got {drift_hold_seconds}")
+        self.drift_hold_seconds = float(drift_hold_seconds)
+        if feature_names is None:
+            feature_names = list(profile.feature_names) if profile is not None else []
+        self.feature_names = [str(n) for n in feature_names]
+        self.clock = clock
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._lock = threading.Lock()
+        self._last_drift: dict[tuple[str, str, str], bool] = {}
+        self._last_n_detections: dict[tuple[str, str, str], float] = {}
+        self._last_detection_at: dict[tuple[str, str, str], float] = {}
+        self._last_success: float | None = None
+        r = self.registry
+        lab = _DETECTOR_LABELS
+        self.drift_detected = Gauge(
+            "driftline_drift_detected", "1 while the detector flags drift.", lab, registry=r)
+        self.warning_detected = Gauge(
+            "driftline_warning_detected", "1 while the detector is in its warning zone.", lab,
+            registry=r)
+        self.detections = Counter(
+            "driftline_drift_detections", "Drift detections since start.", lab, registry=r)
+        self.statistic = Gauge(
+            "driftline_detector_statistic", "Current test statistic.", lab, registry=r)
+        self.threshold = Gauge(
+            "driftline_detector_threshold", "Threshold the statistic is compared to.", lab,
+            registry=r)
+        self.ratio = Gauge(
+            "driftline_detector_statistic_threshold_ratio",
+            "Statistic divided by threshold (drift near 1).", lab, registry=r)
+        self.p_value = Gauge(
+            "driftline_detector_p_value", "p-value of the test, where the test has one.", lab,
+            registry=r)
+        self.ready = Gauge(
+            "driftline_detector_ready", "1 once the detector's warm-up is over.", lab, registry=r)
+        self.error_rate = Gauge(
+            "driftline_detector_error_rate", "Error rate estimated by an error detector.", lab,
+            registry=r)
+        self.n_seen = Gauge(
+            "driftline_detector_observations", "Observations seen by the detector.", lab,
+            registry=r)
+        self.last_update = Gauge(
+            "driftline_detector_last_update_timestamp_seconds",
+            "Unix time of the detector's last update.", lab, registry=r)
+        self.events_processed = Counter(
+            "driftline_events_processed", "Events decoded, scored and fed to detectors.",
+            registry=r)
+        self.events_failed = Counter(
+            "driftline_events_failed", "Events that failed, by reason.", ["reason"], registry=r)
+        self.events_dead_lettered = Counter(
+            "driftline_events_dead_lettered", "Events written to the dead-letter topic.",
+            registry=r)
+        self.predictions = Counter(
+            "driftline_predictions", "Predictions served, by predictor.", ["predictor"],
+            registry=r)
+        self.batch_latency = Histogram(
+            "driftline_batch_duration_seconds", "Wall time to process one batch.",
+            buckets=tuple(latency_buckets), registry=r)
+        self.last_success_ts = Gauge(
+            "driftline_last_successful_batch_timestamp_seconds",
+            "Unix time of the last successfully processed batch.", registry=r)
+        self.consumer_lag = Gauge(
+            "driftline_consumer_lag_messages", "Messages behind the partition's end offset.",
+            ["topic", "partition"], registry=r)
+        self.info = Info("driftline_reference", "Model and reference profile in use.", registry=r)
+        self.distributions = DistributionCollector()
+        r.register(self.distributions)
+
+        for reason in failure_reasons:
+            self.events_failed.labels(reason=reason)
+        for predictor in predictors:
+            self.predictions.labels(predictor=predictor)
+        if profile is not None:
+            self._load_profile(profile, model_version)
+        elif model_version is not None:
+            self.set_reference_info(model_sha256="", profile_sha256="", version=model_version)
+
+    # -- set-up ---------------------------------------------------------------------------------
+
+    def _load_profile(self, profile: Any, model_version: str | None) -> None:
+        for name, hist in profile.feature_histograms.items():
+            self.distributions.add("inputs", name, hist.edges, hist.counts)
+        for name, hist in profile.prediction_histograms.items():
+            self.distributions.add("predictions", name, hist.edges, hist.counts)
+        version = model_version or str(profile.versions.get("driftline", ""))
+        profile_hash = hashlib.sha256(profile.to_json(indent=None).encode()).hexdigest()
+        self.set_reference_info(
+            model_sha256=profile.model_sha256, profile_sha256=profile_hash, version=version)
+
+    def set_reference_info(self, *, model_sha256: str, profile_sha256: str, version: str) -> None:
+        """Set ``driftline_reference_info{model_sha256, profile_sha256, version} 1``."""
+        self.info.info(
+            {"model_sha256": model_sha256, "profile_sha256": profile_sha256, "version": version})
+
+    def register_detector(
+        self, detector: str, stream: str, features: Iterable[str] = ("",)
+    ) -> None:
+        """Pre-create every series of ``detector`` on ``stream`` (one set per feature) at 0."""
+        if stream not in STREAMS:
+            raise ValueError(f"stream must be one of {STREAMS}, got {stream!r}")
+        for feature in features:
+            labels = (detector, stream, feature)
+            for metric in (self.drift_detected, self.warning_detected, self.detections,
+                           self.ready, self.n_seen, self.statistic, self.threshold):
+                metric.labels(*labels)
+            with self._lock:
+                self._last_drift.setdefault(labels, False)
+
+    # -- per-batch observations -----------------------------------------------------------------
+
+    def observe_detector(
+        self,
+        detector: str,
+        stream: str,
+        feature: str,
+        statistics: Mapping[str, Any],
+        *,
+        drift_detected: bool | None = None,
+        warning_detected: bool | None = None,
+        detections: int | None = None,
+    ) -> None:
+        """Export one detector's ``statistics`` after a batch.
+
+        Keys used: ``statistic``, ``threshold`` (and their ratio when the threshold is non-zero),
+        ``p_value``, ``error_rate``, ``n_seen``, ``drift``, ``warning``, ``ready`` (else
+        ``window_fill >= 1``, else a finite ``threshold``, else ready), ``n_detections``.
+        Non-finite values leave their gauge unchanged. ``drift_detected`` and
+        ``warning_detected`` (the detector's properties) override ``drift`` and ``warning``.
+
+        The detections counter grows by ``detections`` when given (e.g. the length of
+        ``update_many``'s result), else by the growth of ``statistics["n_detections"]``, else by
+        one on each rise of the drift flag.
+        """
+        if stream not in STREAMS:
+            raise ValueError(f"stream must be one of {STREAMS}, got {stream!r}")
+        labels = (detector, stream, feature)
+        stat = _finite(statistics.get("statistic"))
+        thr = _finite(statistics.get("threshold"))
+        if stat is not None:
+            self.statistic.labels(*labels).set(stat)
+        if thr is not None:
+            self.threshold.labels(*labels).set(thr)
+        if stat is not None and thr:
+            self.ratio.labels(*labels).set(stat / thr)
+        for key, gauge in (("p_value", self.p_value), ("n_seen", self.n_seen),
+                           ("error_rate", self.error_rate)):
+            value = _finite(statistics.get(key))
+            if value is not None:
+                gauge.labels(*labels).set(value)
+        if drift_detected is None:
+            drift_detected = bool(_finite(statistics.get("drift")) or 0.0)
+        warning = warning_detected
+        if warning is None:
+            warning = bool(_finite(statistics.get("warning")) or 0.0)
+        ready = _finite(statistics.get("ready"))
+        if ready is None:
+            fill = _finite(statistics.get("window_fill"))
+            if fill is not None:
+                ready = float(fill >= 1.0)
+            else:
+                ready = float("threshold" not in statistics or thr is not None)
+        self.warning_detected.labels(*labels).set(float(warning))
+        self.ready.labels(*labels).set(float(bool(ready)))
+        now = self.clock()
+        self.last_update.labels(*labels).set(now)
+        with self._lock:
+            if detections is None:
+                total = _finite(statistics.get("n_detections"))
+                if total is not None:
+                    previous = self._last_n_detections.get(labels, 0.0)
+                    # A reset detector restarts its count: count what it has seen since.
+                    detections = int(total - previous if total >= previous else total)
+                    self._last_n_detections[labels] = total
+                else:
+                    detections = int(drift_detected and not self._last_drift.get(labels, False))
+            self._last_drift[labels] = bool(drift_detected)
+            if detections < 0:
+                raise ValueError(f"detections must be >= 0, got {detections}")
+            if detections or drift_detected:
+                self._last_detection_at[labels] = now
+            held = now - self._last_detection_at.get(labels, -math.inf) < self.drift_hold_seconds
+        self.drift_detected.labels(*labels).set(float(drift_detected or held))
+        self.detections.labels(*labels).inc(detections)
+
+    def observe_bank(
+        self, detector: str, stream: str, bank: Any, detections: Any | None = None
+    ) -> None:
+        """Export every feature of a :class:`detectors.bank_base.FeatureBankBase`.
+
+        ``detections`` is the ``(k, 2)`` array returned by ``bank.update_many`` for the batch.
+        """
+        flags = np.asarray(bank.drift_detected, dtype=bool)
+        warnings = np.asarray(bank.warning_detected, dtype=bool)
+        per_feature = None
+        if detections is not None:
+            pairs = np.asarray(detections, dtype=np.int64).reshape(-1, 2)
+            per_feature = np.bincount(pairs[:, 1], minlength=bank.n_features)
+        for j, (name, stats) in enumerate(bank.feature_statistics().items()):
+            self.observe_detector(
+                detector, stream, name, stats, drift_detected=bool(flags[j]),
+                warning_detected=bool(warnings[j]),
+                detections=None if per_feature is None else int(per_feature[j]))
+
+    def observe_events(
+        self,
+        processed: int = 0,
+        failed_by_reason: Mapping[str, int] | None = None,
+        dead_lettered: int = 0,
+    ) -> None:
+        """Count processed, failed (by reason) and dead-lettered events of a batch."""
+        self.events_processed.inc(processed)
+        for reason, n in (failed_by_reason or {}).items():
+            self.events_failed.labels(reason=reason).inc(n)
+        self.events_dead_lettered.inc(dead_lettered)
+
+    def observe_predictions(
+        self, n_model: int, n_fallback: int, predictions: Mapping[str, Any] | None = None
+    ) -> None:
+        """Count predictions by predictor; add ``predictions[output]`` values to the live
+        prediction histograms (outputs are the profile's, e.g. ``label``, ``confidence``;
+        an output without a reference histogram raises ``KeyError``)."""
+        self.predictions.labels(predictor="model").inc(n_model)
+        self.predictions.labels(predictor="fallback").inc(n_fallback)
+        for output, values in (predictions or {}).items():
+            self.distributions.observe("predictions", output, values)
+
+    def observe_features(self, X: Any) -> None:
+        """Add rows ``X`` (``(n, n_features)`` in ``feature_names`` order) to the live
+        feature histograms; features without a reference histogram are skipped."""
+        arr = np.asarray(X, dtype=np.float64)
+        if arr.ndim != 2 or arr.shape[1] != len(self.feature_names):
+            raise ValueError(
+                f"X must have shape (n, {len(self.feature_names)}) for features "
+                f"{self.feature_names}, got {arr.shape}")
+        declared = set(self.distributions.features("inputs"))
+        for j, name in enumerate(self.feature_names):
+            if name in declared:
+                self.distributions.observe("inputs", name, arr[:, j])
+
+    def observe_batch_latency(self, seconds: float) -> None:
+        """Record one successful batch of ``seconds`` wall time (also marks health)."""
+        if not seconds >= 0:
+            raise ValueError(f"seconds must be >= 0, got {seconds}")
+        self.batch_latency.observe(seconds)
+        now = self.clock()
+        self.last_success_ts.set(now)
+        with self._lock:
+            self._last_success = now
+
+    def set_consumer_lag(self, topic: str, partition: int, lag: int) -> None:
+        """Set the lag (end offset minus committed position) of one partition."""
+        self.consumer_lag.labels(topic=topic, partition=str(partition)).set(lag)
+
+    # -- read-out -------------------------------------------------------------------------------
+
+    def healthy(self, max_age_seconds: float) -> bool:
+        """True when the last successful batch is at most ``max_age_seconds`` old."""
+        with self._lock:
+            last = self._last_success
+        return last is not None and self.clock() - last <= max_age_seconds
+
+    def generate(self) -> bytes:
+        """The registry in the Prometheus text format."""
+        return generate_latest(self.registry)

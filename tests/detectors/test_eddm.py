@@ -1,0 +1,96 @@
+"""EDDM: river's detections and warnings on 0/1 streams, update_many, state round trip."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from river.drift.binary import EDDM as RiverEDDM  # noqa: N811
+
+from detectors.eddm import EDDM
+
+
+def piecewise_binary(seed: int, rates: tuple[float, ...] | None = None,
+                     block: int = 1500) -> np.ndarray:
+    """0/1 errors with a new error rate every ``block`` values (random rates if not given)."""
+    rng = np.random.default_rng(seed)
+    if rates is None:
+        rates = tuple(rng.choice([0.05, 0.2, 0.5], size=5))
+    return np.concatenate([rng.random(block) < r for r in rates]).astype(float)
+
+
+def river_path(detector: object, xs: np.ndarray) -> tuple[list[int], list[int]]:
+    """Drift and warning indices of a river detector fed ``xs`` one by one."""
+    drifts, warnings = [], []
+    for i, x in enumerate(xs):
+        detector.update(int(x))  # type: ignore[attr-defined]
+        if detector.drift_detected:  # type: ignore[attr-defined]
+            drifts.append(i)
+        if getattr(detector, "warning_detected", False):
+            warnings.append(i)
+    return drifts, warnings
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize(("warm", "alpha", "beta"), [(30, 0.95, 0.9), (50, 0.8, 0.75)])
+def test_matches_river(seed: int, warm: int, alpha: float, beta: float) -> None:
+    xs = piecewise_binary(seed)
+    expected = river_path(RiverEDDM(warm_start=warm, alpha=alpha, beta=beta), xs)
+    assert river_path(EDDM(warm_start=warm, alpha=alpha, beta=beta), xs) == expected
+    batch = EDDM(warm_start=warm, alpha=alpha, beta=beta)
+    assert batch.update_many(xs).tolist() == expected[0]
+
+
+def test_detects_rate_increase_with_few_false_alarms() -> None:
+    def make() -> EDDM:
+        return EDDM(warm_start=100, alpha=0.8, beta=0.75)
+
+    # EDDM is known for false alarms: allow about one per 7500 quiet values
+    quiet = [len(make().update_many(piecewise_binary(s, (0.1,), 5000))) for s in range(6)]
+    assert sum(quiet) <= 4
+    delays = []
+    for seed in range(6):
+        hits = make().update_many(piecewise_binary(seed, (0.1, 0.4), 3000))
+        after = hits[hits >= 3000]
+        assert len(after)
+        delays.append(int(after[0]) - 3000)
+    assert max(delays) < 600
+
+
+def test_state_dict_json_round_trip_and_update_many() -> None:
+    xs = piecewise_binary(2)
+    a, loop = EDDM(), EDDM()
+    a.update_many(xs[:3333])
+    for x in xs[:3333]:
+        loop.update(x)
+    assert a.state_dict() == loop.state_dict()
+    b = EDDM.from_state_dict(json.loads(json.dumps(a.state_dict())))
+    assert b.update_many(xs[3333:]).tolist() == a.update_many(xs[3333:]).tolist()
+    assert b.state_dict() == a.state_dict()
+    assert b.statistics == pytest.approx(a.statistics, nan_ok=True)
+    a.reset()
+    assert a.state_dict() == EDDM().state_dict()
+
+
+def test_statistics_and_validation() -> None:
+    det = EDDM()
+    det.update_many(piecewise_binary(0, (0.2,), 500))
+    stats = det.statistics
+    assert stats["threshold"] == 0.9 and stats["warning_threshold"] == 0.95
+    assert 0.1 < stats["error_rate"] < 0.3 and stats["n_seen"] == 500.0
+    with pytest.raises(ValueError, match=r"0\.5"):
+        det.update(0.5)
+    with pytest.raises(ValueError, match="alpha"):
+        EDDM(alpha=0.5, beta=0.9)
+    with pytest.raises(ValueError, match="kind"):
+        EDDM(kind="real")
+
+
+def test_module_docstring_example_runs() -> None:
+    import doctest
+
+    import detectors.eddm as module
+
+    result = doctest.testmod(module)
+    assert result.attempted > 0 and result.failed == 0
