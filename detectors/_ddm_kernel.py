@@ -6,22 +6,34 @@ of ``p + s`` with ``np.minimum.accumulate``), so a stretch of rows is advanced a
 the first detection; the test then restarts at the next row. Every array operation is the same
 IEEE operation as the per-value update of :class:`detectors.ddm.DDM`, so the two paths agree
 bit for bit.
+
+Passes over ``(rows, tests)`` arrays: tests that restarted at different rows share one pass,
+each masked before its own start row (zero inputs, which leave its fresh sums at ``0.0``, and
+no arming). A cheap bound screens out the tests that cannot fire in a pass (see
+:func:`_screen`); only the others get the running minimum and its arg-position row by row.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-__all__ = ["DDMParams", "DDMState", "advance", "estimate"]
+__all__ = ["DDMParams", "DDMState", "Workspace", "advance", "estimate", "shared_workspace"]
 
-#: rows first tried after a restart; doubled while no detection cuts the stretch short
+#: values per vectorised pass (rows x tests)
+CHUNK_VALUES = 32768
+#: the pass that follows a detection covers at least FIRST_SPAN rows and up to RESTART_CELLS
+#: values; its length doubles while no detection cuts a pass short
 FIRST_SPAN = 256
-#: values per vectorised stretch (rows x tests)
-CHUNK_VALUES = 16384
+RESTART_CELLS = 8192
+#: rows per block of the screening bound (see :func:`_screen`)
+SCREEN_ROWS = 32
+#: relative slack of the screening bound, far above the rounding of ``p + d * s``
+SCREEN_SLACK = 1e-9
 
 
 @dataclass(frozen=True)
@@ -32,6 +44,40 @@ class DDMParams:
     warning_threshold: float
     drift_threshold: float
     real: bool
+
+
+class Workspace:
+    """Reusable scratch arrays of the passes (not part of the state).
+
+    Arrays of a pass are large enough for the allocator to map fresh pages for each one; reusing
+    them avoids a page fault per 4 KiB touched on every pass.
+    """
+
+    def __init__(self) -> None:
+        self._arrays: dict[str, np.ndarray] = {}
+
+    def get(self, name: str, rows: int, cols: int, dtype: type = np.float64) -> np.ndarray:
+        """A C-contiguous ``(rows, cols)`` array (float unless ``dtype``; contents undefined)."""
+        buf = self._arrays.get(name)
+        if buf is None or buf.size < rows * cols or buf.dtype != dtype:
+            buf = self._arrays[name] = np.empty(rows * cols, dtype=dtype)
+        return buf[: rows * cols].reshape(rows, cols)
+
+
+_LOCAL = threading.local()
+
+
+def shared_workspace() -> Workspace:
+    """This thread's workspace, shared by every detector and bank (scratch only, no state).
+
+    Fresh arrays of a pass's size are mapped, and page-faulted, anew by the allocator; reusing
+    one set per thread across detectors avoids that even for a detector's first batch.
+    Kernels bound the size of their passes, which bounds these arrays.
+    """
+    work = getattr(_LOCAL, "work", None)
+    if work is None:
+        work = _LOCAL.work = Workspace()
+    return work
 
 
 class DDMState:
@@ -91,29 +137,38 @@ def estimate(real: bool, shift: Any, s1: Any, s2: Any, n: Any) -> tuple[Any, Any
 
 def advance(params: DDMParams, st: DDMState, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Consume rows ``x`` (shape ``(L, m)``); return detections as (rows, tests), row-major."""
+    from detectors.ddm_pass import binary_pass  # it builds on this module's state
+
     n_rows, m = x.shape
     chunk = max(FIRST_SPAN, CHUNK_VALUES // max(1, m))
-    span = np.where(st.pending, FIRST_SPAN, chunk)
     rows_out: list[np.ndarray] = []
     cols_out: list[np.ndarray] = []
-    # Stretches are aligned on chunk boundaries so that all tests are advanced together again
-    # after one of them restarts; within a chunk a restarted test advances by doubling spans
-    # (work computed past a detection is thrown away).
     for start in range(0, n_rows, chunk):
         end = min(n_rows, start + chunk)
         pos = np.full(m, start, dtype=np.int64)
+        span = end - start
         while True:
             waiting = pos < end
             if not waiting.any():
                 break
             p = int(pos[waiting].min())
-            cols = np.flatnonzero(pos == p)
-            stop = min(end, p + int(span[cols].min()))
-            lengths = _advance_group(params, st, x, p, stop, cols, rows_out, cols_out)
-            pos[cols] = p + lengths
-            cut = lengths < stop - p
-            span[cols[cut]] = FIRST_SPAN
-            span[cols[~cut]] = np.minimum(2 * span[cols[~cut]], chunk)
+            stop = min(end, p + span)
+            cols = np.flatnonzero(pos < stop)
+            if st.pending[cols].any():
+                restart = np.zeros(m, dtype=bool)
+                restart[cols] = st.pending[cols]
+                st.restart(restart)
+            n_low = int(st.n[cols].min())
+            if m > 1 and len(cols) == m and n_low < params.warm_start and (pos == p).all():
+                # every test warms up from here: end the pass where all are armed, so that the
+                # next one can be screened
+                stop = min(stop, p + params.warm_start - n_low)
+            step = _advance_pass if params.real else binary_pass
+            pos[cols] += step(params, st, x, p, stop, cols, pos[cols] - p, rows_out, cols_out)
+            if (pos[cols] < stop).any():
+                span = max(FIRST_SPAN, RESTART_CELLS // int(np.count_nonzero(pos < end)))
+            else:
+                span = min(2 * span, end - start)
     if not rows_out:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
     rows = np.concatenate(rows_out).astype(np.int64)
@@ -122,97 +177,211 @@ def advance(params: DDMParams, st: DDMState, x: np.ndarray) -> tuple[np.ndarray,
     return rows[order], tests[order]
 
 
-def _advance_group(
+def _advance_pass(
     params: DDMParams, st: DDMState, x: np.ndarray, p: int, stop: int, cols: np.ndarray,
-    rows_out: list[np.ndarray], cols_out: list[np.ndarray],
+    offset: np.ndarray, rows_out: list[np.ndarray], cols_out: list[np.ndarray],
 ) -> np.ndarray:
-    """Advance tests ``cols`` (all at row ``p``) over ``[p, stop)``; return rows consumed each."""
-    restart = np.zeros(len(st.n), dtype=bool)
-    restart[cols] = st.pending[cols]
-    if restart.any():
-        st.restart(restart)
-    every = len(cols) == len(st.n)
-    xc = x[p:stop].copy() if every else x[p:stop][:, cols]  # a fresh array either way
+    """Advance tests ``cols`` over rows ``[p + offset, stop)``; return the rows consumed by each.
+
+    A test with ``offset > 0`` starts at row ``p + offset`` (its earlier rows are masked).
+    """
     n_steps = stop - p
-    n0 = st.n[cols]
+    every = len(cols) == len(st.n)
+    xc = x[p:stop] if every else x[p:stop][:, cols]
     steps = np.arange(1, n_steps + 1)
-    if (n0 == n0[0]).all():
+    shifted = bool(offset.any())
+    started = steps[:, None] > offset if shifted else None
+    n0 = st.n[cols]
+    work = shared_workspace()
+    if shifted or not (n0 == n0[0]).all():
+        counts = (n0 + (steps[:, None] - offset)).astype(np.float64)
+    else:
         counts = (n0[0] + steps).astype(np.float64)[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if params.real:
+            fresh = n0 == 0
+            st.shift[cols[fresh]] = xc[offset[fresh], np.flatnonzero(fresh)]
+            d = xc - st.shift[cols]
+            if shifted:
+                d = np.where(started, d, 0.0)
+            s1 = d.copy()
+            s1[0] += st.s1[cols]
+            np.cumsum(s1, axis=0, out=s1)
+            s2 = d * d
+            s2[0] += st.s2[cols]
+            np.cumsum(s2, axis=0, out=s2)
+            prob, std = estimate(True, st.shift[cols], s1, s2, counts)
+        else:
+            shape = xc.shape
+            s1 = work.get("s1", *shape)
+            if shifted:
+                np.multiply(xc, started, out=s1)
+            else:
+                np.copyto(s1, xc)
+            s1[0] += st.s1[cols]
+            np.cumsum(s1, axis=0, out=s1)
+            s2 = s1
+            # in place, the same operations as estimate(): sqrt(p * (1 - p) / n)
+            prob = np.divide(s1, counts, out=work.get("prob", *shape))
+            std = np.subtract(1.0, prob, out=work.get("std", *shape))
+            std *= prob
+            std /= counts
+            np.sqrt(std, out=std)
+    ps = np.add(prob, std, out=work.get("ps", *prob.shape))
+    # tests armed on every row of the pass (rows before a test's own start are never armed)
+    steady = (offset == 0) & (n0 >= params.warm_start)
+    k = np.arange(len(cols))
+    if steady.any() and n_steps >= 2 * SCREEN_ROWS and params.drift_threshold >= 1.0:
+        with np.errstate(invalid="ignore"):
+            maybe = _screen(params, st, cols, ps, std)
+        maybe[~steady] = True
+        sub = np.flatnonzero(maybe)
     else:
-        counts = (n0[None, :] + steps[:, None]).astype(np.float64)
+        sub = k
+    last = np.full(len(cols), n_steps - 1)
+    if len(sub) < len(cols):
+        quiet = np.ones(len(cols), dtype=bool)
+        quiet[sub] = False
+        _quiet_end(params, st, cols, quiet, prob, std, ps)
+    if len(sub):
+        last[sub] = _exact(params, st, cols[sub], sub, p, counts, started, prob, std, ps,
+                           bool(steady[sub].all()), rows_out, cols_out)
+    pick = last, k
+    st.n[cols] = n0 + last + 1 - offset
+    st.s1[cols] = s1[pick]
     if params.real:
-        fresh = n0 == 0
-        st.shift[cols[fresh]] = xc[0, fresh]
-        d = xc - st.shift[cols]
-        s1 = d.copy()
-        s1[0] += st.s1[cols]
-        np.cumsum(s1, axis=0, out=s1)
-        s2 = d * d
-        s2[0] += st.s2[cols]
-        np.cumsum(s2, axis=0, out=s2)
-    else:
-        s1 = xc
-        s1[0] += st.s1[cols]
-        np.cumsum(s1, axis=0, out=s1)
-        s2 = s1
-    if params.real:
-        prob, std = estimate(True, st.shift[cols], s1, s2, counts)
-    else:
-        # in place, the same operations as estimate(): sqrt(p * (1 - p) / n)
-        prob = s1 / counts
-        std = 1.0 - prob
-        std *= prob
-        std /= counts
-        np.sqrt(std, out=std)
-    ps = prob + std
-    all_armed = bool((n0 >= params.warm_start).all())
-    armed = np.broadcast_to(counts > params.warm_start, ps.shape)
-    cand = ps.copy() if all_armed else np.where(armed, ps, np.inf)
-    cand[0] = np.minimum(cand[0], st.ps_min[cols])
+        st.s2[cols] = s2[pick]
+    st.stat[cols] = ps[pick]
+    return last + 1 - offset
+
+
+def _screen(
+    params: DDMParams, st: DDMState, cols: np.ndarray, ps: np.ndarray, std: np.ndarray
+) -> np.ndarray:
+    """Mask of the tests that may fire in this pass (meaningful for tests armed on every row).
+
+    At a row ``t`` the drift level is ``p_min + d s_min = ps_min(t) + (d - 1) s_min`` where
+    ``ps_min(t)`` is the running minimum of ``p + s`` and ``s_min`` one of the ``s`` seen so far
+    (or the stored one): within a block of ``SCREEN_ROWS`` rows it is at least the minimum of
+    ``p + s`` and of ``s`` up to the block's end. A test whose largest ``p + s`` in every block
+    stays below that bound (with a relative slack for rounding) cannot fire.
+    """
+    starts = np.arange(0, len(ps), SCREEN_ROWS)
+    low_ps = np.minimum.accumulate(np.minimum.reduceat(ps, starts, axis=0), axis=0)
+    np.minimum(low_ps, st.ps_min[cols], out=low_ps)
+    low_s = np.minimum.accumulate(np.minimum.reduceat(std, starts, axis=0), axis=0)
+    stored = np.isfinite(st.ps_min[cols])
+    np.minimum(low_s, np.where(stored, st.s_min[cols], np.inf), out=low_s)
+    bound = low_s * (params.drift_threshold - 1.0)
+    bound += low_ps
+    bound -= SCREEN_SLACK * (np.abs(low_ps) + params.drift_threshold * low_s)
+    high = np.maximum.reduceat(ps, starts, axis=0)
+    # NaN bounds (tests not armed throughout) compare False; the caller overrides those
+    return (high >= bound).any(axis=0)
+
+
+def _quiet_end(
+    params: DDMParams, st: DDMState, cols: np.ndarray, quiet: np.ndarray, prob: np.ndarray,
+    std: np.ndarray, ps: np.ndarray,
+) -> None:
+    """End-of-pass state of tests ``cols[quiet]`` that were armed throughout and did not fire.
+
+    Reductions run over every column (cheaper than copying the quiet ones out); only the quiet
+    tests' state is written.
+    """
+    with np.errstate(invalid="ignore"):
+        _quiet_values(params, st, cols, quiet, prob, std, ps)
+
+
+def _quiet_values(
+    params: DDMParams, st: DDMState, cols: np.ndarray, quiet: np.ndarray, prob: np.ndarray,
+    std: np.ndarray, ps: np.ndarray,
+) -> None:
+    low = ps.min(axis=0)
+    # DDM takes (p_min, s_min) from the last row where p + s reached the running minimum: the
+    # first minimum of the reversed rows
+    at = len(ps) - 1 - np.argmin(ps[::-1], axis=0)
+    k = np.arange(len(cols))
+    updated = low <= st.ps_min[cols]
+    p_min = np.where(updated, prob[at, k], st.p_min[cols])
+    s_min = np.where(updated, std[at, k], st.s_min[cols])
+    dest = cols[quiet]
+    st.p_min[dest] = p_min[quiet]
+    st.s_min[dest] = s_min[quiet]
+    st.ps_min[dest] = np.minimum(low, st.ps_min[cols])[quiet]
+    st.drift[dest] = False
+    st.pending[dest] = False
+    warning = ps[-1] > p_min + params.warning_threshold * s_min
+    st.warning[dest] = warning[quiet]
+
+
+def _exact(
+    params: DDMParams, st: DDMState, dest: np.ndarray, sub: np.ndarray, p: int,
+    counts: np.ndarray, started: np.ndarray | None, prob: np.ndarray, std: np.ndarray,
+    ps: np.ndarray, all_armed: bool, rows_out: list[np.ndarray], cols_out: list[np.ndarray],
+) -> np.ndarray:
+    """Row-by-row running minimum for tests ``dest`` (columns ``sub``); return their last rows.
+
+    Updates every field of their state except ``n``, ``s1``, ``s2`` and ``stat``.
+    """
+    if len(sub) < ps.shape[1]:
+        prob, std, ps = prob[:, sub], std[:, sub], ps[:, sub]
+        if counts.shape[1] > 1:
+            counts = counts[:, sub]
+        if started is not None:
+            started = started[:, sub]
+    n_steps = len(ps)
+    armed = counts > params.warm_start
+    armed = np.broadcast_to(armed, ps.shape) if started is None else armed & started
+    cand = ps.copy()
+    if not all_armed:
+        cand[~armed] = np.inf
+    cand[0] = np.minimum(cand[0], st.ps_min[dest])
     run_min = np.minimum.accumulate(cand, axis=0)
     # DDM updates (p_min, s_min) whenever ps <= the running minimum so far, i.e. where ps equals
     # the new running minimum: (p_min, s_min) come from the last such row
     is_update = ps == run_min
     if not all_armed:
         is_update &= armed
-    idx = np.where(is_update, np.arange(n_steps)[:, None], -1)
-    last = np.maximum.accumulate(idx, axis=0)
-    k = np.arange(len(cols))
-    have = last >= 0
-    safe = np.maximum(last, 0)
-    # p + d * s at the update row is bit-identical to p_min + d * s_min computed later
-    thr = std * params.drift_threshold
-    thr += prob
-    thr = np.where(have, np.take_along_axis(thr, safe, axis=0),
-                   st.p_min[cols] + params.drift_threshold * st.s_min[cols])
-    fire = ps > thr
+    # row (1-based) of the last update so far, 0 before the first one in this pass
+    since = is_update * np.arange(1, n_steps + 1)[:, None]
+    np.maximum.accumulate(since, axis=0, out=since)
+    n_sub = len(sub)
+    k = np.arange(n_sub)
+    # p + d * s at each row (row 0: the stored level), bit-identical to p_min + d * s_min;
+    # the drift level of a row is the one at its last update, gathered from the flat array
+    levels = np.empty((n_steps + 1, n_sub))
+    levels[0] = st.p_min[dest] + params.drift_threshold * st.s_min[dest]
+    np.multiply(std, params.drift_threshold, out=levels[1:])
+    levels[1:] += prob
+    flat = since * n_sub
+    flat += k
+    thr = levels.ravel().take(flat)
+    with np.errstate(invalid="ignore"):
+        fire = ps > thr
     if not all_armed:
         fire &= armed
-    lengths = np.full(len(cols), n_steps)
+    last = np.full(len(sub), n_steps - 1)
     fired = fire.any(axis=0)
     if fired.any():
-        lengths[fired] = np.argmax(fire[:, fired], axis=0) + 1
+        last[fired] = np.argmax(fire[:, fired], axis=0)
         hit = np.flatnonzero(fired)
-        rows_out.append(lengths[hit] - 1 + p)
-        cols_out.append(cols[hit])
-    last_row = lengths - 1
-    pick = last_row, k
-    st.n[cols] = n0 + lengths
-    st.s1[cols] = s1[pick]
-    if params.real:
-        st.s2[cols] = s2[pick]
-    st.stat[cols] = ps[pick]
-    at = safe[pick]
-    p_min = np.where(have[pick], prob[at, k], st.p_min[cols])
-    s_min = np.where(have[pick], std[at, k], st.s_min[cols])
-    st.p_min[cols] = p_min
-    st.s_min[cols] = s_min
-    min_at = run_min[pick]
-    st.ps_min[cols] = min_at
+        rows_out.append(last[hit] + p)
+        cols_out.append(dest[hit])
+    pick = last, k
+    at = since[pick]
+    have = at > 0
+    at = np.maximum(at - 1, 0)
+    p_min = np.where(have, prob[at, k], st.p_min[dest])
+    s_min = np.where(have, std[at, k], st.s_min[dest])
+    st.p_min[dest] = p_min
+    st.s_min[dest] = s_min
+    st.ps_min[dest] = run_min[pick]
     was_armed = armed[pick]
-    st.drift[cols] = fire[pick]
-    st.pending[cols] = fire[pick]
+    st.drift[dest] = fire[pick]
+    st.pending[dest] = fire[pick]
     # warning keeps its previous value until the test is armed (as in the scalar update)
-    warning = ps[pick] > p_min + params.warning_threshold * s_min
-    st.warning[cols] = np.where(was_armed, warning & ~fire[pick], st.warning[cols])
-    return lengths
+    with np.errstate(invalid="ignore"):
+        warning = ps[pick] > p_min + params.warning_threshold * s_min
+    st.warning[dest] = np.where(was_armed, warning & ~fire[pick], st.warning[dest])
+    return last

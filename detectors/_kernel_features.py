@@ -81,8 +81,29 @@ class ExactFourierFeatures:
         return out
 
     def int_features(self, x: np.ndarray) -> np.ndarray:
-        """Float features rounded to int64 multiples of ``1 / FEATURE_SCALE``."""
-        phi = self.float_features(x)
+        """Float features rounded to int64 multiples of ``1 / FEATURE_SCALE``, ``(n, 2 *
+        n_frequencies)`` (a transposed view of :meth:`int_feature_columns`)."""
+        return self.int_feature_columns(x).T
+
+    def int_feature_columns(self, x: np.ndarray) -> np.ndarray:
+        """The integer features of the rows of ``x`` as columns: C-contiguous ``(2 *
+        n_frequencies, n)``, so that sums along the stream run over contiguous memory.
+
+        The projection is accumulated one input dimension at a time; every product and partial
+        sum is exact (see the class), so this equals ``standardise(x) @ frequencies`` bit for
+        bit, without a BLAS call (slow for an inner dimension this small).
+        """
+        z = self.standardise(x)
+        n_freq = self.n_frequencies
+        proj = np.empty((n_freq, len(z)))
+        np.multiply(self.frequencies[0][:, None], z[:, 0], out=proj)
+        term = np.empty_like(proj)
+        for j in range(1, z.shape[1]):
+            np.multiply(self.frequencies[j][:, None], z[:, j], out=term)
+            np.add(proj, term, out=proj)
+        phi = np.empty((2 * n_freq, len(z)))
+        np.cos(proj, out=phi[:n_freq])
+        np.sin(proj, out=phi[n_freq:])
         np.multiply(phi, FEATURE_SCALE, out=phi)
         np.rint(phi, out=phi)
         return phi.astype(np.int64)
@@ -112,6 +133,32 @@ def mmd2_from_means(
     within_r = (float(ref_mean @ ref_mean) / n_frequencies * ref_count - 1.0) / (ref_count - 1.0)
     cross = np.sum(window_mean * ref_mean, axis=1) / n_frequencies
     return within_w + within_r - 2.0 * cross
+
+
+def mmd2_of_column_sums(
+    sums: np.ndarray,
+    count: float,
+    ref_mean: np.ndarray,
+    ref_count: int,
+    n_frequencies: int,
+    unbiased: bool,
+) -> np.ndarray:
+    """:func:`mmd2_from_means` of windows given as integer feature sums in columns.
+
+    ``sums`` is ``(2 * n_frequencies, m)`` int64 (one window per column, ``count`` rows each,
+    features scaled by ``FEATURE_SCALE``). The element-wise steps run in that layout, where
+    they are contiguous; each window's terms are then summed as a contiguous row, exactly as
+    :func:`mmd2_from_means` sums them, so the results are identical bit for bit.
+    """
+    means = sums.astype(np.float64)
+    np.divide(means, count * FEATURE_SCALE, out=means)
+    counts = np.full(means.shape[1], float(count))
+    if unbiased:
+        return mmd2_from_means(np.ascontiguousarray(means.T), counts, ref_mean, ref_count,
+                               n_frequencies, unbiased)
+    np.subtract(means, ref_mean[:, None], out=means)
+    np.multiply(means, means, out=means)
+    return np.sum(np.ascontiguousarray(means.T), axis=1) / n_frequencies
 
 
 def _renewal_alarms(paths: list[np.ndarray], window_size: int, threshold: float) -> int:

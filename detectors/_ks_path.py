@@ -6,6 +6,11 @@ a batch with integer counts on a sorted grid: the window count at or below each 
 by one step per insertion / eviction, so the per-step counts are cumulative sums of +-1 events.
 Everything is integer until the final division, so the result is bit-identical to the treap's and
 to scipy's (see :func:`detectors._treap.lcm_statistic`).
+
+When scipy reports ``d`` as ``h / lcm`` (sizes up to 10,000) only the integer extremes of ``D``
+matter: the grid is then the window keys alone (the largest ``D`` between two of them, reached at
+the last reference value before the next key, is ``D`` at the previous key plus a constant), and
+the two cumulative sums run along contiguous axes in reused work arrays.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ __all__ = ["kolmogorov_sf", "ks_p_value", "ks_path"]
 
 #: cells (steps x grid points) of the largest intermediate array
 MAX_CELLS = 1 << 16
+#: the same for the integer-only path (scipy's lcm rounding), whose two work arrays are reused
+LCM_MAX_CELLS = 1 << 18
 #: a segment of window_size // SEGMENT_DIVISOR steps shares one grid
 SEGMENT_DIVISOR = 2
 
@@ -81,13 +88,28 @@ def ks_path(
     # one segment of steps shares a grid; its length bounds the grid size
     seg_len = max(64, n_win // SEGMENT_DIVISOR)
     seq = np.concatenate([window, batch])
+    if lcm_mode and max_cells == MAX_CELLS:
+        max_cells = LCM_MAX_CELLS
+    # work arrays of the integer path, reused by every chunk (fresh large arrays would cost
+    # page faults each time)
+    work = work_t = np.empty(0, dtype=dtype)
     start = 0
     while start < n_batch:
         stop = min(n_batch, start + seg_len)
         lo = max(0, n_old + start - n_win)  # first seq index still in the window at `start`
-        grid = _compressed_grid(reference, seq[lo : n_old + stop])
+        if lcm_mode:
+            # window keys only: between two of them D rises with the reference count, so its
+            # largest value there is D at the previous key plus the reference values strictly
+            # in between (``rise``); its smallest values are at window keys
+            grid = np.unique(seq[lo : n_old + stop])
+        else:
+            grid = _compressed_grid(reference, seq[lo : n_old + stop])
         n_grid = len(grid)
         c1 = np.searchsorted(reference, grid, side="right")
+        if lcm_mode:
+            below = np.searchsorted(reference, grid, side="left")
+            rise = ((below - np.r_[0, c1[:-1]]) * n_win).astype(dtype)
+            tail_rise = (n_ref - int(c1[-1])) * n_win
         pos = np.searchsorted(grid, seq[lo : n_old + stop])
         # per-point increments of D: n_win per reference value, -n_ref per window value
         base = np.diff(c1, prepend=0) * n_win
@@ -105,6 +127,37 @@ def ks_path(
                 np.subtract.at(base, pos[n_old + steps - lo], n_ref)
                 np.add.at(base, pos[leaving[has_out] - lo], n_ref)
                 continue
+            valid = steps >= first_full
+            if lcm_mode:
+                # D is linear in the events: sum over grid points first (a contiguous cumsum),
+                # then over steps on the transposed array (contiguous again), which is cheaper
+                # than a cumsum down the columns; integers, so the order changes nothing
+                entering, exiting = pos[n_old + steps - lo], pos[leaving[has_out] - lo]
+                cells = (e - s) * n_grid
+                if work.size < cells:
+                    work = np.empty(max(cells, max_cells), dtype=dtype)
+                    work_t = np.empty_like(work)
+                d = work[:cells].reshape(e - s, n_grid)
+                d.fill(0)
+                d[rows, entering] = -n_ref
+                d[rows[has_out], exiting] += n_ref
+                np.cumsum(d, axis=1, out=d)
+                dt = work_t[:cells].reshape(n_grid, e - s)
+                np.copyto(dt, d.T)
+                np.cumsum(dt, axis=1, out=dt)
+                dt += np.cumsum(base, dtype=dtype)[:, None]
+                base = base - (np.bincount(entering, minlength=n_grid) * n_ref).astype(dtype)
+                base += (np.bincount(exiting, minlength=n_grid) * n_ref).astype(dtype)
+                if not valid.all():
+                    dt = dt[:, valid]
+                hi = dt.max(axis=0)
+                if n_grid > 1:
+                    np.maximum(hi, (dt[:-1] + rise[1:, None]).max(axis=0), out=hi)
+                np.maximum(hi, dt[-1] + tail_rise, out=hi)
+                np.maximum(hi, rise[0], out=hi)
+                d_abs = np.maximum(hi, -dt.min(axis=0)).astype(np.int64)
+                out[steps[valid]] = (d_abs // g) * 1.0 / ((n_ref // g) * n_win)
+                continue
             d = np.zeros((e - s, n_grid), dtype=dtype)
             d[rows, pos[n_old + steps - lo]] = -n_ref
             d[rows[has_out], pos[leaving[has_out] - lo]] += n_ref
@@ -112,18 +165,13 @@ def ks_path(
             d += base
             base = d[-1].copy()
             np.cumsum(d, axis=1, out=d)
-            valid = steps >= first_full
             if not valid.all():
                 d = d[valid]
-            if lcm_mode:
-                d_abs = np.maximum(d.max(axis=1), -d.min(axis=1)).astype(np.int64)
-                out[steps[valid]] = (d_abs // g) * 1.0 / ((n_ref // g) * n_win)
-            else:
-                c2 = (c1 * np.int64(n_win) - d) // n_ref
-                diff = c1 / n_ref - c2 / n_win
-                hi = diff.max(axis=1)
-                low = np.clip(-diff.min(axis=1), 0.0, 1.0)
-                out[steps[valid]] = np.maximum(low, hi)
+            c2 = (c1 * np.int64(n_win) - d) // n_ref
+            diff = c1 / n_ref - c2 / n_win
+            hi = diff.max(axis=1)
+            low = np.clip(-diff.min(axis=1), 0.0, 1.0)
+            out[steps[valid]] = np.maximum(low, hi)
         start = stop
     return out
 

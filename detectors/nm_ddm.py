@@ -71,13 +71,14 @@ from detectors._kernel_features import (
     calibrate_null,
     median_bandwidth,
     mmd2_from_means,
+    mmd2_of_column_sums,
 )
 from detectors.base import DriftDetector, check_int, check_number, check_probability
 
 __all__ = ["NMDDM"]
 
 _MAX_WINDOW = 2**22  # keeps |window sum| * 2^30 below 2^53, so int64 -> float64 is exact
-_BATCH_CHUNK = 2048
+_BATCH_CHUNK = 4096
 
 
 class NMDDM(DriftDetector):
@@ -223,7 +224,8 @@ class NMDDM(DriftDetector):
 
     # -- running state ------------------------------------------------------------------------
     def _reset_state(self) -> None:
-        self._window_int = np.zeros((self.window_size, self.n_features_rff), dtype=np.int64)
+        # features of the window's rows as columns (ring buffer along axis 1)
+        self._window_int = np.zeros((self.n_features_rff, self.window_size), dtype=np.int64)
         self._window_raw = np.zeros((self.window_size, self.n_dims))
         self._clear_window()
         self._statistic = 0.0
@@ -234,7 +236,10 @@ class NMDDM(DriftDetector):
         self._sum = np.zeros(self.n_features_rff, dtype=np.int64)
 
     def _mmd2(self, sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
-        means = sums.astype(np.float64) / (counts[:, None] * FEATURE_SCALE)
+        # C order: each row is then reduced over contiguous memory, as for a single row, so a
+        # row's statistic does not depend on the batch it is computed in
+        means = sums.astype(np.float64, order="C")
+        np.divide(means, counts[:, None] * FEATURE_SCALE, out=means)
         return mmd2_from_means(means, counts, self._ref_mean, len(self._embed),
                                self.n_frequencies, self.unbiased)
 
@@ -257,13 +262,13 @@ class NMDDM(DriftDetector):
     def _update_one(self, x: np.ndarray) -> None:
         threshold = self.threshold
         row = x[None, :]
-        q = self._features.int_features(row)[0]
+        q = self._features.int_feature_columns(row)[:, 0]
         if self._count == self.window_size:
-            self._sum -= self._window_int[self._pos]
+            self._sum -= self._window_int[:, self._pos]
         else:
             self._count += 1
         self._sum += q
-        self._window_int[self._pos] = q
+        self._window_int[:, self._pos] = q
         self._window_raw[self._pos] = x
         self._pos = (self._pos + 1) % self.window_size
         counts = np.array([float(self._count)])
@@ -274,43 +279,79 @@ class NMDDM(DriftDetector):
 
     def _update_batch(self, values: np.ndarray) -> list[int] | np.ndarray:
         threshold = self.threshold
-        w = self.window_size
         fired: list[int] = []
         for chunk_start in range(0, len(values), _BATCH_CHUNK):
-            raw = values[chunk_start:chunk_start + _BATCH_CHUNK]
-            q = self._features.int_features(raw)
-            start = 0
-            while start < len(raw):
-                old = (self._pos - self._count + np.arange(self._count)) % w
-                rows = np.concatenate([self._window_int[old], q[start:]])
-                csum = np.concatenate([np.zeros((1, rows.shape[1]), dtype=np.int64),
-                                       np.cumsum(rows, axis=0)])
-                ends = np.arange(self._count + 1, len(rows) + 1)
-                sums = csum[ends] - csum[np.maximum(ends - w, 0)]
-                counts = np.minimum(ends, w).astype(np.float64)
-                stats = self._mmd2(sums, counts)
-                alarms = np.flatnonzero((counts == w) & (stats > threshold))
-                stop = len(raw) if len(alarms) == 0 else start + int(alarms[0]) + 1
-                if not self.reset_on_drift:
-                    stop = len(raw)
-                n_new = stop - start
-                keep = np.arange(max(0, n_new - w), n_new)
-                slots = (self._pos + keep) % w
-                self._window_int[slots] = q[start + keep]
-                self._window_raw[slots] = raw[start + keep]
-                self._pos = (self._pos + n_new) % w
-                self._count = min(w, self._count + n_new)
-                self._sum = sums[n_new - 1].copy()
-                self._statistic = float(stats[n_new - 1])
-                self._drift = bool(stats[n_new - 1] > threshold and counts[n_new - 1] == w)
-                if self.reset_on_drift:
-                    if self._drift:
-                        fired.append(chunk_start + stop - 1)
-                        self._clear_window()
-                else:
-                    fired.extend((chunk_start + start + alarms).tolist())
-                start = stop
+            alarms = self._update_chunk(values[chunk_start:chunk_start + _BATCH_CHUNK], threshold)
+            fired.extend((chunk_start + alarms).tolist())
         return fired
+
+    def _update_chunk(self, raw: np.ndarray, threshold: float) -> np.ndarray:
+        """Consume ``raw`` rows; return the positions of the alarms.
+
+        A window that is full holds the last ``window_size`` rows whether or not the detector
+        restarted earlier (a restart empties it, and ``window_size`` rows later it is full
+        again), so the full-window statistics of the whole chunk come from one sliding sum over
+        [current window, chunk]; a restart after an alarm at ``t`` only makes rows before
+        ``t + window_size`` ineligible. The sums are exact integers, so every statistic is the
+        one :meth:`_update_one` computes.
+        """
+        w = self.window_size
+        n = len(raw)
+        q = self._features.int_feature_columns(raw)
+        count0 = self._count
+        old = (self._pos - count0 + np.arange(count0)) % w
+        columns = np.concatenate([self._window_int[:, old], q], axis=1) if count0 else q
+        csum = np.empty((q.shape[0], count0 + n + 1), dtype=np.int64)
+        csum[:, 0] = 0
+        np.cumsum(columns, axis=1, out=csum[:, 1:])
+        # row t of the chunk ends the sliding window at column count0 + t + 1 of csum
+        first_full = max(0, w - count0 - 1)
+        full_stats = np.empty(0)
+        if first_full < n:
+            ends = slice(count0 + first_full + 1, count0 + n + 1)
+            starts = slice(count0 + first_full + 1 - w, count0 + n + 1 - w)
+            sums = csum[:, ends] - csum[:, starts]
+            full_stats = mmd2_of_column_sums(sums, float(w), self._ref_mean, len(self._embed),
+                                             self.n_frequencies, self.unbiased)
+        exceed = np.flatnonzero(full_stats > threshold) + first_full
+        if self.reset_on_drift:
+            alarms = self._renewal(exceed, w)
+        else:
+            alarms = exceed
+        restarted = self.reset_on_drift and len(alarms) > 0
+        since = int(alarms[-1]) + 1 if restarted else 0  # first row after the last restart
+        base_pos = 0 if restarted else self._pos
+        n_since = n - since
+        keep = np.arange(max(since, n - w), n)
+        slots = (base_pos + keep - since) % w
+        self._window_int[:, slots] = q[:, keep]
+        self._window_raw[slots] = raw[keep]
+        self._pos = (base_pos + n_since) % w
+        count = min(w, (0 if restarted else count0) + n_since)
+        self._count = count
+        end = count0 + n
+        self._sum = csum[:, end] - csum[:, end - count]
+        last_alarm = len(alarms) > 0 and int(alarms[-1]) == n - 1
+        if last_alarm or (not restarted and count0 + n >= w) or (restarted and count == w):
+            self._statistic = float(full_stats[n - 1 - first_full])
+        else:
+            self._statistic = float(self._mmd2(self._sum[None, :], np.array([float(count)]))[0])
+        self._drift = bool(last_alarm) or (not self.reset_on_drift and count == w
+                                            and self._statistic > threshold)
+        if last_alarm and self.reset_on_drift:
+            self._clear_window()
+        return alarms
+
+    @staticmethod
+    def _renewal(exceed: np.ndarray, window_size: int) -> np.ndarray:
+        """Alarms of a detector that restarts after each: an exceedance counts only once the
+        window has refilled, ``window_size`` rows after the previous alarm."""
+        alarms: list[int] = []
+        k = 0
+        while k < len(exceed):
+            alarms.append(int(exceed[k]))
+            k = int(np.searchsorted(exceed, alarms[-1] + window_size, side="left"))
+        return np.asarray(alarms, dtype=np.int64)
 
     def _statistics(self) -> dict[str, float]:
         threshold = self.threshold
@@ -342,10 +383,10 @@ class NMDDM(DriftDetector):
         count = len(window)
         if count:
             self._window_raw[:count] = window
-            self._window_int[:count] = self._features.int_features(window)
+            self._window_int[:, :count] = self._features.int_feature_columns(window)
         self._count = count
         self._pos = count % self.window_size
-        self._sum = self._window_int[:count].sum(axis=0)
+        self._sum = self._window_int[:, :count].sum(axis=1)
         self._statistic = float(state["statistic"])
         self._threshold = float(state["threshold"])
         self._null = np.asarray(state["null"], dtype=np.float64)

@@ -60,7 +60,7 @@ import numpy as np
 from detectors.base import DriftDetector, check_choice, check_int, check_number
 
 if TYPE_CHECKING:
-    from detectors.page_hinkley_bank import PHState
+    from detectors.page_hinkley_kernel import PHState
 
 __all__ = ["PHCore", "PageHinkley", "forgetting_block", "make_core", "warmup_std"]
 
@@ -105,8 +105,9 @@ def _per_feature(name: str, value: Any, n: int, *, low: float, allow_none: bool)
         if not allow_none:
             raise ValueError(f"{name} must be given")
         return np.full(n, np.nan)
-    values = np.broadcast_to(np.asarray(value, dtype=object), (n,)) if np.ndim(value) == 0 \
-        else np.asarray(value, dtype=object)
+    if np.ndim(value) == 0:  # one value for every test: validate it once
+        return np.full(n, check_number(name, value, low=low))
+    values = np.asarray(value, dtype=object)
     if values.shape != (n,):
         raise ValueError(f"{name} must be a scalar or have one value per feature ({n}), "
                          f"got shape {values.shape}")
@@ -213,7 +214,7 @@ class PageHinkley(DriftDetector):
             "on_nonfinite": self.on_nonfinite,
         }
 
-    # -- per-value update: the same arithmetic, step for step, as page_hinkley_bank.advance
+    # -- per-value update: the same arithmetic, step for step, as page_hinkley_kernel.advance
     def _restart(self) -> None:
         self._n = 0
         self._s = self._mu = self._mu_min = self._md = self._md_max = 0.0
@@ -234,7 +235,8 @@ class PageHinkley(DriftDetector):
         if self._pending:
             self._restart()
         self._n += 1
-        self._s = self._s + x
+        if self.reference_mean is None:  # the sum only serves the running mean
+            self._s = self._s + x
         j = self._j + 1 if core.block else 0
         self._drift = False
         if self._sigma is None:
@@ -283,7 +285,7 @@ class PageHinkley(DriftDetector):
 
     # -- vectorised path --------------------------------------------------------------------
     def _to_arrays(self) -> PHState:
-        from detectors.page_hinkley_bank import PHState  # the kernel module imports this one
+        from detectors.page_hinkley_kernel import PHState  # the kernel module imports this one
 
         st = PHState(self._core)
         st.from_json(self._get_state_arrays())
@@ -308,7 +310,7 @@ class PageHinkley(DriftDetector):
         self._buffer = data["buffers"][0] if self._sigma is None else []
 
     def _update_batch(self, values: np.ndarray) -> np.ndarray:
-        from detectors.page_hinkley_bank import advance
+        from detectors.page_hinkley_kernel import advance
 
         st = self._to_arrays()
         rows, _ = advance(self._core, st, values[:, None])
@@ -325,7 +327,7 @@ class PageHinkley(DriftDetector):
         values = np.asarray(xs, dtype=np.float64)
         if values.ndim != 1 or not np.isfinite(values).all():
             raise ValueError("statistic_path expects a 1-D array of finite values")
-        from detectors.page_hinkley_bank import advance
+        from detectors.page_hinkley_kernel import advance
 
         core = self._core
         free = PHCore(**{**core.__dict__, "thresholds": np.array([math.inf]),

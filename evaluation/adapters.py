@@ -69,6 +69,10 @@ SKMULTIFLOW_CLASSES: dict[str, str] = {
 }
 
 
+#: values fed to a fresh detector in its first ``update_many`` call (see run_with_restarts)
+_FIRST_CHUNK = 32
+
+
 class DetectorUnavailableError(RuntimeError):
     """A configured detector cannot be built here (library missing, unknown name)."""
 
@@ -139,7 +143,8 @@ def run_with_restarts(
 ) -> list[int]:
     """Detections of ``factory()`` on ``values``, a fresh detector after each detection.
 
-    Values go through ``update_many`` in chunks; after a detection the stream resumes at the
+    Values go through ``update_many`` in chunks (from :data:`_FIRST_CHUNK` values after each
+    restart, doubling up to ``chunk_size``); after a detection the stream resumes at the
     next value with a new detector. With ``trace`` (a dict of lists) the statistic and threshold
     after every value are appended to ``trace["statistic"]`` / ``trace["threshold"]``; that
     needs one call per value and is meant for figures only.
@@ -156,17 +161,24 @@ def run_with_restarts(
                 detections.append(i)
                 det = factory()
         return detections
+    # A chunk is processed whole even when the detector fires early in it, and the values after
+    # the alarm are fed again to the fresh detector; starting small after each restart and
+    # doubling bounds that wasted work by about the work done, even when alarms come every few
+    # dozen values (low thresholds while calibrating, duplicates after a change).
     pos = 0
+    size = min(_FIRST_CHUNK, chunk_size)
     while pos < len(values):
-        chunk = values[pos : pos + chunk_size]
+        chunk = values[pos : pos + size]
         fired = det.update_many(chunk)
         if len(fired) == 0:
             pos += len(chunk)
+            size = min(2 * size, chunk_size)
             continue
         hit = pos + int(fired[0])
         detections.append(hit)
         pos = hit + 1
         det = factory()
+        size = min(_FIRST_CHUNK, chunk_size)
     return detections
 
 

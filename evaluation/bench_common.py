@@ -20,6 +20,7 @@ __all__ = [
     "markdown_table",
     "ours_detections",
     "river_detections",
+    "time_interleaved",
     "time_per_value",
     "try_build",
     "verdict",
@@ -86,21 +87,50 @@ def river_detections(factory: Callable[[], Any], values: np.ndarray) -> list[int
 
 
 def time_per_value(
-    run: Callable[[], Any], n_values: int, *, repeats: int = 1, budget_s: float = 2.0
+    run: Callable[[], Any], n_values: int, *, repeats: int = 1, budget_s: float = 2.0,
+    warmup: bool = True,
 ) -> float:
     """Best-of-``repeats`` wall time of ``run()`` in µs per value.
 
+    With ``warmup`` a first, untimed call fills caches and imports (a run slower than
+    ``budget_s`` is kept as the measurement instead).
     Repeats stop once ``budget_s`` seconds have been spent, so slow baselines run once.
     """
-    best, spent = math.inf, 0.0
+    return min(time_interleaved({"run": run}, repeats=repeats, budget_s=budget_s,
+                                warmup=warmup)["run"]) / n_values * 1e6
+
+
+def time_interleaved(
+    runs: dict[str, Callable[[], Any]], *, repeats: int = 1, budget_s: float = 2.0,
+    warmup: bool = True,
+) -> dict[str, list[float]]:
+    """Wall times (s) of each of ``runs``, their repeats interleaved round by round.
+
+    Interleaving exposes every contender to the same background load (other processes on a
+    shared machine), so the best-of ratios compare like with like. A first untimed round is the
+    warm-up (``warmup``; a warm-up longer than ``budget_s`` is kept as the measurement); a
+    contender stops repeating once it has used ``budget_s`` seconds.
+    """
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    spent = dict.fromkeys(runs, 0.0)
+    if warmup:
+        for name, run in runs.items():
+            t0 = time.perf_counter()
+            run()
+            spent[name] = time.perf_counter() - t0
+            if spent[name] >= budget_s:
+                # a run this long is not skewed by warm-up effects: keep it as the measurement
+                times[name].append(spent[name])
     for _ in range(max(1, repeats)):
-        t0 = time.perf_counter()
-        run()
-        elapsed = time.perf_counter() - t0
-        best, spent = min(best, elapsed), spent + elapsed
-        if spent >= budget_s:
-            break
-    return best / n_values * 1e6
+        for name, run in runs.items():
+            if times[name] and spent[name] >= budget_s:
+                continue
+            t0 = time.perf_counter()
+            run()
+            elapsed = time.perf_counter() - t0
+            times[name].append(elapsed)
+            spent[name] += elapsed
+    return times
 
 
 def format_number(value: Any, digits: int = 2) -> str:

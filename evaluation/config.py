@@ -69,6 +69,8 @@ class DetectorConfig:
     (``incremental_ks``: the first ``n_reference`` values; ``page_hinkley``: pinned mean/std).
     ``run_length_factor`` overrides ``calibration.run_length_factor`` for this detector (cheap
     detectors with heavy-tailed run lengths, such as DDM, need more alarms for a stable ARL0).
+    ``streams`` limits the detector to those stream names (empty: every compatible stream), for
+    detectors too slow to run everywhere (river's KSWIN runs a scipy KS test per value).
     """
 
     name: str
@@ -85,6 +87,7 @@ class DetectorConfig:
     n_reference: int = field(default=2000, metadata={"min": 1})
     calibrate: bool = True
     run_length_factor: float | None = field(default=None, metadata={"min": 2.0})
+    streams: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.label:
@@ -106,11 +109,14 @@ class CalibrationConfig:
     ``reference_length`` values are drawn from each stream's pre-change distribution (with
     ``seed``, independent of the evaluation seeds); ``n_streams`` bootstrap streams feed
     :func:`detectors.calibration.calibrate_threshold`; the generic bisection measures the run
-    length on ``run_length_factor * target_arl0`` bootstrapped values in ``iterations`` steps.
+    length on ``run_length_factor * target_arl0`` bootstrapped values, cut into streams of
+    ``stream_length`` values each run from a fresh detector (``None``: ``3 * target_arl0``), in
+    ``iterations`` steps.
     """
 
     reference_length: int = field(default=20_000, metadata={"min": 100})
     n_streams: int = field(default=100, metadata={"min": 10})
+    stream_length: int | None = field(default=None, metadata={"min": 10})
     run_length_factor: float = field(default=20.0, metadata={"min": 2.0})
     iterations: int = field(default=14, metadata={"min": 2, "max": 60})
     seed: int = field(default=12345, metadata={"min": 0})
@@ -188,6 +194,11 @@ class EvaluateConfig:
                            ("trace_stream", self.trace_stream)):
             if value and value not in names:
                 raise ValueError(f"{key}: unknown stream {value!r}; streams are {names}")
+        for i, detector in enumerate(self.detectors):
+            unknown = sorted(set(detector.streams) - set(names))
+            if unknown:
+                raise ValueError(f"detectors[{i}].streams: unknown streams {unknown}; streams "
+                                 f"are {names}")
         known = {d.label for d in self.detectors if d.library != "baseline"}
         for label in self.tradeoff.detectors:
             if label not in known:

@@ -65,6 +65,7 @@ def plot_statistic_traces(traces: Sequence[StatisticTrace], path: str | Path | N
             ax.scatter(det, trace.statistic[det], marker="v", color="orange", zorder=3,
                        label="detection")
         ax.set_title(f"{trace.detector} on {trace.stream} (red: true change)", fontsize=9)
+        ax.set_ylabel("test statistic", fontsize=8)
         ax.legend(loc="upper left", fontsize=7)
     axes[-1, 0].set_xlabel("value index")
     fig.tight_layout()
@@ -109,6 +110,7 @@ def plot_insurance_timeline(replay: InsuranceReplay, path: str | Path | None = N
         ax.text(start, len(lanes) - 0.4, f"m{month}", fontsize=6, color="grey")
     ax.set_xlim(0, replay.n_rows)
     ax.set_xlabel("row of the replayed months")
+    ax.set_ylabel("detector: monitored stream", fontsize=8)
     ax.set_title("detections per feature over the insurance months", fontsize=9, pad=14)
     fig.tight_layout()
     return _save(fig, path)
@@ -125,6 +127,7 @@ def plot_insurance_quality(replay: InsuranceReplay, path: str | Path | None = No
     ax.plot(months, [q.fallback_rate for q in replay.quality], marker="s",
             label="fallback rate")
     ax.set_xlabel("month")
+    ax.set_ylabel("fraction of the month's rows")
     ax.set_ylim(0, 1)
     ax.set_title("model quality by month", fontsize=9)
     ax.legend(fontsize=7)

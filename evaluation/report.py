@@ -96,7 +96,8 @@ def markdown_report(config: EvaluateConfig, result: EvaluationResult,
         "# Detector evaluation\n",
         f"Seeds: {config.seeds}; tolerance window: {config.tolerance}; delays and false alarms "
         "from `evaluation.metrics.evaluate_detections`, mean ± std over seeds (MTFA and MTR "
-        "pooled over seeds); every detector restarts fresh after each alarm.\n",
+        "pooled over seeds); every detector restarts fresh after each alarm. µs/update is the "
+        "wall time per value in this run, restarts included (it varies with machine load).\n",
     ]
     if config.calibrated:
         parts += [f"## Calibrated: every detector at ARL0 = {config.target_arl0:g} "

@@ -99,7 +99,10 @@ def reference_key(spec: StreamConfig) -> str:
 
 
 def compatible(detector: DetectorConfig, stream: StreamConfig) -> bool:
-    """Whether ``detector`` takes the values of ``stream`` (0/1 or real)."""
+    """Whether ``detector`` runs on ``stream``: it takes its values (0/1 or real) and the
+    stream is in ``detector.streams`` (when that list is not empty)."""
+    if detector.streams and stream.name not in detector.streams:
+        return False
     if detector.input == "any":
         return True
     return (detector.input == "binary") == stream.binary
@@ -202,7 +205,7 @@ def _calibrate_all(
                 bar.write(f"skipped {spec.label}: {exc}")
                 break
             result.factories[factory_key] = factory
-            if config.calibrated and spec.calibrate and spec.library != "baseline":
+            if _calibrated(config, spec):
                 bar.set_postfix_str(f"calibrating {spec.label} on {key}")
                 try:
                     cal = calibrate_detector(spec, factory, references[key], config.target_arl0,
@@ -211,14 +214,25 @@ def _calibrate_all(
                     result.skipped[f"{spec.label} (calibrated, {key})"] = str(exc)
                     bar.write(f"calibration failed for {spec.label} on {key}: {exc}")
                     continue
+                finally:
+                    bar.update(1)
                 result.calibrations.setdefault(spec.label, {})[key] = cal
+
+
+def _calibrated(config: EvaluateConfig, spec: DetectorConfig) -> bool:
+    return config.calibrated and spec.calibrate and spec.library != "baseline"
+
+
+def _n_calibrations(config: EvaluateConfig, specs: list[DetectorConfig]) -> int:
+    return sum(len({reference_key(st) for st in config.streams if compatible(s, st)})
+               for s in specs if _calibrated(config, s))
 
 
 def _modes(config: EvaluateConfig, spec: DetectorConfig) -> list[str]:
     if spec.library == "baseline":
         return ["baseline"]
     modes = []
-    if config.calibrated and spec.calibrate:
+    if _calibrated(config, spec):
         modes.append("calibrated")
     if config.defaults:
         modes.append("default")
@@ -231,8 +245,9 @@ def run_evaluation(config: EvaluateConfig, *, progress: bool | None = None) -> E
     result = EvaluationResult()
     specs = list(config.detectors)
     total = sum(len(_modes(config, s)) for s in specs for st in config.streams
-                if compatible(s, st)) * len(config.seeds)
-    with tqdm(total=total, desc="evaluate", disable=not show, unit="run") as bar:
+                if compatible(s, st)) * len(config.seeds) + _n_calibrations(config, specs)
+    # one step per calibration, then one per detector, mode, stream and seed
+    with tqdm(total=total, desc="evaluate", disable=not show, unit="step") as bar:
         _calibrate_all(config, specs, result, bar)
         for stream_spec in config.streams:
             key = reference_key(stream_spec)
@@ -243,15 +258,14 @@ def run_evaluation(config: EvaluateConfig, *, progress: bool | None = None) -> E
                         continue
                     for mode in _modes(config, spec):
                         bar.set_postfix_str(f"{spec.label} {mode} {stream_spec.name} seed {seed}")
-                        bar.update(1)
                         factory = result.factories.get((spec.label, key))
                         threshold = _threshold(result, spec, key, mode)
-                        if factory is None or (mode == "calibrated" and threshold is None):
-                            continue
-                        report, us = run_detector(lambda f=factory, t=threshold: f(t), stream,
-                                                  config.tolerance)
-                        result.records.append(RunRecord(spec.label, mode, stream_spec.name, seed,
-                                                        threshold, report, us))
+                        if factory is not None and (mode != "calibrated" or threshold is not None):
+                            report, us = run_detector(lambda f=factory, t=threshold: f(t),
+                                                      stream, config.tolerance)
+                            result.records.append(RunRecord(spec.label, mode, stream_spec.name,
+                                                            seed, threshold, report, us))
+                        bar.update(1)
     return result
 
 

@@ -44,7 +44,7 @@ _SUFFIX = ".ckpt"
 # Kafka's legal topic characters; anything else could escape the checkpoint directory.
 _TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("driftline.checkpoint")
 
 
 class Checkpoint(NamedTuple):

@@ -72,6 +72,7 @@ class SourceConfig:
     scenario: ScenarioConfig = field(default_factory=ScenarioConfig)
     rate: float | None = field(default=None, metadata={"exclusive_min": 0.0})
     partitions: int = field(default=1, metadata={"min": 1, "max": 1024})
+    poison_records: int = field(default=0, metadata={"min": 0})
     # kafka
     bootstrap_servers: str = "127.0.0.1:9092"
     topic: str = "driftline.events"
@@ -113,11 +114,21 @@ class CalibrationConfig:
 
 @dataclass
 class IKSConfig:
-    """Incremental KS per column; alpha calibrated to ``target_arl0`` for the whole bank."""
+    """Incremental KS per column, Bonferroni-corrected across the columns, with the family
+    level ``alpha`` set for ``target_arl0`` (see :mod:`executor.calibrate_ks`):
+    ``calibration: bound`` uses ``alpha = 1 / target_arl0`` (instant, conservative: the union
+    bound over steps guarantees ARL0 >= target); ``bootstrap`` simulates the bank (exact up to
+    ``stride``, tens of seconds at start-up for ARL0 in the tens of thousands)."""
 
     enabled: bool = True
     window_size: int = field(default=500, metadata={"min": 10})
-    target_arl0: float = field(default=50_000.0, metadata={"exclusive_min": 1.0})
+    target_arl0: float = field(default=20_000.0, metadata={"exclusive_min": 2.0})
+    calibration: Literal["bound", "bootstrap"] = "bound"
+    stride: int = field(default=25, metadata={"min": 1})
+
+    def __post_init__(self) -> None:
+        if self.calibration == "bootstrap" and self.window_size % self.stride:
+            raise ValueError(f"stride: must divide window_size={self.window_size}")
 
 
 @dataclass
@@ -138,6 +149,7 @@ class NMDDMConfig:
     window_size: int = field(default=500, metadata={"min": 2})
     target_arl0: float = field(default=5_000.0, metadata={"exclusive_min": 1.0})
     n_features_rff: int = field(default=256, metadata={"min": 2})
+    calibration_steps: int | None = field(default=None, metadata={"min": 1})
     random_state: int = field(default=0, metadata={"min": 0})
 
     def __post_init__(self) -> None:

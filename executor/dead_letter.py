@@ -49,7 +49,7 @@ __all__ = [
 HEADER_PREFIX = "driftline."
 DETAIL_MAX_BYTES = 1000
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("driftline.dead_letter")
 
 
 class DeadLetterError(RuntimeError):

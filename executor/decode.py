@@ -28,9 +28,14 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
+
+try:  # orjson parses an event in a fifth of the time of the json module
+    import orjson
+except ImportError:  # pragma: no cover - orjson is a dependency; the json module still works
+    orjson = None
 
 __all__ = ["REASONS", "DeadLetter", "DecodedEvent", "EventDecoder", "encode_event"]
 
@@ -42,11 +47,24 @@ REASONS = (
     "bad_label", "bad_metadata", "invalid", "model",
 )
 _TOP_LEVEL = frozenset({"event_id", "timestamp", "features", "label"})
+_PLAIN_JSON = json.JSONDecoder()
 
 
-@dataclass(frozen=True)
-class DecodedEvent:
-    """A valid event: features in the decoder's column order, and where it came from."""
+def _plain_loads(value: bytes) -> Any:
+    """The json module without hooks (the fast path's parser when orjson is missing)."""
+    return _PLAIN_JSON.decode(value.decode("utf-8"))
+
+
+#: the fast path's parser: strict UTF-8, no hooks; its results are checked (see ``_fast``)
+FAST_LOADS = orjson.loads if orjson is not None else _plain_loads
+
+
+class DecodedEvent(NamedTuple):
+    """A valid event: features in the decoder's column order, and where it came from.
+
+    Immutable; a named tuple rather than a frozen dataclass because one is built per event
+    and this is several times cheaper to construct.
+    """
 
     event_id: str
     features: np.ndarray
@@ -80,7 +98,7 @@ class DeadLetter:
                 "offset": self.offset, "timestamp_ms": self.timestamp_ms}
 
 
-class _Reject(Exception):
+class _EventError(Exception):
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(detail)
         self.reason = reason
@@ -88,7 +106,7 @@ class _Reject(Exception):
 
 
 def _reject_constant(name: str) -> Any:
-    raise _Reject("non_finite", f"JSON constant {name} is not a finite number")
+    raise _EventError("non_finite", f"JSON constant {name} is not a finite number")
 
 
 def _pairs_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -97,7 +115,7 @@ def _pairs_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         seen: set[str] = set()
         for key, _ in pairs:
             if key in seen:
-                raise _Reject("duplicate_key", f"key {key!r} appears more than once")
+                raise _EventError("duplicate_key", f"key {key!r} appears more than once")
             seen.add(key)
     return out
 
@@ -166,6 +184,7 @@ class EventDecoder:
         self.allow_unknown_fields = bool(allow_unknown_fields)
         self.max_event_id_length = int(max_event_id_length)
         self._index = {name: j for j, name in enumerate(self.feature_names)}
+        self._loads = FAST_LOADS
         self._bounds = {}
         for name, (low, high) in (bounds or {}).items():
             if name not in self._index:
@@ -173,6 +192,10 @@ class EventDecoder:
             if not low <= high:
                 raise ValueError(f"bounds[{name!r}]: low must be <= high, got ({low}, {high})")
             self._bounds[name] = (float(low), float(high))
+        # fast-path acceptance range of each feature: bounds and max_abs together
+        self._accept = [(name, max(-self.max_abs, self._bounds.get(name, (-math.inf,))[0]),
+                         min(self.max_abs, self._bounds.get(name, (0.0, math.inf))[1]))
+                        for name in self.feature_names]
 
     def decode(
         self,
@@ -185,10 +208,18 @@ class EventDecoder:
         timestamp_ms: int | None,
     ) -> DecodedEvent | DeadLetter:
         """Decode one record; never raises (every failure is a :class:`DeadLetter`)."""
+        if (type(partition) is int and partition >= 0 and type(offset) is int and offset >= 0
+                and (timestamp_ms is None or type(timestamp_ms) is int)):
+            try:
+                event = self._fast(value, topic, partition, offset, timestamp_ms)
+            except Exception:  # anything unexpected: the full path below names the problem
+                event = None
+            if event is not None:
+                return event
         try:
             self._check_metadata(partition, offset, timestamp_ms)
             event_id, features, label, timestamp = self._parse(value)
-        except _Reject as rejection:
+        except _EventError as rejection:
             return self._dead(rejection.reason, rejection.detail, value, key, topic, partition,
                               offset, timestamp_ms)
         except Exception as exc:  # the decoder must never take the executor down
@@ -197,6 +228,55 @@ class EventDecoder:
         if timestamp is None:
             timestamp = timestamp_ms / 1000.0 if timestamp_ms is not None else math.nan
         return DecodedEvent(event_id, features, label, timestamp, topic, partition, offset)
+
+    def _fast(self, value: Any, topic: str, partition: int, offset: int,
+              timestamp_ms: int | None) -> DecodedEvent | None:
+        """The event if ``value`` is a well-formed event, else ``None`` (then the full path,
+        :meth:`_parse`, decides; it accepts exactly what this accepts, with the same result).
+
+        The parser here (:data:`FAST_LOADS`) has no hooks: JSON constants (``NaN``...) are
+        errors or come back as non-finite floats and fail the range checks, and duplicate keys
+        are caught by counting string quotes. With no backslash in the text every ``"``
+        delimits a string, and an accepted event's strings are its keys plus the event id; a
+        duplicate key would add at least one more string.
+        """
+        if type(value) is not bytes or not 0 < len(value) <= self.max_bytes or b"\\" in value:
+            return None
+        data = self._loads(value)
+        if type(data) is not dict or not data.keys() <= _TOP_LEVEL:
+            return None
+        raw = data.get("features")
+        event_id = data.get("event_id")
+        if (type(raw) is not dict or len(raw) != len(self.feature_names)
+                or type(event_id) is not str or not event_id.strip()
+                or len(event_id) > self.max_event_id_length
+                or value.count(b'"') != 2 * (len(data) + len(raw) + 1)):
+            return None
+        timestamp = data.get("timestamp")
+        if timestamp is not None:
+            if type(timestamp) is int:
+                timestamp = float(timestamp)
+            elif type(timestamp) is not float or timestamp - timestamp != 0.0:
+                return None
+        label = data.get("label")
+        if label is not None and (type(label) is not int or label < 0 or (
+                self.n_classes is not None and label >= self.n_classes)):
+            return None
+        row = []
+        for name, low, high in self._accept:
+            number = raw[name]  # KeyError (a missing feature) goes to the full path
+            if type(number) is not float:
+                if type(number) is not int:
+                    return None
+                number = float(number)
+            # NaN fails both comparisons; x - x is NaN for infinities (max_abs may be inf)
+            if not low <= number <= high or number - number != 0.0:
+                return None
+            row.append(number)
+        if timestamp is None:
+            timestamp = timestamp_ms / 1000.0 if timestamp_ms is not None else math.nan
+        return DecodedEvent(event_id, np.array(row, dtype=np.float64), label, timestamp, topic,
+                            partition, offset)
 
     @staticmethod
     def _dead(reason: str, detail: str, value: Any, key: Any, topic: Any, partition: Any,
@@ -220,92 +300,97 @@ class EventDecoder:
     def _check_metadata(partition: Any, offset: Any, timestamp_ms: Any) -> None:
         for name, number in (("partition", partition), ("offset", offset)):
             if isinstance(number, bool) or not isinstance(number, int) or number < 0:
-                raise _Reject("bad_metadata", f"{name} must be an integer >= 0, got {number!r}")
+                raise _EventError("bad_metadata", f"{name} must be an integer >= 0, got {number!r}")
         if timestamp_ms is not None and (isinstance(timestamp_ms, bool)
                                          or not isinstance(timestamp_ms, int)):
-            raise _Reject("bad_metadata", f"timestamp_ms must be an int or None, "
+            raise _EventError("bad_metadata", f"timestamp_ms must be an int or None, "
                                           f"got {timestamp_ms!r}")
 
     def _parse(self, value: Any) -> tuple[str, np.ndarray, int | None, float | None]:
         if value is None or (isinstance(value, bytes | bytearray) and len(value) == 0):
-            raise _Reject("empty", "record has no value")
+            raise _EventError("empty", "record has no value")
         if not isinstance(value, bytes | bytearray | memoryview):
-            raise _Reject("wrong_type", f"record value must be bytes, got {type(value).__name__}")
+            raise _EventError("wrong_type",
+                              f"record value must be bytes, got {type(value).__name__}")
         if len(value) > self.max_bytes:
-            raise _Reject("too_large", f"{len(value)} bytes > max_bytes={self.max_bytes}")
+            raise _EventError("too_large", f"{len(value)} bytes > max_bytes={self.max_bytes}")
         try:
             text = bytes(value).decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise _Reject("bad_encoding", f"not UTF-8: {exc.reason} at byte {exc.start}") from None
+            raise _EventError("bad_encoding",
+                              f"not UTF-8: {exc.reason} at byte {exc.start}") from None
         try:
             data = json.loads(text, parse_constant=_reject_constant,
                               object_pairs_hook=_pairs_without_duplicates)
         except json.JSONDecodeError as exc:
-            raise _Reject("not_json", f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
+            raise _EventError(
+                "not_json", f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
         except RecursionError:
-            raise _Reject("too_deep", "JSON nesting is too deep") from None
+            raise _EventError("too_deep", "JSON nesting is too deep") from None
         if not isinstance(data, dict):
-            raise _Reject("not_object", f"event must be a JSON object, got {type(data).__name__}")
+            raise _EventError("not_object",
+                              f"event must be a JSON object, got {type(data).__name__}")
         return self._validate(data)
 
     def _validate(self, data: dict[str, Any]) -> tuple[str, np.ndarray, int | None, float | None]:
         if not self.allow_unknown_fields:
             unknown = sorted(set(data) - _TOP_LEVEL)
             if unknown:
-                raise _Reject("unknown_field", f"unknown top-level key {unknown[0]!r}")
+                raise _EventError("unknown_field", f"unknown top-level key {unknown[0]!r}")
         for name in ("event_id", "features"):
             if name not in data:
-                raise _Reject("missing_field", f"missing required key {name!r}")
+                raise _EventError("missing_field", f"missing required key {name!r}")
         event_id = data["event_id"]
         if not isinstance(event_id, str) or not event_id.strip():
-            raise _Reject("bad_event_id", f"event_id must be a non-empty string, got "
+            raise _EventError("bad_event_id", f"event_id must be a non-empty string, got "
                                           f"{type(event_id).__name__} {event_id!r}"[:200])
         if len(event_id) > self.max_event_id_length:
-            raise _Reject("bad_event_id", f"event_id longer than {self.max_event_id_length}")
+            raise _EventError("bad_event_id", f"event_id longer than {self.max_event_id_length}")
         timestamp = data.get("timestamp")
         if timestamp is not None:
             if isinstance(timestamp, bool) or not isinstance(timestamp, int | float):
-                raise _Reject("bad_timestamp", f"timestamp must be a number, got "
+                raise _EventError("bad_timestamp", f"timestamp must be a number, got "
                                                f"{type(timestamp).__name__}")
             timestamp = float(timestamp)
             if not math.isfinite(timestamp):
-                raise _Reject("bad_timestamp", f"timestamp is not finite: {timestamp!r}")
+                raise _EventError("bad_timestamp", f"timestamp is not finite: {timestamp!r}")
         label = data.get("label")
         if label is not None:
             if isinstance(label, bool) or not isinstance(label, int):
-                raise _Reject("bad_label", f"label must be an integer class index, got "
+                raise _EventError("bad_label", f"label must be an integer class index, got "
                                            f"{type(label).__name__} {label!r}"[:200])
             if label < 0 or (self.n_classes is not None and label >= self.n_classes):
-                raise _Reject("bad_label", f"label {label} is not a class index in "
+                raise _EventError("bad_label", f"label {label} is not a class index in "
                                            f"[0, {self.n_classes})")
         return event_id, self._features(data["features"]), label, timestamp
 
     def _features(self, raw: Any) -> np.ndarray:
         if not isinstance(raw, dict):
-            raise _Reject("not_features", f"features must be an object, got {type(raw).__name__}")
+            raise _EventError("not_features",
+                              f"features must be an object, got {type(raw).__name__}")
         row = np.empty(len(self.feature_names))
         for j, name in enumerate(self.feature_names):
             if name not in raw:
-                raise _Reject("missing_feature", f"feature {name!r} is missing")
+                raise _EventError("missing_feature", f"feature {name!r} is missing")
             number = raw[name]
             if isinstance(number, bool) or not isinstance(number, int | float):
-                raise _Reject("wrong_type", f"feature {name!r} must be a number, got "
+                raise _EventError("wrong_type", f"feature {name!r} must be a number, got "
                                             f"{type(number).__name__}")
             try:
                 number = float(number)
             except OverflowError:
-                raise _Reject("out_of_bounds", f"feature {name!r} overflows a float") from None
+                raise _EventError("out_of_bounds", f"feature {name!r} overflows a float") from None
             if not math.isfinite(number):
-                raise _Reject("non_finite", f"feature {name!r} is {number!r}")
+                raise _EventError("non_finite", f"feature {name!r} is {number!r}")
             if abs(number) > self.max_abs:
-                raise _Reject("out_of_bounds", f"feature {name!r}={number!r} exceeds "
+                raise _EventError("out_of_bounds", f"feature {name!r}={number!r} exceeds "
                                                f"max_abs={self.max_abs}")
             bound = self._bounds.get(name)
             if bound is not None and not bound[0] <= number <= bound[1]:
-                raise _Reject("out_of_bounds", f"feature {name!r}={number!r} outside "
+                raise _EventError("out_of_bounds", f"feature {name!r}={number!r} outside "
                                                f"[{bound[0]}, {bound[1]}]")
             row[j] = number
         if not self.allow_unknown_fields and len(raw) != len(self.feature_names):
             extra = sorted(set(raw) - set(self._index))
-            raise _Reject("unknown_feature", f"unknown feature {extra[0]!r}")
+            raise _EventError("unknown_feature", f"unknown feature {extra[0]!r}")
         return row

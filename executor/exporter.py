@@ -5,7 +5,9 @@ One :class:`DriftExporter` per process owns one ``CollectorRegistry``. The pipel
 ``/metrics`` and ``/healthz``. Names follow the Prometheus conventions: prefix ``driftline_``,
 base units (seconds), ``_total`` only on counters, detectors and features as labels
 (``detector``, ``stream`` in ``inputs|predictions|errors``, ``feature``; ``feature=""`` for
-detectors over a whole stream).
+detectors over a whole stream). Several pipelines (one per Kafka partition) report the same
+series through :meth:`DriftExporter.for_source` views; their readings are combined, never
+overwritten (:mod:`executor.exporter_sources`).
 
 Example
 -------
@@ -33,6 +35,7 @@ from typing import Any
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
 
+from executor.exporter_sources import DetectorReading, SourceView, combine_readings
 from executor.metrics_histograms import DistributionCollector
 
 __all__ = ["DEFAULT_LATENCY_BUCKETS", "STREAMS", "DriftExporter"]
@@ -97,9 +100,11 @@ class DriftExporter:
         self.clock = clock
         self.registry = CollectorRegistry(auto_describe=True)
         self._lock = threading.Lock()
-        self._last_drift: dict[tuple[str, str, str], bool] = {}
-        self._last_n_detections: dict[tuple[str, str, str], float] = {}
+        # keyed by (detector labels, source)
+        self._last_drift: dict[tuple[tuple[str, str, str], str], bool] = {}
+        self._last_n_detections: dict[tuple[tuple[str, str, str], str], float] = {}
         self._last_detection_at: dict[tuple[str, str, str], float] = {}
+        self._readings: dict[tuple[str, str, str], dict[str, DetectorReading]] = {}
         self._last_success: float | None = None
         r = self.registry
         lab = _DETECTOR_LABELS
@@ -193,8 +198,6 @@ class DriftExporter:
             for metric in (self.drift_detected, self.warning_detected, self.detections,
                            self.ready, self.n_seen, self.statistic, self.threshold):
                 metric.labels(*labels)
-            with self._lock:
-                self._last_drift.setdefault(labels, False)
 
     # -- per-batch observations -----------------------------------------------------------------
 
@@ -208,6 +211,7 @@ class DriftExporter:
         drift_detected: bool | None = None,
         warning_detected: bool | None = None,
         detections: int | None = None,
+        source: str = "",
     ) -> None:
         """Export one detector's ``statistics`` after a batch.
 
@@ -220,23 +224,17 @@ class DriftExporter:
         The detections counter grows by ``detections`` when given (e.g. the length of
         ``update_many``'s result), else by the growth of ``statistics["n_detections"]``, else by
         one on each rise of the drift flag.
+
+        ``source`` names the pipeline reporting (see :meth:`for_source`): each source's latest
+        reading is kept and the gauges show their combination
+        (:func:`executor.exporter_sources.combine_readings`); detections of all sources add up.
         """
         if stream not in STREAMS:
             raise ValueError(f"stream must be one of {STREAMS}, got {stream!r}")
         labels = (detector, stream, feature)
+        key = (labels, source)
         stat = _finite(statistics.get("statistic"))
         thr = _finite(statistics.get("threshold"))
-        if stat is not None:
-            self.statistic.labels(*labels).set(stat)
-        if thr is not None:
-            self.threshold.labels(*labels).set(thr)
-        if stat is not None and thr:
-            self.ratio.labels(*labels).set(stat / thr)
-        for key, gauge in (("p_value", self.p_value), ("n_seen", self.n_seen),
-                           ("error_rate", self.error_rate)):
-            value = _finite(statistics.get(key))
-            if value is not None:
-                gauge.labels(*labels).set(value)
         if drift_detected is None:
             drift_detected = bool(_finite(statistics.get("drift")) or 0.0)
         warning = warning_detected
@@ -249,31 +247,68 @@ class DriftExporter:
                 ready = float(fill >= 1.0)
             else:
                 ready = float("threshold" not in statistics or thr is not None)
-        self.warning_detected.labels(*labels).set(float(warning))
-        self.ready.labels(*labels).set(float(bool(ready)))
         now = self.clock()
-        self.last_update.labels(*labels).set(now)
         with self._lock:
             if detections is None:
                 total = _finite(statistics.get("n_detections"))
                 if total is not None:
-                    previous = self._last_n_detections.get(labels, 0.0)
+                    previous = self._last_n_detections.get(key, 0.0)
                     # A reset detector restarts its count: count what it has seen since.
                     detections = int(total - previous if total >= previous else total)
-                    self._last_n_detections[labels] = total
+                    self._last_n_detections[key] = total
                 else:
-                    detections = int(drift_detected and not self._last_drift.get(labels, False))
-            self._last_drift[labels] = bool(drift_detected)
+                    detections = int(drift_detected and not self._last_drift.get(key, False))
             if detections < 0:
                 raise ValueError(f"detections must be >= 0, got {detections}")
+            self._last_drift[key] = bool(drift_detected)
             if detections or drift_detected:
                 self._last_detection_at[labels] = now
-            held = now - self._last_detection_at.get(labels, -math.inf) < self.drift_hold_seconds
-        self.drift_detected.labels(*labels).set(float(drift_detected or held))
+            readings = self._readings.setdefault(labels, {})
+            readings[source] = readings.get(source, DetectorReading()).updated(
+                statistic=stat, threshold=thr, p_value=_finite(statistics.get("p_value")),
+                n_seen=_finite(statistics.get("n_seen")),
+                error_rate=_finite(statistics.get("error_rate")), drift=bool(drift_detected),
+                warning=bool(warning), ready=bool(ready))
+            self._export_reading(labels, combine_readings(readings.values()), now)
+            self.last_update.labels(*labels).set(now)
         self.detections.labels(*labels).inc(detections)
 
+    def _export_reading(self, labels: tuple[str, str, str], reading: DetectorReading,
+                        now: float) -> None:
+        """Set the gauges of one series (unknown values leave their gauge unchanged)."""
+        for value, gauge in ((reading.statistic, self.statistic),
+                             (reading.threshold, self.threshold), (reading.ratio, self.ratio),
+                             (reading.p_value, self.p_value), (reading.n_seen, self.n_seen),
+                             (reading.error_rate, self.error_rate)):
+            if value is not None:
+                gauge.labels(*labels).set(value)
+        held = now - self._last_detection_at.get(labels, -math.inf) < self.drift_hold_seconds
+        self.drift_detected.labels(*labels).set(float(reading.drift or held))
+        self.warning_detected.labels(*labels).set(float(reading.warning))
+        self.ready.labels(*labels).set(float(reading.ready))
+
+    def for_source(self, source: str | int) -> SourceView:
+        """A view of this exporter for one pipeline, e.g. ``for_source(partition)``: its
+        detector observations are kept apart from other sources' and combined with them."""
+        return SourceView(self, str(source))
+
+    def forget_source(self, source: str | int) -> None:
+        """Drop the readings of ``source`` (a revoked partition's pipeline) and re-export the
+        combination of the remaining sources; a series left without sources reports no drift
+        (past the hold), no warning and not ready."""
+        source = str(source)
+        now = self.clock()
+        with self._lock:
+            for labels, readings in self._readings.items():
+                if readings.pop(source, None) is None:
+                    continue
+                self._last_drift.pop((labels, source), None)
+                self._last_n_detections.pop((labels, source), None)
+                self._export_reading(labels, combine_readings(readings.values()), now)
+
     def observe_bank(
-        self, detector: str, stream: str, bank: Any, detections: Any | None = None
+        self, detector: str, stream: str, bank: Any, detections: Any | None = None,
+        source: str = "",
     ) -> None:
         """Export every feature of a :class:`detectors.bank_base.FeatureBankBase`.
 
@@ -289,7 +324,7 @@ class DriftExporter:
             self.observe_detector(
                 detector, stream, name, stats, drift_detected=bool(flags[j]),
                 warning_detected=bool(warnings[j]),
-                detections=None if per_feature is None else int(per_feature[j]))
+                detections=None if per_feature is None else int(per_feature[j]), source=source)
 
     def observe_events(
         self,

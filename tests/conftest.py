@@ -27,6 +27,8 @@ from model.train import TrainResult, train_and_save
 
 BROKER_START_TIMEOUT_S = 20.0
 
+pytest_plugins = ["tests.executor.kafka_fixtures"]
+
 
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[TrainResult, Path]:

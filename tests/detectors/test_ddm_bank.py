@@ -76,3 +76,27 @@ def test_module_docstring_example_runs() -> None:
 
     result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize("kind", ["binary", "real"])
+def test_wide_bank_with_frequent_restarts_equals_independent_ddms(kind: str) -> None:
+    # 32 streams in one pass, many detections: streams restarted at different rows share later
+    # passes (each masked before its own start) and steady streams are screened
+    rows = _rows(11, kind, n=3000, m=32)
+    names = [f"s{j}" for j in range(32)]
+    bank = DDMBank(names, kind=kind)
+    got = [(int(r), int(c)) for r, c in bank.update_many(rows[:1000])]
+    got += [(int(r) + 1000, int(c)) for r, c in bank.update_many(rows[1000:])]
+    dets = [DDM(kind=kind) for _ in names]
+    expected = sorted((int(i), j) for j, det in enumerate(dets)
+                      for i in det.update_many(rows[:, j]))
+    assert len(expected) > 30
+    assert got == expected
+    loop = DDM(kind=kind)
+    for value in rows[:, 5]:
+        loop.update(float(value))
+    assert loop.state_dict()["state"] == dets[5].state_dict()["state"]
+    state = bank.state_dict()["state"]
+    for j, det in enumerate(dets):
+        for key, value in det.state_dict()["state"].items():
+            assert state[key][j] == value[0], (j, key)

@@ -168,6 +168,55 @@ def test_update_many_equals_loop(reset_on_drift: bool) -> None:
         assert single.statistics["statistic"] == expected
 
 
+@pytest.mark.parametrize(("reset_on_drift", "unbiased"),
+                         [(True, False), (False, False), (True, True)])
+def test_update_many_equals_loop_with_frequent_alarms(reset_on_drift: bool,
+                                                      unbiased: bool) -> None:
+    """Alarms every few windows, batches of random sizes (some shorter than the window, some
+    spanning several restarts), and a detector restored from JSON half-way."""
+    rng = np.random.default_rng(11)
+    ref = rng.normal(size=(400, 3))
+    blocks = [rng.normal(size=(300, 3)), rng.normal(size=(700, 3)) * [1.0, 3.0, 1.0],
+              rng.normal(size=(200, 3)), rng.normal(size=(800, 3)) + [1.5, 0.0, -1.0]]
+    stream = np.vstack(blocks)
+    params = dict(window_size=40, n_features_rff=32, target_arl0=400, random_state=4,
+                  reset_on_drift=reset_on_drift, unbiased=unbiased)
+    loop, batch = NMDDM(ref, **params), NMDDM(ref, **params)
+    loop_fired, loop_stats = [], []
+    for i, row in enumerate(stream):
+        if loop.update(row):
+            loop_fired.append(i)
+        loop_stats.append(loop.statistics)
+    fired, start = [], 0
+    while start < len(stream):
+        stop = min(len(stream), start + int(rng.integers(1, 300)))
+        if start > len(stream) // 2 and start - len(stream) // 2 < 300:
+            batch = detector_from_state(json.loads(json.dumps(batch.state_dict())))
+        fired.extend((start + batch.update_many(stream[start:stop])).tolist())
+        assert batch.statistics == loop_stats[stop - 1]
+        start = stop
+    assert len(loop_fired) >= 10
+    assert fired == loop_fired
+    assert batch.drift_detected == loop.drift_detected
+    assert json.dumps(batch.state_dict()) == json.dumps(loop.state_dict())
+    assert np.array_equal(batch._sum, loop._sum)
+
+
+def test_integer_features_equal_the_matrix_product_reference() -> None:
+    """The per-dimension projection equals ``standardise(x) @ W`` (exact arithmetic), and the
+    column and row layouts hold the same integers."""
+    rng = np.random.default_rng(12)
+    ref = rng.normal(size=(300, 6)) * [1.0, 10.0, 0.1, 1.0, 5.0, 1.0]
+    det = NMDDM(ref, window_size=30, n_features_rff=64, target_arl0=300, random_state=5)
+    features = det._features
+    x = np.vstack([rng.normal(size=(500, 6)) * 3.0, ref[:10] * 1e6])
+    proj = features.standardise(x) @ features.frequencies
+    expected = np.rint(np.hstack([np.cos(proj), np.sin(proj)]) * 2.0**30).astype(np.int64)
+    assert np.array_equal(features.int_features(x), expected)
+    assert np.array_equal(features.int_feature_columns(x), expected.T)
+    assert np.array_equal(features.int_features(x[3:4]), expected[3:4])
+
+
 def test_json_round_trip_continues_bit_for_bit() -> None:
     rng = np.random.default_rng(8)
     ref = rng.normal(size=(500, 3))

@@ -15,6 +15,7 @@ from evaluation.bench_common import (
     markdown_table,
     ours_detections,
     river_detections,
+    time_interleaved,
     try_build,
     verdict,
 )
@@ -140,3 +141,22 @@ def test_main_quick_writes_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     data = json.loads(out.read_text())
     assert data["quick"] is True and data["speed_values"] == 128
     assert len(data["speed"]) >= 8 and len(data["detection"]) >= 24
+
+
+def test_time_interleaved_alternates_rounds_after_an_untimed_warmup() -> None:
+    calls: list[str] = []
+    runs = {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}
+    times = time_interleaved(runs, repeats=3, budget_s=10.0)
+    assert calls == ["a", "b"] * 4  # the warm-up round, then three timed rounds
+    assert {name: len(t) for name, t in times.items()} == {"a": 3, "b": 3}
+    calls.clear()
+    time_interleaved(runs, repeats=2, budget_s=10.0, warmup=False)
+    assert calls == ["a", "b"] * 2
+
+
+def test_speed_only_renders_only_the_speed_table() -> None:
+    results = bench_detectors.run_benchmarks(quick=True, speed_values=64, repeats=1,
+                                             speed_only=True)
+    assert results["detection"] is None
+    text = bench_detectors.render(results)
+    assert "(a) Speed" in text and "(b) Detection" not in text

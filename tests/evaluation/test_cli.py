@@ -17,10 +17,12 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 @pytest.fixture(scope="module")
 def small_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """evaluate_small.yaml with the model trained into a temporary directory."""
+    """evaluate_small.yaml with the model trained (once per session, shared with the notebook
+    tests) into the session's temporary directory."""
     tmp = tmp_path_factory.mktemp("evaluate")
     data = yaml.safe_load((CONFIG_DIR / "evaluate_small.yaml").read_text())
-    data["insurance"]["artifacts_dir"] = str(tmp / "artifacts")
+    data["insurance"]["artifacts_dir"] = str(tmp_path_factory.getbasetemp()
+                                             / "driftline-artifacts")
     path = tmp / "evaluate.yaml"
     path.write_text(yaml.safe_dump(data))
     return path

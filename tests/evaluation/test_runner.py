@@ -174,3 +174,47 @@ def test_detector_run_length_factor_overrides_the_config() -> None:
     assert calibrate_detector(spec, build_factory(spec), reference, 100.0, config).n_values == 700
     spec.run_length_factor = None
     assert calibrate_detector(spec, build_factory(spec), reference, 100.0, config).n_values == 300
+
+
+class FiresOnKthValue:
+    """Fires on the ``k``-th value it sees (``k`` = the threshold), whatever the values."""
+
+    def __init__(self, k: float) -> None:
+        self.k, self.seen = round(k), 0
+
+    def update_many(self, values: np.ndarray) -> np.ndarray:
+        start, self.seen = self.seen, self.seen + len(values)
+        hit = self.k - 1 - start
+        return np.array([hit] if 0 <= hit < len(values) else [], dtype=np.int64)
+
+    def statistic(self) -> float:
+        return float(self.seen)
+
+    def threshold(self) -> float:
+        return float(self.k)
+
+
+def test_calibration_streams_start_fresh_every_stream_length_values() -> None:
+    spec = DetectorConfig("kth", library="river", threshold_param="k",
+                          threshold_bounds=[1.0, 100.0], threshold_integer=True)
+    reference = np.zeros(50)
+    # 10 streams of 100 values: k in 26..33 gives 3 alarms per stream (ARL0 33.3 >= 32),
+    # k = 25 gives 4 (ARL0 25); one stream of 1000 values: k = 32 gives 31 alarms (32.3)
+    split = calibrate_by_run_length(FiresOnKthValue, reference, 32.0, spec, n_values=1000,
+                                    iterations=20, stream_length=100)
+    assert split.threshold == 26 and split.measured_arl0 == pytest.approx(1000 / 30)
+    whole = calibrate_by_run_length(FiresOnKthValue, reference, 32.0, spec, n_values=1000,
+                                    iterations=20)
+    assert whole.threshold == 32 and whole.measured_arl0 == pytest.approx(1000 / 31)
+
+
+def test_detector_streams_restrict_where_it_runs() -> None:
+    config = _tiny_config(detectors=[
+        {"name": "PageHinkley", "library": "river", "threshold_param": "threshold",
+         "threshold_bounds": [0.5, 300.0], "streams": ["shift"]},
+    ], calibrated=False)
+    result = run_evaluation(config)
+    assert {r.stream for r in result.records} == {"shift"}
+    with pytest.raises(ValueError, match=r"detectors\[0\]\.streams: unknown streams \['nope'\]"):
+        _tiny_config(detectors=[{"name": "always_fire", "library": "baseline",
+                                 "calibrate": False, "streams": ["nope"]}])

@@ -2,7 +2,8 @@
 
 The kernel is a kernelspec written into a temporary ``JUPYTER_PATH`` whose argv is this test's
 own interpreter, so the notebooks always run with the project's venv whatever ``python`` is on
-``PATH``.
+``PATH``. The model is trained (once per test session, shared with ``tests/evaluation``) into
+the session's temporary directory, never into the repository's ``artifacts/``.
 """
 
 from __future__ import annotations
@@ -29,8 +30,38 @@ def kernel_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": "driftline test kernel", "language": "python",
     }))
-    return {"JUPYTER_PATH": str(tmp), "DRIFTLINE_ARTIFACTS_DIR": str(tmp / "artifacts"),
+    artifacts = tmp_path_factory.getbasetemp() / "driftline-artifacts"
+    return {"JUPYTER_PATH": str(tmp), "DRIFTLINE_ARTIFACTS_DIR": str(artifacts),
             "DRIFTLINE_EVAL_CONFIG": "configs/evaluate_small.yaml"}
+
+
+def _text(outputs: list) -> str:
+    """Printed text and displayed markdown of the outputs."""
+    parts = []
+    for o in outputs:
+        if o.output_type == "stream":
+            parts.append(o.text)
+        else:
+            parts.extend(str(o.get("data", {}).get(k, "")) for k in ("text/markdown", "text/plain"))
+    return "\n".join(parts)
+
+
+#: what each notebook must show: a text fragment per claim, and how many figures
+EXPECTED = {
+    "compare_detectors.ipynb": (
+        ["evaluate_small.yaml - seeds [0, 1] - target ARL0 200",
+         "| baseline.always_fire | mean_shift_1 | - | 0.00 ± 0.00 |",
+         "skipped: skmultiflow.PageHinkley",
+         "measured ARL0=",
+         "| page_hinkley | no_drift |"],
+        2),
+    "insurance_drift.ipynb": (
+        ["rows over months [1, 12, 24, 36]",
+         "### Model quality by month",
+         "page_hinkley     age",
+         "fallback rate by month:"],
+        3),
+}
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
@@ -53,5 +84,9 @@ def test_notebook_executes(name: str, kernel_env: dict[str, str],
     client.execute()
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
+    fragments, n_figures = EXPECTED[name]
+    text = _text(outputs)
+    for fragment in fragments:
+        assert fragment in text, f"{name} does not show {fragment!r}"
     images = [o for o in outputs if "image/png" in o.get("data", {})]
-    assert images, f"{name} drew no figure"
+    assert len(images) == n_figures, f"{name} drew {len(images)} figures, not {n_figures}"

@@ -1,17 +1,21 @@
-"""Shared helpers of the ops tests: binaries, paths, names exported by the executor."""
+"""Shared helpers of the ops tests: binaries, paths, what the real executor exports."""
 
 from __future__ import annotations
 
+import io
 import re
 import shutil
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
-from executor.exporter import DriftExporter
+from executor.sources import SourceRecord
 from model.profile import Histogram, ReferenceProfile
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,18 +52,59 @@ def require_binary(name: str) -> str:
     return path
 
 
+#: Families only the Kafka executor exports (the in-process replay has no consumer lag); the
+#: Kafka runner sets them with ``DriftExporter.set_consumer_lag``.
+KAFKA_ONLY = {"driftline_consumer_lag_messages"}
+
+
 @pytest.fixture(scope="session")
-def exported_names() -> set[str]:
-    """Every sample name a fully used exporter produces, plus the recording rule names."""
-    profile = synthetic_profile()
-    exporter = DriftExporter(profile)
-    exporter.observe_detector("ks", "inputs", "age", {
-        "statistic": 0.1, "threshold": 0.2, "p_value": 0.5, "n_seen": 3, "error_rate": 0.1})
-    exporter.set_consumer_lag("events", 0, 1)
-    exporter.observe_batch_latency(0.1)
-    exporter.observe_features(np.zeros((1, len(profile.feature_names))))
-    text = exporter.generate().decode()
-    names = {s.name for f in text_string_to_metric_families(text) for s in f.samples}
+def executor_samples(
+    artifacts_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> list[Sample]:
+    """Every sample of the real executor's ``/metrics`` endpoint after a short run.
+
+    ``driftline run``'s embedded executor (:func:`executor.local_runner.run_local`) replays
+    insurance months 1-2 with inline labels and poison records through every detector; the
+    page is fetched over HTTP right after the last batch, while the server still runs.
+    """
+    from executor.config import load_run_config
+    from executor.local_runner import build_source, run_local
+    from model.artifacts import load_artifacts
+    from tests.ops.services import free_port
+
+    port = free_port()
+    path = tmp_path_factory.mktemp("executor-metrics") / "run.yaml"
+    path.write_text(yaml.safe_dump({
+        "source": {"kind": "replay", "dataset": "insurance", "months": [1, 2],
+                   "poison_records": 8},
+        "model": {"artifacts_dir": str(artifacts_dir)},
+        "detectors": {
+            "page_hinkley": {"target_arl0": 2000},
+            "nm_ddm": {"window_size": 100, "target_arl0": 2000, "calibration_steps": 4000},
+            "calibration": {"n_streams": 10}},
+        "batch": {"max_rows": 500},
+        "metrics": {"enabled": True, "host": "127.0.0.1", "port": port},
+    }))
+    config = load_run_config(path, environ={})
+    model = load_artifacts(artifacts_dir)
+    pages: list[str] = []
+
+    def source() -> Iterator[SourceRecord]:
+        yield from build_source(config, model)
+        # 3000 rows in batches of 500: every batch has been processed and exported by now.
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as page:
+            pages.append(page.read().decode())
+
+    summary = run_local(config, model=model, source=source(), out=io.StringIO())
+    assert summary.n_processed == 3000 and pages
+    return [s for f in text_string_to_metric_families(pages[0]) for s in f.samples]
+
+
+@pytest.fixture(scope="session")
+def exported_names(executor_samples: list[Sample]) -> set[str]:
+    """Sample names the real executor exports, the Kafka-only families and the recording rule
+    outputs."""
+    names = {s.name for s in executor_samples} | KAFKA_ONLY
     recording = yaml.safe_load((OPS / "prometheus" / "rules" / "recording.yml").read_text())
     names |= {r["record"] for g in recording["groups"] for r in g["rules"]}
     return names

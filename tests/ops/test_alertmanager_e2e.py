@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.ops.conftest import require_binary
-from tests.ops.test_alerting_e2e import alert_receiver, free_port, wait_ready, write_configs
+from tests.ops.services import alert_receiver, free_port, wait_ready, write_configs
 
 pytestmark = [pytest.mark.prometheus, pytest.mark.timeout(60)]
 

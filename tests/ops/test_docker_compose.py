@@ -1,10 +1,16 @@
-"""docker-compose.yml (parsed only: no Docker engine here): services, ports, mounted files."""
+"""docker-compose.yml (parsed only: no Docker engine here): services, ports, mounted files,
+and the executor and replay commands checked against the real CLI and configs."""
 
 from __future__ import annotations
 
+import fnmatch
+
 import yaml
 
+from executor.config import load_run_config
+from executor.replay import parse_months
 from tests.ops.conftest import OPS, ROOT
+from utils.cli import build_parser
 
 COMPOSE = OPS / "docker-compose.yml"
 
@@ -31,10 +37,14 @@ def test_services_and_ports() -> None:
 
 
 def test_mounted_files_and_build_context_exist() -> None:
-    services = load()["services"]
-    for name, service in services.items():
+    compose = load()
+    named = set(compose.get("volumes") or {})
+    for name, service in compose["services"].items():
         for volume in service.get("volumes", []):
             source = volume.split(":")[0]
+            if source in named:
+                continue
+            assert source.startswith("."), (name, source)  # a bind mount of a repo file
             assert (COMPOSE.parent / source).exists(), (name, source)
         build = service.get("build")
         if build:
@@ -72,3 +82,57 @@ def test_dockerfile_copies_existing_paths() -> None:
     assert "RUN driftline train --config configs/train.yaml" in dockerfile
     assert (ROOT / "configs" / "train.yaml").is_file()
 
+
+
+def image_workdir() -> str:
+    (line,) = [ln for ln in (OPS / "Dockerfile").read_text().splitlines()
+               if ln.startswith("WORKDIR ")]
+    return line.split()[1]
+
+
+def test_executor_runs_the_kafka_config_with_the_compose_environment() -> None:
+    service = load()["services"]["executor"]
+    args = build_parser("run").parse_args(service["command"])
+    assert args.command == "run"
+    config_path = ROOT / args.config
+    assert config_path.is_file()
+    config = load_run_config(config_path, environ=service["environment"])
+    assert config.source.kind == "kafka"
+    assert config.source.bootstrap_servers == "kafka:19092"
+    assert (config.metrics.enabled, config.metrics.host, config.metrics.port) == (
+        True, "0.0.0.0", 9108)
+    assert f"{config.metrics.port}:{config.metrics.port}" in service["ports"]
+    # Checkpoints live on the named volume mounted at the config's (relative) directory.
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in service["volumes"]}
+    checkpoint_dir = f"{image_workdir()}/{config.checkpoint.dir}"
+    assert mounts[checkpoint_dir] in load()["volumes"]
+    assert any("9108/metrics" in part for part in service["healthcheck"]["test"])
+
+
+def test_replay_job_feeds_the_executors_topic() -> None:
+    services = load()["services"]
+    replay = services["replay"]
+    args = build_parser("replay").parse_args(replay["command"])
+    assert args.command == "replay"
+    assert (ROOT / args.config).is_file()
+    assert parse_months(args.months) == list(range(1, 37))
+    assert args.rate is not None and args.rate > 0
+    replay_config = load_run_config(ROOT / args.config, environ=replay["environment"])
+    executor = services["executor"]
+    run_config = load_run_config(ROOT / build_parser("run").parse_args(
+        executor["command"]).config, environ=executor["environment"])
+    assert (args.topic or replay_config.source.topic) == run_config.source.topic
+    assert (args.bootstrap_servers or replay_config.source.bootstrap_servers) == "kafka:19092"
+    assert replay["image"] == executor["image"]
+
+
+def test_dockerignore_keeps_local_state_out_of_the_build_context() -> None:
+    patterns = [p.strip() for p in (ROOT / ".dockerignore").read_text().splitlines()
+                if p.strip() and not p.startswith("#")]
+    for excluded in (".venv", "artifacts", "runs", ".git", ".pytest_cache", ".ruff_cache"):
+        assert excluded in patterns
+    assert "**/__pycache__" in patterns
+    copies = [src for line in (OPS / "Dockerfile").read_text().splitlines()
+              if line.startswith("COPY ") for src in line.split()[1:-1]]
+    for source in copies:
+        assert not any(fnmatch.fnmatch(source, p) for p in patterns), source

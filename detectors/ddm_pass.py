@@ -1,0 +1,120 @@
+"""Pass of the binary DDM kernel: every test exact, row by row, in shared work arrays.
+
+:func:`binary_pass` advances ``k`` tests of :mod:`detectors._ddm_kernel` over a stretch of 0/1
+rows: error counts by ``np.cumsum``, ``p``, ``s`` and ``p + s`` elementwise, the running minimum
+of ``p + s`` by ``np.minimum.accumulate`` and the row of its last update by
+``np.maximum.accumulate``, which picks the drift level ``p_min + d * s_min`` in force at each
+row. Each operation is the IEEE operation of the per-value update of :class:`detectors.ddm.DDM`,
+so the results are bit for bit those of the loop. Scratch arrays come from the thread's shared
+workspace: fresh arrays of a pass's size would be mapped and page-faulted anew every time.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from detectors._ddm_kernel import DDMParams, DDMState, shared_workspace
+
+__all__ = ["binary_pass"]
+
+
+def binary_pass(
+    params: DDMParams, st: DDMState, x: np.ndarray, p: int, stop: int, cols: np.ndarray,
+    offset: np.ndarray, rows_out: list[np.ndarray], cols_out: list[np.ndarray],
+) -> np.ndarray:
+    """Advance tests ``cols`` over 0/1 rows ``[p + offset, stop)``; return the rows consumed.
+
+    Test ``k`` starts at row ``p + offset[k]``; its rows before are masked (no errors, never
+    armed), which leaves its sums as they were.
+    """
+    n_steps, k = stop - p, len(cols)
+    work = shared_workspace()
+    xc = x[p:stop] if k == len(st.n) else x[p:stop][:, cols]
+    n0 = st.n[cols]
+    shifted = bool(offset.any())
+    steps = np.arange(1, n_steps + 1, dtype=np.float64)[:, None]
+    if shifted or not (n0 == n0[0]).all():
+        counts = np.add(steps, (n0 - offset).astype(np.float64), out=work.get("counts", n_steps, k))
+    else:
+        counts = steps + float(n0[0])
+    s1 = work.get("s1", n_steps, k)
+    started = steps > offset if shifted else None
+    if started is not None:
+        np.multiply(xc, started, out=s1)
+    else:
+        np.copyto(s1, xc)
+    s1[0] += st.s1[cols]
+    np.cumsum(s1, axis=0, out=s1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # the operations of DDM's update: p = k / n, s = sqrt(p (1 - p) / n)
+        prob = np.divide(s1, counts, out=work.get("prob", n_steps, k))
+        std = np.subtract(1.0, prob, out=work.get("std", n_steps, k))
+        std *= prob
+        std /= counts
+        np.sqrt(std, out=std)
+    ps = np.add(prob, std, out=work.get("ps", n_steps, k))
+    all_armed = not shifted and int(n0.min()) >= params.warm_start
+    run_min = work.get("run_min", n_steps, k)
+    if all_armed:
+        armed = None
+        np.minimum.accumulate(ps, axis=0, out=run_min)
+    else:
+        armed = counts > params.warm_start
+        if started is not None:
+            armed &= started
+        np.copyto(run_min, ps)
+        np.copyto(run_min, math.inf, where=~armed)
+        np.minimum.accumulate(run_min, axis=0, out=run_min)
+    np.minimum(run_min, st.ps_min[cols], out=run_min)
+    # DDM takes (p_min, s_min) where p + s <= the running minimum so far, i.e. where it equals
+    # the new running minimum; ``since`` is the 1-based row of the last such update (0: none yet)
+    is_update = ps == run_min
+    if armed is not None:
+        is_update &= armed
+    since = np.multiply(is_update, np.arange(1, n_steps + 1, dtype=np.int32)[:, None],
+                        out=work.get("since", n_steps, k, np.int32))
+    np.maximum.accumulate(since, axis=0, out=since)
+    # drift level p + d * s of every row (row 0: the stored one), gathered at ``since``
+    levels = work.get("levels", n_steps + 1, k)
+    levels[0] = st.p_min[cols] + params.drift_threshold * st.s_min[cols]
+    np.multiply(std, params.drift_threshold, out=levels[1:])
+    levels[1:] += prob
+    j = np.arange(k, dtype=np.int32)
+    flat = np.multiply(since, k, out=work.get("flat", n_steps, k, np.int32))
+    flat += j
+    thr = np.take(levels.ravel(), flat, out=work.get("thr", n_steps, k))
+    with np.errstate(invalid="ignore"):
+        fire = ps > thr
+    if armed is not None:
+        fire &= armed
+    last = np.full(k, n_steps - 1)
+    if fire.any():
+        fired = fire.any(axis=0)
+        last[fired] = np.argmax(fire[:, fired], axis=0)
+        hit = np.flatnonzero(fired)
+        rows_out.append(last[hit] + p)
+        cols_out.append(cols[hit])
+    pick = last, j
+    at = since[pick]
+    have = at > 0
+    at = np.maximum(at - 1, 0)
+    p_min = np.where(have, prob[at, j], st.p_min[cols])
+    s_min = np.where(have, std[at, j], st.s_min[cols])
+    st.p_min[cols] = p_min
+    st.s_min[cols] = s_min
+    st.ps_min[cols] = run_min[pick]
+    drift = fire[pick]
+    st.drift[cols] = drift
+    st.pending[cols] = drift
+    with np.errstate(invalid="ignore"):
+        warning = ps[pick] > p_min + params.warning_threshold * s_min
+    warning &= ~drift
+    # the warning keeps its previous value until the test is armed (as in the scalar update)
+    st.warning[cols] = warning if armed is None else np.where(
+        armed[pick] if armed.shape[1] == k else armed[last, 0], warning, st.warning[cols])
+    st.n[cols] = n0 + last + 1 - offset
+    st.s1[cols] = s1[pick]
+    st.stat[cols] = ps[pick]
+    return last + 1 - offset

@@ -1,0 +1,146 @@
+"""Kafka client construction shared by the executor, the replay producer and the benchmark.
+
+The consumer settings come from the ``source`` section of the run config in one place
+(:func:`consumer_settings`), so the benchmark's raw consumer and the executor's consumer fetch
+with identical batch sizes. :func:`ensure_topic` creates a topic with a chosen partition count
+when it does not exist yet.
+
+Example
+-------
+>>> from types import SimpleNamespace
+>>> source = SimpleNamespace(
+...     bootstrap_servers="127.0.0.1:9092", group_id="g", client_id="c", max_poll_records=500,
+...     session_timeout_ms=6000, heartbeat_interval_ms=1000, max_poll_interval_ms=10000,
+...     auto_offset_reset="earliest")
+>>> settings = consumer_settings(source)
+>>> settings["enable_auto_commit"], settings["max_poll_records"]
+(False, 500)
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+__all__ = [
+    "RECONNECT_BACKOFF_MAX_MS",
+    "consumer_settings",
+    "ensure_topic",
+    "make_consumer",
+    "make_producer",
+    "partition_count",
+    "producer_settings",
+]
+
+# kafka-python's own reconnect backoff (per connection); the executor adds its own capped
+# backoff around whole sessions in executor.kafka_runner.
+RECONNECT_BACKOFF_MAX_MS = 2000
+_FETCH_MAX_BYTES = 52_428_800
+_MAX_PARTITION_FETCH_BYTES = 4 * 1024 * 1024
+
+log = logging.getLogger("driftline.kafka")
+
+
+def _split_servers(bootstrap_servers: str | list[str]) -> list[str]:
+    if isinstance(bootstrap_servers, str):
+        return [s.strip() for s in bootstrap_servers.split(",") if s.strip()]
+    return list(bootstrap_servers)
+
+
+def consumer_settings(source: Any, **overrides: Any) -> dict[str, Any]:
+    """``KafkaConsumer`` keyword arguments from a kafka ``source`` config section.
+
+    Offsets are committed by the executor after each batch (``enable_auto_commit=False``);
+    fetch sizes are large enough that one poll can fill ``max_poll_records``.
+    """
+    settings: dict[str, Any] = {
+        "bootstrap_servers": _split_servers(source.bootstrap_servers),
+        "group_id": source.group_id,
+        "client_id": source.client_id,
+        "enable_auto_commit": False,
+        "auto_offset_reset": source.auto_offset_reset,
+        "max_poll_records": source.max_poll_records,
+        "session_timeout_ms": source.session_timeout_ms,
+        "heartbeat_interval_ms": source.heartbeat_interval_ms,
+        "max_poll_interval_ms": source.max_poll_interval_ms,
+        "fetch_max_bytes": _FETCH_MAX_BYTES,
+        "max_partition_fetch_bytes": _MAX_PARTITION_FETCH_BYTES,
+        "reconnect_backoff_max_ms": RECONNECT_BACKOFF_MAX_MS,
+        "request_timeout_ms": max(30_000, source.session_timeout_ms + 5_000),
+    }
+    settings.update(overrides)
+    return settings
+
+
+def producer_settings(bootstrap_servers: str | list[str], client_id: str,
+                      **overrides: Any) -> dict[str, Any]:
+    """``KafkaProducer`` keyword arguments: acks from all in-sync replicas, small linger."""
+    settings: dict[str, Any] = {
+        "bootstrap_servers": _split_servers(bootstrap_servers),
+        "client_id": client_id,
+        "acks": "all",
+        "linger_ms": 5,
+        "batch_size": 256 * 1024,
+        "max_block_ms": 10_000,
+        "reconnect_backoff_max_ms": RECONNECT_BACKOFF_MAX_MS,
+    }
+    settings.update(overrides)
+    return settings
+
+
+def make_consumer(source: Any, **overrides: Any) -> KafkaConsumer:
+    """A group consumer for ``source`` (not yet subscribed)."""
+    return KafkaConsumer(**consumer_settings(source, **overrides))
+
+
+def make_producer(bootstrap_servers: str | list[str], client_id: str,
+                  **overrides: Any) -> KafkaProducer:
+    """A bytes producer (no serialisers) for the dead-letter, predictions and replay topics."""
+    return KafkaProducer(**producer_settings(bootstrap_servers, client_id, **overrides))
+
+
+def partition_count(consumer_or_producer: Any, topic: str) -> int | None:
+    """Partitions of ``topic`` known to the client's metadata (None when unknown)."""
+    parts = consumer_or_producer.partitions_for(topic) if hasattr(
+        consumer_or_producer, "partitions_for") else None
+    if parts is None and hasattr(consumer_or_producer, "partitions_for_topic"):
+        parts = consumer_or_producer.partitions_for_topic(topic)
+    return None if parts is None else len(parts)
+
+
+def ensure_topic(bootstrap_servers: str | list[str], topic: str, partitions: int,
+                 *, client_id: str = "driftline-admin") -> bool:
+    """Create ``topic`` with ``partitions`` partitions unless it exists; True if created.
+
+    An existing topic keeps its partition count (it is logged when it differs).
+    """
+    if partitions < 1:
+        raise ValueError(f"partitions must be >= 1, got {partitions}")
+    admin = KafkaAdminClient(bootstrap_servers=_split_servers(bootstrap_servers),
+                             client_id=client_id)
+    try:
+        if topic in set(admin.list_topics()):
+            existing = admin.describe_topics([topic])[0].get("partitions", [])
+            if len(existing) != partitions:
+                log.info("topic %s exists with %d partitions (wanted %d); keeping it",
+                         topic, len(existing), partitions)
+            return False
+        try:
+            admin.create_topics([NewTopic(topic, partitions, 1)])
+        except TopicAlreadyExistsError:
+            return False
+        return True
+    finally:
+        admin.close()
+
+
+def end_offsets(consumer: KafkaConsumer, partitions: list[TopicPartition],
+                timeout_ms: int = 5_000) -> dict[TopicPartition, int]:
+    """Log-end offsets of ``partitions`` (a network round trip)."""
+    if not partitions:
+        return {}
+    return dict(consumer.end_offsets(partitions, timeout_ms=timeout_ms))

@@ -1,0 +1,353 @@
+"""The Kafka executor: consumer group -> decode -> model -> detectors -> exporter -> commit.
+
+:func:`run_kafka` runs until SIGTERM/SIGINT (or ``stop_event``). Each loop iteration:
+
+1. poll a micro-batch (up to ``batch.max_rows`` records, waiting at most ``batch.max_wait_ms``
+   to fill it);
+2. :class:`executor.kafka_batch.BatchProcessor` decodes, dead-letters the rejects, runs each
+   partition's pipeline, joins labels and writes predictions;
+3. the producer is flushed (dead letters and predictions are acknowledged);
+4. the touched partitions are checkpointed (every ``checkpoint.every_batches`` batches);
+5. the offsets are committed -- only now, so every event is processed at least once;
+6. consumer lag per partition goes to the exporter.
+
+A failure in any step (broker gone, flush or commit refused) tears the consumer session down
+without committing and builds a new one after an exponential backoff (capped at
+``backoff_max_s``; reset after a successful batch); the new session restores each partition from
+its checkpoint, so detector state and offsets stay consistent. The process never exits on a Kafka
+error. On SIGTERM/SIGINT the current batch is finished, every partition checkpointed, offsets
+committed, and the consumer and producer closed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import IO, Any
+
+from kafka import TopicPartition
+
+from executor.checkpoint import CheckpointStore
+from executor.config import RunConfig
+from executor.dead_letter import DeadLetterProducer
+from executor.decode import EventDecoder
+from executor.kafka_batch import BatchProcessor
+from executor.kafka_clients import ensure_topic, make_consumer, make_producer
+from executor.rebalance import PartitionStates
+from executor.summary import RunSummary, format_summary
+
+__all__ = ["BACKOFF_INITIAL_S", "BACKOFF_MAX_S", "KafkaExecutor", "run_kafka"]
+
+BACKOFF_INITIAL_S = 0.5
+BACKOFF_MAX_S = 30.0
+COMMIT_TIMEOUT_MS = 15_000
+LAG_REFRESH_S = 5.0
+TEMPLATE_PREFIX = "driftline-fresh-pipeline-"
+
+log = logging.getLogger("driftline.kafka")
+
+
+class KafkaExecutor:
+    """The long-running Kafka consumer loop (see the module docstring).
+
+    Parameters
+    ----------
+    config : RunConfig
+        ``source.kind`` must be ``"kafka"``.
+    model : model.artifacts.LoadedModel, optional
+        Loaded from ``config.model.artifacts_dir`` when omitted.
+    exporter : executor.exporter.DriftExporter, optional
+        Created from the model's profile when omitted.
+    stop_event : threading.Event, optional
+        Set it to stop after the current batch.
+    backoff_initial_s, backoff_max_s : float
+        Exponential reconnect backoff between consumer sessions.
+    """
+
+    def __init__(self, config: RunConfig, *, model: Any | None = None,
+                 exporter: Any | None = None, stop_event: threading.Event | None = None,
+                 backoff_initial_s: float = BACKOFF_INITIAL_S,
+                 backoff_max_s: float = BACKOFF_MAX_S) -> None:
+        from executor.exporter import DriftExporter
+        from model.artifacts import load_artifacts
+
+        if config.source.kind != "kafka":
+            raise ValueError(f"source.kind must be 'kafka', got {config.source.kind!r}")
+        if not 0 < backoff_initial_s <= backoff_max_s:
+            raise ValueError("backoff: need 0 < backoff_initial_s <= backoff_max_s")
+        self.config = config
+        self.model = model if model is not None else load_artifacts(config.model.artifacts_dir)
+        self.exporter = exporter if exporter is not None else DriftExporter(
+            self.model.profile, drift_hold_seconds=config.metrics.drift_hold_s)
+        self.stop_event = stop_event if stop_event is not None else threading.Event()
+        self.backoff_initial_s = float(backoff_initial_s)
+        self.backoff_max_s = float(backoff_max_s)
+        self.decoder = EventDecoder(self.model.profile.feature_names,
+                                    n_classes=len(self.model.class_names))
+        self.store = CheckpointStore(config.checkpoint.dir)
+        self.summary = RunSummary()
+        self.n_batches = 0
+        self.n_sessions = 0
+        self.n_session_failures = 0
+        self._backoff = self.backoff_initial_s
+        self._template_state: dict[str, Any] | None = None
+        self.states: PartitionStates | None = None
+
+    # -- pipelines ------------------------------------------------------------------------------
+
+    def template_key(self) -> str:
+        """Pseudo-topic naming the cached fresh-pipeline state of this model and detector set."""
+        digest = hashlib.sha256(json.dumps(
+            [self.model.profile.model_sha256, dataclasses.asdict(self.config.detectors),
+             dataclasses.asdict(self.config.labels)], sort_keys=True, default=str).encode())
+        return f"{TEMPLATE_PREFIX}{digest.hexdigest()[:16]}"
+
+    def prepare(self) -> None:
+        """Build (or read from the checkpoint directory) the calibrated state of a fresh
+        pipeline. Calibration takes seconds, so it happens once, before joining the group,
+        never inside a rebalance or a batch."""
+        from executor.pipeline import DetectionPipeline
+
+        if self._template_state is not None:
+            return
+        key = self.template_key()
+        cached = self.store.load(key, 0)
+        if cached is not None:
+            try:
+                DetectionPipeline(self.model, self.config, state=cached.state)
+                self._template_state = cached.state
+                return
+            except ValueError as exc:
+                log.warning("cached fresh-pipeline state unusable, recalibrating: %s", exc)
+        started = time.perf_counter()
+        state = DetectionPipeline(self.model, self.config).state_dict()
+        self.summary.setup_seconds = time.perf_counter() - started
+        self.store.save(key, 0, 0, state)
+        self._template_state = state
+        log.info("detectors calibrated in %.1f s", self.summary.setup_seconds)
+
+    def make_pipeline(self, state: dict[str, Any] | None) -> Any:
+        """A pipeline restored from ``state``, or fresh (from the calibrated template)."""
+        from executor.pipeline import DetectionPipeline
+
+        self.prepare()
+        return DetectionPipeline(self.model, self.config, exporter=self.exporter,
+                                 state=state if state is not None else self._template_state)
+
+    # -- main loop ------------------------------------------------------------------------------
+
+    def run(self) -> RunSummary:
+        """Run sessions until stopped; returns the accumulated summary."""
+        started = time.perf_counter()
+        self.prepare()
+        while not self.stop_event.is_set():
+            try:
+                self._session()
+            except Exception as exc:
+                self.n_session_failures += 1
+                log.error("consumer session failed, reconnecting in %.1f s: %s: %s",
+                          self._backoff, type(exc).__name__, exc,
+                          exc_info=log.isEnabledFor(logging.DEBUG))
+                self.stop_event.wait(self._backoff)
+                self._backoff = min(self._backoff * 2, self.backoff_max_s)
+        self.summary.wall_seconds = time.perf_counter() - started
+        return self.summary
+
+    def _session(self) -> None:
+        source = self.config.source
+        self.n_sessions += 1
+        producer = make_producer(source.bootstrap_servers, f"{source.client_id}-out")
+        consumer = None
+        states = None
+        clean = False
+        try:
+            self._ensure_output_topics()
+            consumer = make_consumer(source)
+            processor, states = self._wire(consumer, producer)
+            topics = [source.topic] + ([source.labels_topic] if source.labels_topic else [])
+            consumer.subscribe(topics, listener=states)
+            log.info("consuming %s as group %s", topics, source.group_id)
+            last_lag = 0.0
+            while not self.stop_event.is_set():
+                records = self._poll(consumer)
+                if records:
+                    self._handle(processor, states, records)
+                    self._backoff = self.backoff_initial_s
+                refresh = time.monotonic() - last_lag > LAG_REFRESH_S
+                self._export_lag(consumer, states, refresh=refresh)
+                if refresh:
+                    last_lag = time.monotonic()
+            # Graceful stop: the last batch is done; write every partition and commit.
+            states.checkpoint(list(states.next_offsets), force=True)
+            states.commit(raise_errors=False, timeout_ms=COMMIT_TIMEOUT_MS)
+            clean = True
+        finally:
+            if states is not None and not clean:
+                # Nothing of an unfinished batch may reach a checkpoint or a commit.
+                states.clear()
+            if consumer is not None:
+                consumer.close(autocommit=False, timeout_ms=5_000)
+            producer.close(timeout=5)
+
+    def _wire(self, consumer: Any, producer: Any) -> tuple[BatchProcessor, PartitionStates]:
+        config = self.config
+        dead_letters = (DeadLetterProducer(producer, config.dead_letter.topic_suffix)
+                        if config.dead_letter.enabled else None)
+        processor: BatchProcessor | None = None
+
+        def before_revoke(_: list[TopicPartition]) -> None:
+            if processor is not None:
+                processor.flush_outputs()
+
+        states = PartitionStates(consumer, self.store, self.make_pipeline, config.source.topic,
+                                 config.source.labels_topic, before_revoke=before_revoke)
+        self.states = states
+        processor = BatchProcessor(
+            self.decoder, states, events_topic=config.source.topic,
+            labels_topic=config.source.labels_topic, exporter=self.exporter,
+            dead_letters=dead_letters, producer=producer,
+            predictions_topic=config.outputs.predictions_topic,
+            class_names=self.model.class_names, summary=self.summary)
+        return processor, states
+
+    def _ensure_output_topics(self) -> None:
+        config = self.config
+        wanted = []
+        if config.dead_letter.enabled:
+            wanted.append(f"{config.source.topic}{config.dead_letter.topic_suffix}")
+            if config.source.labels_topic:
+                wanted.append(f"{config.source.labels_topic}{config.dead_letter.topic_suffix}")
+        if config.outputs.predictions_topic:
+            wanted.append(config.outputs.predictions_topic)
+        for topic in wanted:
+            ensure_topic(config.source.bootstrap_servers, topic, 1,
+                         client_id=f"{config.source.client_id}-admin")
+
+    def _poll(self, consumer: Any) -> dict[Any, list[Any]]:
+        max_rows = self.config.batch.max_rows
+        deadline = time.monotonic() + self.config.batch.max_wait_ms / 1000.0
+        timeout_ms = self.config.source.poll_timeout_ms
+        merged: dict[Any, list[Any]] = {}
+        n = 0
+        while n < max_rows and not self.stop_event.is_set():
+            polled = consumer.poll(timeout_ms=timeout_ms, max_records=max_rows - n)
+            if not polled:
+                break
+            for tp, records in polled.items():
+                merged.setdefault(tp, []).extend(records)
+                n += len(records)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            timeout_ms = 0
+        return merged
+
+    def _handle(self, processor: BatchProcessor, states: PartitionStates,
+                records: dict[Any, list[Any]]) -> None:
+        outcome = processor.process(records)
+        processor.flush_outputs()
+        self.n_batches += 1
+        if self.n_batches % self.config.checkpoint.every_batches == 0:
+            states.checkpoint()
+        states.commit(raise_errors=True, timeout_ms=COMMIT_TIMEOUT_MS)
+        log.debug("batch %d: %d records, %d processed, %d dead letters", self.n_batches,
+                  outcome.n_records, outcome.n_processed, sum(outcome.dead_letters.values()))
+
+    def _export_lag(self, consumer: Any, states: PartitionStates, *, refresh: bool) -> None:
+        # The high watermark comes with every fetch response; ListOffsets is only asked for
+        # partitions not fetched yet (and some brokers answer it with a stale offset).
+        assigned = list(consumer.assignment())
+        ends: dict[Any, int] = {tp: hw for tp in assigned
+                                if (hw := consumer.highwater(tp)) is not None}
+        ends_from_fetch = set(ends)
+        missing = [tp for tp in assigned if tp not in ends]
+        if refresh and missing:
+            try:
+                ends.update(consumer.end_offsets(missing, timeout_ms=2_000))
+            except Exception as exc:
+                log.debug("end offsets unavailable: %s", exc)
+        for tp in assigned:
+            end = ends.get(tp)
+            position = states.next_offsets.get(tp)
+            if end is None or position is None:
+                continue
+            if position > end and tp in ends_from_fetch:
+                self._position_beyond_end(consumer, states, tp, position, end)
+                continue
+            self.exporter.set_consumer_lag(tp.topic, tp.partition, end - position)
+
+    def _position_beyond_end(self, consumer: Any, states: PartitionStates, tp: Any,
+                             position: int, end: int) -> None:
+        # The log is shorter than what was already processed: the topic was recreated (or a
+        # broker without persistent storage restarted). Kafka would answer OFFSET_OUT_OF_RANGE;
+        # some brokers just return nothing, so apply auto_offset_reset here. Detector state is
+        # kept: it summarises the stream so far, whatever the offsets.
+        log.warning("%s/%d: position %d is beyond the log end %d (topic recreated?); "
+                    "resetting to the %s", tp.topic, tp.partition, position, end,
+                    self.config.source.auto_offset_reset)
+        if self.config.source.auto_offset_reset == "earliest":
+            consumer.seek_to_beginning(tp)
+            states.next_offsets[tp] = 0
+        else:
+            consumer.seek_to_end(tp)
+            states.next_offsets[tp] = end
+        states.dirty.add(tp)
+
+
+def _install_signal_handlers(stop: threading.Event) -> Callable[[], None]:
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def handler(signum: int, _frame: Any) -> None:
+        log.info("received %s: finishing the current batch", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+
+    def restore() -> None:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+    return restore
+
+
+def run_kafka(config: RunConfig, *, out: IO[str] | None = None,
+              stop_event: threading.Event | None = None, model: Any | None = None,
+              backoff_initial_s: float = BACKOFF_INITIAL_S,
+              backoff_max_s: float = BACKOFF_MAX_S) -> RunSummary:
+    """Run the Kafka executor until SIGTERM/SIGINT or ``stop_event``; print and return the
+    summary. Serves ``/metrics`` and ``/healthz`` when ``metrics.enabled``."""
+    from executor.metrics_http import serve
+
+    out = sys.stdout if out is None else out
+    stop = stop_event if stop_event is not None else threading.Event()
+    restore = _install_signal_handlers(stop)
+    executor = KafkaExecutor(config, model=model, stop_event=stop,
+                             backoff_initial_s=backoff_initial_s, backoff_max_s=backoff_max_s)
+    server = None
+    try:
+        if config.metrics.enabled:
+            server = serve(executor.exporter, port=config.metrics.port, host=config.metrics.host,
+                           max_age_seconds=config.metrics.max_age_s)
+            host, port = server.server_address[:2]
+            executor.summary.metrics_url = f"http://{host}:{port}/metrics"
+            print(f"metrics: http://{host}:{port}/metrics  health: http://{host}:{port}/healthz",
+                  file=out, flush=True)
+        summary = executor.run()
+    finally:
+        restore()
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+    print(format_summary(summary, executor.model.profile.feature_names), file=out, flush=True)
+    log.info("executor stopped", extra={"batches": executor.n_batches,
+                                        "sessions": executor.n_sessions,
+                                        "processed": summary.n_processed})
+    return summary

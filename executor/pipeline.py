@@ -1,0 +1,349 @@
+"""The detection pipeline: batched inference, then every detector, then the exporter.
+
+:class:`DetectionPipeline` processes the decoded events of *one* partition at a time (one
+pipeline per partition keeps each detector's stream ordered). For a batch it runs the model once
+(``torch.no_grad`` inside :mod:`model.predict`), feeds the feature matrix to the input banks
+(Incremental KS, Page-Hinkley) and NM-DDM, the prediction columns (confidence, class, risk) to the
+prediction banks, and the 0/1 errors of labelled events (inline ``label`` or joined from
+:class:`executor.labels.LabelJoin`) to the error detectors. All of that is vectorised; the only
+per-event Python work is collecting ids and labels.
+
+``state_dict()`` is JSON-able (detectors, calibration, counters, label buffers) and
+``DetectionPipeline(model, config, state=...)`` continues bit-for-bit without recalibrating.
+A batch on which the model fails becomes dead letters with reason ``"model"``.
+
+Torch runs with one intra-op thread in a process with a pipeline (``torch_threads``): a
+micro-batch of a few thousand rows gains nothing from more, while idle OpenMP workers spinning
+between batches take the CPU from the detectors (``evaluation/bench_pipeline.py``, 2 cores: the
+model stage went from 13-21 to 1.3 us/event, the whole path from ~7.3k to ~10k events/s).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from executor.config import RunConfig
+from executor.decode import DeadLetter, DecodedEvent
+from executor.labels import LabelJoin
+from executor.pipeline_detectors import (
+    ColumnDetectors,
+    build_column_detectors,
+    build_error_detectors,
+    build_nm_ddm,
+)
+
+__all__ = ["STATE_VERSION", "BatchResult", "Detection", "DetectionPipeline"]
+
+STATE_VERSION = 1
+_log = logging.getLogger("driftline.pipeline")
+_COUNTERS = ("n_batches", "n_processed", "n_model", "n_fallback", "n_labelled", "n_errors",
+             "n_model_failures", "n_detector_failures", "n_late_labels")
+
+
+def _cap_torch_threads(n: int) -> None:
+    """At most ``n`` torch intra-op threads, if torch is loaded (the model may not use it)."""
+    if n < 1:
+        raise ValueError(f"torch_threads must be >= 1 or None, got {n}")
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.get_num_threads() > n:
+        torch.set_num_threads(n)
+
+
+class Detection(NamedTuple):
+    """One drift detection: which detector on which stream/feature, at which event."""
+
+    detector: str
+    stream: str
+    feature: str
+    event_id: str
+
+
+@dataclass
+class BatchResult:
+    """What one call of :meth:`DetectionPipeline.process` did.
+
+    ``flags`` maps ``(detector, stream, feature)`` to the drift flag after the batch. The arrays
+    follow ``event_ids`` (the processed events, in order): served class, inline or joined label
+    (-1 when unknown), fallback use and confidence. ``dead_letters`` holds the events of a batch
+    the model failed on (then nothing else is filled).
+    """
+
+    n_processed: int = 0
+    n_model: int = 0
+    n_fallback: int = 0
+    detections: list[Detection] = field(default_factory=list)
+    flags: dict[tuple[str, str, str], bool] = field(default_factory=dict)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    event_ids: list[str] = field(default_factory=list)
+    predicted: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    labels: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    used_fallback: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=bool))
+    confidence: np.ndarray = field(default_factory=lambda: np.empty(0))
+    seconds: float = 0.0
+
+
+class DetectionPipeline:
+    """Model plus detectors for one partition's events (see the module docstring).
+
+    Parameters
+    ----------
+    model : model.artifacts.LoadedModel
+        The served model with its reference profile.
+    config : RunConfig
+        Uses ``detectors`` and ``labels``.
+    exporter : executor.exporter.DriftExporter, optional
+        Receives every batch's observations.
+    state : dict, optional
+        A :meth:`state_dict` to continue from (its calibration is reused).
+    clock : callable
+        Wall clock for label-buffer ageing.
+    torch_threads : int or None
+        Cap on torch's intra-op threads for the process (see the module docstring); ``None``
+        leaves torch as it is.
+    """
+
+    def __init__(self, model: Any, config: RunConfig, *, exporter: Any | None = None,
+                 state: Mapping[str, Any] | None = None,
+                 clock: Callable[[], float] = time.time, torch_threads: int | None = 1) -> None:
+        if torch_threads is not None:
+            _cap_torch_threads(torch_threads)
+        self.model = model
+        self.config = config
+        self.exporter = exporter
+        self.clock = clock
+        profile = model.profile
+        self.feature_names = list(profile.feature_names)
+        reference = profile.reference_matrix()
+        ref_pred = model.predict(reference)
+        self.prediction_names = ["confidence", "label"] + (
+            ["risk"] if ref_pred.risk is not None else [])
+        calibration = dict(state.get("calibration", {})) if state else {}
+        det = config.detectors
+        self.inputs = build_column_detectors("inputs", self.feature_names, reference, det,
+                                             calibration.get("inputs"))
+        self.predictions: ColumnDetectors | None = None
+        if det.prediction:
+            self.predictions = build_column_detectors(
+                "predictions", self.prediction_names, self._prediction_matrix(ref_pred), det,
+                calibration.get("predictions"))
+        self.nm_ddm = build_nm_ddm(reference, det)
+        self.error_detectors = build_error_detectors(det)
+        self.join = LabelJoin(config.labels.buffer_size, config.labels.max_age_s)
+        self.counters = dict.fromkeys(_COUNTERS, 0)
+        if exporter is not None:
+            self._register(exporter)
+        if state is not None:
+            self.load_state_dict(dict(state))
+
+    # -- set-up -------------------------------------------------------------------------------
+    def _register(self, exporter: Any) -> None:
+        for group in self._column_groups():
+            for name in group.banks:
+                exporter.register_detector(name, group.stream, group.names)
+        if self.nm_ddm is not None:
+            exporter.register_detector("nm_ddm", "inputs", [""])
+        for name in self.error_detectors:
+            exporter.register_detector(name, "errors", [""])
+
+    def _column_groups(self) -> list[ColumnDetectors]:
+        return [self.inputs] + ([self.predictions] if self.predictions is not None else [])
+
+    @staticmethod
+    def _prediction_matrix(pred: Any) -> np.ndarray:
+        columns = [pred.confidence, pred.labels.astype(np.float64)]
+        if pred.risk is not None:
+            columns.append(pred.risk)
+        return np.column_stack(columns)
+
+    # -- processing ---------------------------------------------------------------------------
+    def _labels_of(self, events: Sequence[DecodedEvent], now: float) -> np.ndarray:
+        labels = np.full(len(events), -1, dtype=np.int64)
+        buffered = self.join.n_waiting_labels > 0
+        for i, event in enumerate(events):
+            if event.label is not None:
+                labels[i] = event.label
+            elif buffered:
+                found = self.join.take_label(event.event_id, now)
+                if found is not None:
+                    labels[i] = found
+        return labels
+
+    def process(self, events: Sequence[DecodedEvent]) -> BatchResult:
+        """Run one batch of one partition's events through the model and the detectors."""
+        start = time.perf_counter()
+        result = BatchResult()
+        if not events:
+            return result
+        now = self.clock()
+        event_ids = [e.event_id for e in events]
+        X = np.stack([e.features for e in events])
+        try:
+            served = self.model.predict(X)
+        except Exception as exc:  # a broken model must not take the executor down
+            _log.error("model failed on a batch", extra={"n_events": len(events),
+                                                         "error": repr(exc)})
+            self.counters["n_model_failures"] += len(events)
+            result.dead_letters = [DeadLetter(
+                "model", f"{type(exc).__name__}: {exc}"[:500], None, e.event_id.encode(),
+                e.topic, e.partition, e.offset, None if np.isnan(e.timestamp)
+                else int(e.timestamp * 1000)) for e in events]
+            if self.exporter is not None:
+                self.exporter.observe_events(failed_by_reason={"model": len(events)})
+            result.seconds = time.perf_counter() - start
+            return result
+        labels = self._labels_of(events, now)
+        result.event_ids = event_ids
+        result.predicted = served.labels
+        result.labels = labels
+        result.used_fallback = served.used_fallback
+        result.confidence = served.confidence
+        result.n_processed = len(events)
+        result.n_fallback = int(served.used_fallback.sum())
+        result.n_model = len(events) - result.n_fallback
+
+        self._run_columns(self.inputs, X, event_ids, result)
+        if self.nm_ddm is not None:
+            self._run_single("nm_ddm", "inputs", self.nm_ddm, X, np.arange(len(X)), event_ids,
+                             result)
+        if self.predictions is not None:
+            P = self._prediction_matrix(served)
+            finite = np.isfinite(P).all(axis=1)
+            rows = np.flatnonzero(finite)
+            self._run_columns(self.predictions, P[rows], [event_ids[i] for i in rows], result)
+        labelled = np.flatnonzero(labels >= 0)
+        if len(labelled) and self.error_detectors:
+            errors = (served.labels[labelled] != labels[labelled]).astype(np.float64)
+            self.counters["n_errors"] += int(errors.sum())
+            for name, detector in self.error_detectors.items():
+                self._run_single(name, "errors", detector, errors, labelled, event_ids, result)
+        for i in np.flatnonzero(labels < 0):
+            self.join.add_prediction(event_ids[i], int(served.labels[i]), now)
+
+        c = self.counters
+        c["n_batches"] += 1
+        c["n_processed"] += result.n_processed
+        c["n_model"] += result.n_model
+        c["n_fallback"] += result.n_fallback
+        c["n_labelled"] += len(labelled)
+        result.seconds = time.perf_counter() - start
+        if self.exporter is not None:
+            self._export(X, served, result)
+        return result
+
+    def _run_columns(self, group: ColumnDetectors, rows: np.ndarray, event_ids: list[str],
+                     result: BatchResult) -> None:
+        if len(rows) == 0:
+            return
+        for name, bank in group.banks.items():
+            try:
+                hits = bank.update_many(rows)
+            except Exception as exc:
+                self._detector_failed(name, group.stream, exc)
+                continue
+            for row, column in hits:
+                result.detections.append(
+                    Detection(name, group.stream, group.names[column], event_ids[row]))
+            for j, flag in enumerate(bank.drift_detected):
+                result.flags[(name, group.stream, group.names[j])] = bool(flag)
+            if self.exporter is not None:
+                self.exporter.observe_bank(name, group.stream, bank, hits)
+
+    def _run_single(self, name: str, stream: str, detector: Any, values: np.ndarray,
+                    positions: np.ndarray, event_ids: list[str], result: BatchResult) -> None:
+        try:
+            fired = detector.update_many(values)
+        except Exception as exc:
+            self._detector_failed(name, stream, exc)
+            return
+        for k in fired:
+            result.detections.append(Detection(name, stream, "", event_ids[positions[k]]))
+        result.flags[(name, stream, "")] = bool(detector.drift_detected)
+        if self.exporter is not None:
+            self.exporter.observe_detector(
+                name, stream, "", detector.statistics, drift_detected=detector.drift_detected,
+                warning_detected=detector.warning_detected, detections=len(fired))
+
+    def _detector_failed(self, name: str, stream: str, exc: Exception) -> None:
+        self.counters["n_detector_failures"] += 1
+        _log.error("detector failed", extra={"detector": name, "stream": stream,
+                                             "error": repr(exc)})
+        if self.exporter is not None:
+            self.exporter.observe_events(failed_by_reason={"detector": 1})
+
+    def _export(self, X: np.ndarray, served: Any, result: BatchResult) -> None:
+        exporter = self.exporter
+        exporter.observe_features(X)
+        outputs = {"label": served.labels, "confidence": served.confidence}
+        if served.risk is not None:
+            outputs["risk"] = served.risk
+        declared = self.model.profile.prediction_histograms
+        exporter.observe_predictions(result.n_model, result.n_fallback,
+                                     {k: v for k, v in outputs.items() if k in declared})
+        exporter.observe_events(processed=result.n_processed)
+        exporter.observe_batch_latency(result.seconds)
+
+    # -- late labels --------------------------------------------------------------------------
+    def add_labels(self, labels: Mapping[str, int]) -> list[Detection]:
+        """Join labels arriving after (or before) their events; feed completed errors."""
+        completed = self.join.add_labels(labels, self.clock())
+        if not completed or not self.error_detectors:
+            return []
+        self.counters["n_late_labels"] += len(completed)
+        self.counters["n_labelled"] += len(completed)
+        errors = np.array([float(p != y) for _, p, y in completed])
+        self.counters["n_errors"] += int(errors.sum())
+        ids = [event_id for event_id, _, _ in completed]
+        result = BatchResult()
+        for name, detector in self.error_detectors.items():
+            self._run_single(name, "errors", detector, errors, np.arange(len(ids)), ids, result)
+        return result.detections
+
+    # -- state --------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """JSON-able snapshot of every detector, the calibration, counters and label buffers."""
+        calibration = {g.stream: g.calibration for g in self._column_groups()}
+        return {
+            "version": STATE_VERSION,
+            "feature_names": self.feature_names,
+            "model_sha256": self.model.profile.model_sha256,
+            "calibration": calibration,
+            "banks": {g.stream: {n: b.state_dict() for n, b in g.banks.items()}
+                      for g in self._column_groups()},
+            "nm_ddm": None if self.nm_ddm is None else self.nm_ddm.state_dict(),
+            "errors": {n: d.state_dict() for n, d in self.error_detectors.items()},
+            "counters": dict(self.counters),
+            "labels": self.join.state_dict(),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict` output (``ValueError`` if it belongs to another set-up)."""
+        if state.get("version") != STATE_VERSION:
+            raise ValueError(f"pipeline state version {state.get('version')!r} is not "
+                             f"{STATE_VERSION}")
+        if state.get("model_sha256") != self.model.profile.model_sha256:
+            raise ValueError("pipeline state was produced with other model weights")
+        for group in self._column_groups():
+            saved = state["banks"].get(group.stream, {})
+            if set(saved) != set(group.banks):
+                raise ValueError(f"pipeline state has detectors {sorted(saved)} on "
+                                 f"{group.stream}, this pipeline {sorted(group.banks)}")
+            for name, bank in group.banks.items():
+                bank.load_state_dict(saved[name])
+        if (state.get("nm_ddm") is None) != (self.nm_ddm is None):
+            raise ValueError("pipeline state and config disagree on nm_ddm")
+        if self.nm_ddm is not None:
+            self.nm_ddm.load_state_dict(state["nm_ddm"])
+        if set(state["errors"]) != set(self.error_detectors):
+            raise ValueError(f"pipeline state has error detectors {sorted(state['errors'])}, "
+                             f"this pipeline {sorted(self.error_detectors)}")
+        for name, detector in self.error_detectors.items():
+            detector.load_state_dict(state["errors"][name])
+        self.counters = {k: int(state["counters"].get(k, 0)) for k in _COUNTERS}
+        self.join.load_state_dict(state["labels"])

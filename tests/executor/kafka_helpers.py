@@ -1,0 +1,175 @@
+"""Helpers of the Kafka integration tests: configs, producing, consuming, executor processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
+
+ROOT = Path(__file__).resolve().parents[2]
+# Short group timeouts: a join takes ~3 s instead of ~23 s with kafka-python's defaults.
+FAST_GROUP = {"session_timeout_ms": 6000, "heartbeat_interval_ms": 1000,
+              "max_poll_interval_ms": 10000}
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def run_config(tmp: Path, *, bootstrap: str, topic: str, group: str, artifacts_dir: Path,
+               checkpoint_dir: Path, metrics_port: int = 0, metrics: bool = True,
+               predictions_topic: str | None = None, max_rows: int = 1000,
+               labels_topic: str | None = None) -> dict[str, Any]:
+    """A kafka-source run config as a dict (write it with :func:`write_config`)."""
+    return {
+        "source": {"kind": "kafka", "bootstrap_servers": bootstrap, "topic": topic,
+                   "group_id": group, "client_id": group, "poll_timeout_ms": 200,
+                   "labels_topic": labels_topic, **FAST_GROUP},
+        "model": {"artifacts_dir": str(artifacts_dir)},
+        "batch": {"max_rows": max_rows, "max_wait_ms": 100},
+        "metrics": {"enabled": metrics, "host": "127.0.0.1", "port": metrics_port},
+        "checkpoint": {"dir": str(checkpoint_dir), "every_batches": 1},
+        "outputs": {"predictions_topic": predictions_topic},
+        "logging": {"level": "INFO", "format": "json"},
+    }
+
+
+def write_config(path: Path, config: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
+def produce(bootstrap: str, topic: str, records: Iterable[tuple[bytes | None, bytes | None]],
+            ) -> int:
+    """Send ``(key, value)`` records in order and wait for all acknowledgements."""
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    futures = [producer.send(topic, key=k, value=v) for k, v in records]
+    producer.flush()
+    producer.close()
+    for future in futures:
+        future.get(timeout=10)
+    return len(futures)
+
+
+def consume_all(bootstrap: str, topic: str, expected: int | None = None,
+                timeout_s: float = 30.0) -> list[Any]:
+    """Every record of ``topic`` (no group): until ``expected`` records or the end of the log."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                             auto_offset_reset="earliest", group_id=None)
+    try:
+        deadline = time.monotonic() + timeout_s
+        parts = None
+        while not parts and time.monotonic() < deadline:
+            parts = consumer.partitions_for_topic(topic)
+            if not parts:
+                consumer.topics()  # refreshes the metadata
+                time.sleep(0.1)
+        if not parts:
+            return []
+        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        ends = consumer.end_offsets(tps)
+        out: list[Any] = []
+        while time.monotonic() < deadline:
+            for batch in consumer.poll(timeout_ms=200).values():
+                out.extend(batch)
+            done = all(consumer.position(tp) >= ends[tp] for tp in tps)
+            if (expected is not None and len(out) >= expected) or (expected is None and done):
+                break
+            if expected is not None and done:
+                ends = consumer.end_offsets(tps)
+        return out
+    finally:
+        consumer.close()
+
+
+def partition_sizes(bootstrap: str, topic: str, total: int) -> dict[int, int]:
+    """Records per partition of a topic known to hold ``total`` records (read them all: the
+    broker's ListOffsets answer can trail the log end)."""
+    records = consume_all(bootstrap, topic, expected=total)
+    sizes: dict[int, int] = {}
+    for record in records:
+        sizes[record.partition] = max(sizes.get(record.partition, 0), record.offset + 1)
+    assert sum(sizes.values()) == total == len(records)
+    return sizes
+
+
+def wait_until(predicate: Callable[[], Any], timeout_s: float, what: str,
+               interval_s: float = 0.1) -> Any:
+    """Poll ``predicate`` until it returns a truthy value; fail with ``what`` on timeout."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(interval_s)
+
+
+def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """``/metrics`` as ``{(sample name, sorted labels): value}`` ({} when not reachable)."""
+    try:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read()
+    except OSError:
+        return {}
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for f in text_string_to_metric_families(text.decode()) for s in f.samples}
+
+
+def metric(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str,
+           **labels: str) -> float:
+    """Sum of the samples called ``name`` whose labels include ``labels``."""
+    return sum(v for (n, lab), v in samples.items()
+               if n == name and all((k, val) in lab for k, val in labels.items()))
+
+
+class ExecutorProcess:
+    """``driftline run --config PATH`` as a child process with its output in files."""
+
+    def __init__(self, config_path: Path, log_dir: Path, name: str) -> None:
+        self.stdout_path = log_dir / f"{name}.out"
+        self.stderr_path = log_dir / f"{name}.err"
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "utils.cli", "run", "--config", str(config_path)],
+                cwd=ROOT, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env)
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def signal(self, signum: int) -> None:
+        self.process.send_signal(signum)
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait(timeout=10)
+
+    def stop(self, timeout_s: float = 30.0) -> int:
+        """SIGTERM and wait; returns the exit status."""
+        if self.alive():
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+            raise AssertionError(f"executor ignored SIGTERM for {timeout_s} s:\n{self.logs()}"
+                                 ) from None
+
+    def logs(self) -> str:
+        return (self.stdout_path.read_text(errors="replace")[-3000:] + "\n--- stderr ---\n"
+                + self.stderr_path.read_text(errors="replace")[-5000:])

@@ -1,0 +1,262 @@
+"""The Kafka executor against a real broker when things go wrong or scale out.
+
+* poison messages (29 kinds) go to ``<topic>.dlt`` with their original bytes and the headers,
+  the good events around them are all processed;
+* the broker restarts (in-memory storage: it comes back empty) and the executor reconnects and
+  processes what is produced afterwards, without exiting;
+* two executors in one consumer group split the partitions, together process every event, and a
+  partition that moves to the other replica continues from its checkpoint.
+
+The executors run in threads of the test process (the process-level behaviour -- SIGTERM,
+kill -9 -- is covered by test_kafka_executor.py).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from configs import build_config
+from executor.checkpoint import CheckpointStore
+from executor.config import RunConfig
+from executor.decode import DeadLetter, EventDecoder, encode_event
+from executor.kafka_clients import ensure_topic
+from executor.kafka_runner import KafkaExecutor
+from executor.replay import insurance_events, replay
+from tests.conftest import TansuBroker
+from tests.executor.kafka_helpers import (
+    consume_all,
+    partition_sizes,
+    produce,
+    run_config,
+    unique,
+    wait_until,
+)
+
+pytestmark = pytest.mark.kafka
+
+GOOD = {"age": 40.0, "emergency_braking": 1.0, "braking_distance": 30.0, "power": 100.0,
+        "miles": 20_000.0}
+
+
+def _event(event_id: str, **changes: Any) -> dict[str, Any]:
+    return {"event_id": event_id, "features": {**GOOD, **changes}}
+
+
+def _json(obj: Any) -> bytes:
+    return json.dumps(obj).encode()
+
+
+POISON: list[bytes | None] = [
+    b"not json at all", b"", None, b"\xff\xfe\x00garbage", b"[1, 2, 3]", b'"a string"', b"42",
+    b"null", _json({"features": GOOD}), _json({"event_id": "p"}),
+    _json({"event_id": "p", "features": [1, 2]}),
+    _json({"event_id": "p", "features": {k: v for k, v in GOOD.items() if k != "miles"}}),
+    _json(_event("p", age="forty")), _json(_event("p", power=True)),
+    b'{"event_id": "p", "features": {"age": NaN, "emergency_braking": 1, "braking_distance": 3,'
+    b' "power": 1, "miles": 1}}',
+    _json(_event("p")).replace(b"40.0", b"Infinity"),
+    _json(_event("p")).replace(b"40.0", b"-Infinity"),
+    _json(_event("p", miles=1e300)), _json({**_event("p"), "pad": "x" * 70_000}),
+    _json({**_event("p"), "extra": 1}), _json(_event("p", colour=3.0)),
+    _json({**_event("p"), "label": 99}), _json({**_event("p"), "label": "high"}),
+    _json({**_event("p"), "event_id": 17}), _json({**_event("p"), "event_id": " "}),
+    _json(_event("p", age={"nested": [1, {"deeper": None}]})),
+    b'{"a":' * 5000 + b"1" + b"}" * 5000,
+    b'{"event_id": "p", "event_id": "q", "features": {}}',
+    _json({**_event("p"), "timestamp": "yesterday"}),
+]
+
+
+def _config(broker: TansuBroker, tmp: Path, artifacts: Path, checkpoints: Path, topic: str,
+            group: str, **extra: Any) -> RunConfig:
+    raw = run_config(tmp, bootstrap=broker.bootstrap_servers, topic=topic, group=group,
+                     artifacts_dir=artifacts, checkpoint_dir=checkpoints, metrics=False, **extra)
+    return build_config(raw, RunConfig)
+
+
+@contextmanager
+def running(config: RunConfig, model: Any) -> Iterator[KafkaExecutor]:
+    """A KafkaExecutor running in a thread; stopped (finishing its batch) on exit."""
+    stop = threading.Event()
+    executor = KafkaExecutor(config, model=model, stop_event=stop, backoff_initial_s=0.2,
+                             backoff_max_s=2.0)
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            executor.run()
+        except BaseException as exc:  # surfaced by the test, not swallowed by the thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=target, name=f"executor-{config.source.group_id}")
+    thread.start()
+    try:
+        yield executor
+        assert thread.is_alive() and not errors, errors
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+    assert not thread.is_alive(), "executor did not stop"
+    assert not errors, errors
+
+
+def test_poison_messages_go_to_the_dead_letter_topic_with_headers(
+        kafka_broker: TansuBroker, artifacts_dir: Path, checkpoint_dir: Path, tmp_path: Path,
+        kafka_model: Any) -> None:
+    assert len(POISON) >= 20
+    topic, group = unique("poison"), unique("group")
+    ensure_topic(kafka_broker.bootstrap_servers, topic, 1)
+    records: list[tuple[bytes | None, bytes | None]] = []
+    for i, bad in enumerate(POISON):
+        records.append((f"good-{i}".encode(), encode_event(f"good-{i}", GOOD)))
+        records.append((f"bad-{i}".encode(), bad))
+    produce(kafka_broker.bootstrap_servers, topic, records)
+    # The reference: what the decoder says about each record, by offset.
+    decoder = EventDecoder(kafka_model.profile.feature_names,
+                           n_classes=len(kafka_model.class_names))
+    expected = {}
+    for offset, (key, value) in enumerate(records):
+        decoded = decoder.decode(value, key=key, topic=topic, partition=0, offset=offset,
+                                 timestamp_ms=None)
+        if isinstance(decoded, DeadLetter):
+            expected[offset] = (decoded.reason, value, key)
+    assert len(expected) == len(POISON) and len({r for r, _, _ in expected.values()}) >= 15
+
+    config = _config(kafka_broker, tmp_path, artifacts_dir, checkpoint_dir, topic, group)
+    with running(config, kafka_model) as executor:
+        dead = consume_all(kafka_broker.bootstrap_servers, f"{topic}.dlt",
+                           expected=len(POISON), timeout_s=90)
+        wait_until(lambda: executor.summary.n_processed == len(POISON), 60, "good events")
+    got = {}
+    for record in dead:
+        headers = dict(record.headers)
+        assert headers["driftline.source.topic"] == topic.encode()
+        assert headers["driftline.source.partition"] == b"0"
+        assert headers["driftline.detail"]
+        assert headers["driftline.source.timestamp"].isdigit()
+        got[int(headers["driftline.source.offset"])] = (
+            headers["driftline.reason"].decode(), record.value, record.key)
+    # A null value travels as b"" (flagged by a header).
+    normalised = {o: (r, b"" if v is None else v, k) for o, (r, v, k) in expected.items()}
+    assert got == normalised
+    assert sum(executor.summary.dead_letters.values()) == len(POISON)
+
+
+def test_broker_restart_is_survived(
+        tansu_broker_factory: Any, artifacts_dir: Path, checkpoint_dir: Path, tmp_path: Path,
+        kafka_model: Any) -> None:
+    broker: TansuBroker = tansu_broker_factory()
+    topic, group = unique("restart"), unique("group")
+    ensure_topic(broker.bootstrap_servers, topic, 1)
+    first = [(f"a-{i}".encode(), encode_event(f"a-{i}", GOOD)) for i in range(300)]
+    produce(broker.bootstrap_servers, topic, first)
+    config = _config(broker, tmp_path, artifacts_dir, checkpoint_dir, topic, group)
+    with running(config, kafka_model) as executor:
+        wait_until(lambda: executor.summary.n_processed == 300, 60, "the first 300 events")
+        broker.restart(down_seconds=3.0)
+        # In-memory storage: the topic is gone; recreate it and produce fewer records than
+        # before, so the old position lies beyond the new log end.
+        ensure_topic(broker.bootstrap_servers, topic, 1)
+        second = [(f"b-{i}".encode(), encode_event(f"b-{i}", GOOD)) for i in range(200)]
+        produce(broker.bootstrap_servers, topic, second)
+        wait_until(lambda: executor.summary.n_processed == 500, 120,
+                   "the events produced after the restart")
+    store = CheckpointStore(checkpoint_dir)
+    assert store.load(topic, 0).offset == 200
+
+
+def test_two_executors_split_partitions_and_state_follows_the_partition(
+        kafka_broker: TansuBroker, artifacts_dir: Path, checkpoint_dir: Path, tmp_path: Path,
+        kafka_model: Any) -> None:
+    topic, group = unique("pair"), unique("group")
+    predictions = f"{topic}.predictions"
+    total, events = insurance_events([1, 2, 3, 4])
+    replay(events, bootstrap_servers=kafka_broker.bootstrap_servers, topic=topic, partitions=4,
+           progress=False, total=total)
+    sizes = partition_sizes(kafka_broker.bootstrap_servers, topic, total)
+    store = CheckpointStore(checkpoint_dir)
+    config = _config(kafka_broker, tmp_path, artifacts_dir, checkpoint_dir, topic, group,
+                     predictions_topic=predictions, max_rows=100)
+
+    def all_done() -> bool:
+        return all((c := store.load(topic, p)) is not None and c.offset == size
+                   for p, size in sizes.items())
+
+    with running(config, kafka_model) as first:
+        wait_until(lambda: first.summary.n_processed >= 1000, 60, "the first replica to start")
+        with running(config, kafka_model) as second:
+            wait_until(lambda: second.states is not None and second.states.pipelines
+                       and first.states is not None and len(first.states.pipelines) < 4, 60,
+                       "the partitions to be split")
+            owned_first = set(first.states.pipelines)
+            owned_second = set(second.states.pipelines)
+            wait_until(all_done, 120, "both replicas to finish")
+            moved = set(second.states.restored_from_checkpoint)
+    assert owned_first and owned_second and not owned_first & owned_second
+    assert first.summary.n_processed > 0 and second.summary.n_processed > 0
+    # Together they processed every event (at least once).
+    assert first.summary.n_processed + second.summary.n_processed >= total
+    records = consume_all(kafka_broker.bootstrap_servers, predictions,
+                          expected=first.summary.n_processed + second.summary.n_processed)
+    assert {json.loads(r.value)["event_id"] for r in records} >= {
+        f"m{m:02d}-{i:05d}" for m in range(1, 5) for i in range(1500)}
+    # Partitions that moved to the second replica continued from the first one's checkpoint:
+    # the state of every partition has seen each of its events exactly once.
+    assert moved, "no partition moved with its checkpoint"
+    for partition, size in sizes.items():
+        assert store.load(topic, partition).state["counters"]["n_processed"] == size
+
+
+def test_labels_from_a_co_partitioned_topic_are_joined_by_event_id(
+        kafka_broker: TansuBroker, artifacts_dir: Path, checkpoint_dir: Path, tmp_path: Path,
+        kafka_model: Any) -> None:
+    topic, labels, group = unique("labelled"), unique("labels"), unique("group")
+    total, events = insurance_events([1])
+    replay(events, bootstrap_servers=kafka_broker.bootstrap_servers, topic=topic, partitions=2,
+           labels="topic", labels_topic=labels, progress=False, total=total)
+    sizes = partition_sizes(kafka_broker.bootstrap_servers, topic, total)
+    store = CheckpointStore(checkpoint_dir)
+    config = _config(kafka_broker, tmp_path, artifacts_dir, checkpoint_dir, topic, group,
+                     labels_topic=labels)
+
+    def labelled() -> bool:
+        states = [store.load(topic, p) for p in sizes]
+        return all(c is not None for c in states) and sum(
+            c.state["counters"]["n_labelled"] for c in states) == total
+
+    with running(config, kafka_model):
+        wait_until(labelled, 90, "every event to be joined with its label")
+    for partition, size in sizes.items():
+        state = store.load(topic, partition).state
+        assert state["counters"]["n_processed"] == size
+        assert state["errors"], "error detectors ran on the joined labels"
+    assert {p for t, p in store.partitions() if t == labels} == set(sizes)
+
+
+def test_an_executor_started_before_its_broker_retries_with_capped_backoff(
+        tmp_path: Path, artifacts_dir: Path, checkpoint_dir: Path, kafka_model: Any) -> None:
+    from tests.conftest import TansuBroker, free_port, tansu_binary
+
+    broker = TansuBroker(tansu_binary(), free_port(), tmp_path / "late-broker.log")
+    topic, group = unique("late"), unique("group")
+    config = _config(broker, tmp_path, artifacts_dir, checkpoint_dir, topic, group)
+    try:
+        with running(config, kafka_model) as executor:
+            wait_until(lambda: executor.n_session_failures >= 3, 120,
+                       "failed connection attempts while the broker is down")
+            assert executor._backoff == pytest.approx(2.0)  # 0.2 doubled, capped at 2.0
+            broker.start()
+            ensure_topic(broker.bootstrap_servers, topic, 1)
+            produce(broker.bootstrap_servers, topic,
+                    [(f"e{i}".encode(), encode_event(f"e{i}", GOOD)) for i in range(50)])
+            wait_until(lambda: executor.summary.n_processed == 50, 120,
+                       "the events once the broker is up")
+    finally:
+        broker.stop()

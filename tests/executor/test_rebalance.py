@@ -1,0 +1,150 @@
+"""PartitionStates (rebalance listener) with a recording consumer, and the batch helpers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kafka import TopicPartition
+
+from executor.checkpoint import CheckpointStore
+from executor.kafka_batch import decode_label, period_of
+from executor.rebalance import PartitionStates
+
+EVENTS, LABELS = "events", "labels"
+
+
+class RecordingConsumer:
+    def __init__(self, fail_commit: bool = False) -> None:
+        self.seeks: dict[TopicPartition, int] = {}
+        self.commits: list[dict[TopicPartition, int]] = []
+        self.fail_commit = fail_commit
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        self.seeks[tp] = offset
+
+    def commit(self, offsets: dict[TopicPartition, Any], timeout_ms: int | None = None) -> None:
+        if self.fail_commit:
+            raise TimeoutError("coordinator unavailable")
+        self.commits.append({tp: o.offset for tp, o in offsets.items()})
+
+
+class CountingPipeline:
+    """Stands in for DetectionPipeline: its state is the number of events it has seen."""
+
+    def __init__(self, state: dict[str, Any] | None) -> None:
+        if state is not None and "seen" not in state:
+            raise ValueError("state of another pipeline")
+        self.seen = 0 if state is None else int(state["seen"])
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"seen": self.seen}
+
+
+def states_with(tmp_path: Path, consumer: RecordingConsumer) -> PartitionStates:
+    return PartitionStates(consumer, CheckpointStore(tmp_path), CountingPipeline, EVENTS, LABELS)
+
+
+def test_assign_seeks_to_checkpoints_and_builds_pipelines_lazily(tmp_path: Path) -> None:
+    store = CheckpointStore(tmp_path)
+    store.save(EVENTS, 1, 700, {"seen": 700})
+    store.save(LABELS, 1, 650, {})
+    consumer = RecordingConsumer()
+    states = states_with(tmp_path, consumer)
+    assigned = [TopicPartition(EVENTS, 0), TopicPartition(EVENTS, 1), TopicPartition(LABELS, 1)]
+    states.on_partitions_assigned(assigned)
+    assert consumer.seeks == {TopicPartition(EVENTS, 1): 700, TopicPartition(LABELS, 1): 650}
+    assert states.pipelines == {}  # nothing heavy on the consumer's network thread
+    assert states.pipeline(1).seen == 700 and states.restored[1]
+    assert states.pipeline(0).seen == 0 and not states.restored[0]
+    assert states.restored_from_checkpoint == [1]
+
+
+def test_a_checkpoint_that_does_not_fit_starts_cold(tmp_path: Path) -> None:
+    CheckpointStore(tmp_path).save(EVENTS, 0, 10, {"other": True})
+    states = states_with(tmp_path, RecordingConsumer())
+    states.on_partitions_assigned([TopicPartition(EVENTS, 0)])
+    assert states.pipeline(0).seen == 0 and not states.restored[0]
+
+
+def test_advance_checkpoint_commit_and_revoke(tmp_path: Path) -> None:
+    consumer = RecordingConsumer()
+    states = states_with(tmp_path, consumer)
+    tp = TopicPartition(EVENTS, 0)
+    states.on_partitions_assigned([tp])
+    states.pipeline(0).seen = 120
+    states.advance(tp, 120)
+    assert states.checkpoint() == 1 and states.checkpoint() == 0  # only dirty partitions
+    assert states.commit() and consumer.commits == [{tp: 120}]
+    states.pipeline(0).seen = 150
+    states.advance(tp, 150)
+    states.on_partitions_revoked([tp])
+    assert CheckpointStore(tmp_path).load(EVENTS, 0) == (150, {"seen": 150})
+    assert states.pipelines == {} and states.next_offsets == {}
+    assert consumer.commits == [{tp: 120}]  # no blocking call inside the listener
+
+
+def test_lost_partitions_are_dropped_without_writing(tmp_path: Path) -> None:
+    states = states_with(tmp_path, RecordingConsumer())
+    tp = TopicPartition(EVENTS, 0)
+    states.on_partitions_assigned([tp])
+    states.pipeline(0).seen = 5
+    states.advance(tp, 5)
+    states.on_partitions_lost([tp])
+    assert CheckpointStore(tmp_path).load(EVENTS, 0) is None
+    assert states.pipelines == {}
+
+
+def test_failed_flush_before_revoke_leaves_the_old_checkpoint(tmp_path: Path) -> None:
+    store = CheckpointStore(tmp_path)
+    store.save(EVENTS, 0, 100, {"seen": 100})
+
+    def broken_flush(_: list[TopicPartition]) -> None:
+        raise RuntimeError("dead letters not acknowledged")
+
+    states = PartitionStates(RecordingConsumer(), store, CountingPipeline, EVENTS, None,
+                             before_revoke=broken_flush)
+    tp = TopicPartition(EVENTS, 0)
+    states.on_partitions_assigned([tp])
+    states.pipeline(0).seen = 180
+    states.advance(tp, 180)
+    states.on_partitions_revoked([tp])
+    assert store.load(EVENTS, 0) == (100, {"seen": 100})
+
+
+def test_commit_failure_is_reported_or_raised(tmp_path: Path) -> None:
+    states = states_with(tmp_path, RecordingConsumer(fail_commit=True))
+    states.advance(TopicPartition(EVENTS, 0), 3)
+    assert states.commit() is False
+    with pytest.raises(TimeoutError):
+        states.commit(raise_errors=True)
+
+
+def test_clear_forgets_everything(tmp_path: Path) -> None:
+    states = states_with(tmp_path, RecordingConsumer())
+    states.on_partitions_assigned([TopicPartition(EVENTS, 0), TopicPartition(EVENTS, 1)])
+    states.pipeline(0)
+    states.advance(TopicPartition(EVENTS, 0), 9)
+    states.clear()
+    assert (states.pipelines, states.pending, states.next_offsets, states.dirty) == ({}, {}, {},
+                                                                                      set())
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (b'{"event_id": "m01-00001", "label": 2}', ("m01-00001", 2)),
+    (b"", (None, "empty")), (None, (None, "empty")), (b"\xff", (None, "bad_encoding")),
+    (b"{", (None, "not_json")), (b"[1]", (None, "not_object")),
+    (b'{"event_id": "", "label": 1}', (None, "bad_event_id")),
+    (b'{"event_id": "a", "label": 3}', (None, "bad_label")),
+    (b'{"event_id": "a", "label": true}', (None, "bad_label")),
+    (b'{"event_id": "a"}', (None, "bad_label")),
+])
+def test_decode_label(value: bytes | None, expected: tuple[Any, Any]) -> None:
+    assert decode_label(value, n_classes=3) == expected
+
+
+def test_period_of_insurance_ids() -> None:
+    assert period_of("m07-00042") == "m07"
+    assert period_of("abrupt-3-0000001") == "stream"
+    assert period_of("m7") == "stream"

@@ -1,0 +1,61 @@
+"""ReplaySource: the records a consumer would see, decodable by the executor's decoder."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dataloader.insurance import FEATURE_NAMES, load_month
+from executor.decode import DecodedEvent, EventDecoder
+from executor.sources import ReplaySource
+
+
+def test_insurance_records_decode_back_to_the_data() -> None:
+    data = load_month(3)
+    decoder = EventDecoder(FEATURE_NAMES, n_classes=3)
+    records = list(ReplaySource.insurance([3], topic="t"))
+    assert [r.offset for r in records] == list(range(1500))
+    events = [decoder.decode(r.value, key=r.key, topic=r.topic, partition=r.partition,
+                             offset=r.offset, timestamp_ms=r.timestamp_ms) for r in records]
+    assert all(isinstance(e, DecodedEvent) for e in events)
+    np.testing.assert_array_equal(np.stack([e.features for e in events]), data.features)
+    assert [e.label for e in events] == data.group.tolist()
+    assert [e.event_id for e in events] == list(data.event_ids)
+    assert {r.period for r in records} == {"m03"}
+
+
+def test_partitions_keep_per_partition_offsets_and_stable_keys() -> None:
+    records = list(ReplaySource.insurance([1], partitions=4))
+    by_partition: dict[int, list[int]] = {}
+    for record in records:
+        by_partition.setdefault(record.partition, []).append(record.offset)
+    assert sorted(by_partition) == [0, 1, 2, 3]
+    assert all(offsets == list(range(len(offsets))) for offsets in by_partition.values())
+    again = list(ReplaySource.insurance([1], partitions=4))
+    assert [r.partition for r in again] == [r.partition for r in records]
+
+
+def test_bad_records_are_inserted_in_place_including_at_the_end() -> None:
+    source = ReplaySource(["a", "b"], np.zeros((2, 1)), ["x"], np.array([1.0, 2.0]),
+                          [None, None], ["p", "p"], bad_records=[(1, b"bad"), (2, b"last")])
+    values = [r.value for r in source]
+    assert values[1] == b"bad" and values[3] == b"last" and len(values) == len(source) == 4
+
+
+def test_rate_spaces_the_events(monkeypatch: pytest.MonkeyPatch) -> None:
+    import executor.sources as sources
+
+    clock = {"now": 50.0}
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        clock["now"] += seconds
+
+    monkeypatch.setattr(sources.time, "monotonic", lambda: clock["now"])
+    monkeypatch.setattr(sources.time, "sleep", sleep)
+    source = ReplaySource([f"e{i}" for i in range(21)], np.zeros((21, 1)), ["x"],
+                          np.arange(21.0), [None] * 21, ["p"] * 21, rate=100.0)
+    assert len(list(source)) == 21
+    assert clock["now"] - 50.0 == pytest.approx(0.2)   # event i leaves at i / rate
+    assert len(sleeps) == 20
