@@ -9,8 +9,10 @@ bit for bit.
 
 Passes over ``(rows, tests)`` arrays: tests that restarted at different rows share one pass,
 each masked before its own start row (zero inputs, which leave its fresh sums at ``0.0``, and
-no arming). A cheap bound screens out the tests that cannot fire in a pass (see
-:func:`_screen`); only the others get the running minimum and its arg-position row by row.
+no arming). Binary tests go through :func:`detectors.ddm_pass.binary_pass` (every test exact,
+in shared work arrays); for real-valued tests a cheap bound screens out the tests that cannot
+fire in a pass (see :func:`_screen`), and only the others get the running minimum and its
+arg-position row by row.
 """
 
 from __future__ import annotations
@@ -28,8 +30,8 @@ __all__ = ["DDMParams", "DDMState", "Workspace", "advance", "estimate", "shared_
 CHUNK_VALUES = 32768
 #: the pass that follows a detection covers at least FIRST_SPAN rows and up to RESTART_CELLS
 #: values; its length doubles while no detection cuts a pass short
-FIRST_SPAN = 256
-RESTART_CELLS = 8192
+FIRST_SPAN = 128
+RESTART_CELLS = 4096
 #: rows per block of the screening bound (see :func:`_screen`)
 SCREEN_ROWS = 32
 #: relative slack of the screening bound, far above the rounding of ``p + d * s``
@@ -159,7 +161,8 @@ def advance(params: DDMParams, st: DDMState, x: np.ndarray) -> tuple[np.ndarray,
                 restart[cols] = st.pending[cols]
                 st.restart(restart)
             n_low = int(st.n[cols].min())
-            if m > 1 and len(cols) == m and n_low < params.warm_start and (pos == p).all():
+            if (params.real and m > 1 and len(cols) == m and n_low < params.warm_start
+                    and (pos == p).all()):
                 # every test warms up from here: end the pass where all are armed, so that the
                 # next one can be screened
                 stop = min(stop, p + params.warm_start - n_low)

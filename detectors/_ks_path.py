@@ -9,8 +9,10 @@ to scipy's (see :func:`detectors._treap.lcm_statistic`).
 
 When scipy reports ``d`` as ``h / lcm`` (sizes up to 10,000) only the integer extremes of ``D``
 matter: the grid is then the window keys alone (the largest ``D`` between two of them, reached at
-the last reference value before the next key, is ``D`` at the previous key plus a constant), and
-the two cumulative sums run along contiguous axes in reused work arrays.
+the last reference value before the next key, is ``D`` at the previous key plus a constant). On a
+``(grid, steps)`` layout each step's move of ``D`` is a pair of step functions of the grid (two
+comparisons), and one contiguous cumulative sum over the steps gives ``D`` at every step, in the
+thread's shared work arrays (fresh ones would be page-faulted anew on every call).
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ import math
 
 import numpy as np
 
+from detectors._ddm_kernel import shared_workspace
 from detectors._treap import uses_lcm_rounding
 
 __all__ = ["kolmogorov_sf", "ks_p_value", "ks_path"]
 
 #: cells (steps x grid points) of the largest intermediate array
 MAX_CELLS = 1 << 16
-#: the same for the integer-only path (scipy's lcm rounding), whose two work arrays are reused
+#: the same for the integer-only path (scipy's lcm rounding), whose work arrays are shared
 LCM_MAX_CELLS = 1 << 18
 #: a segment of window_size // SEGMENT_DIVISOR steps shares one grid
 SEGMENT_DIVISOR = 2
@@ -90,9 +93,6 @@ def ks_path(
     seq = np.concatenate([window, batch])
     if lcm_mode and max_cells == MAX_CELLS:
         max_cells = LCM_MAX_CELLS
-    # work arrays of the integer path, reused by every chunk (fresh large arrays would cost
-    # page faults each time)
-    work = work_t = np.empty(0, dtype=dtype)
     start = 0
     while start < n_batch:
         stop = min(n_batch, start + seg_len)
@@ -109,7 +109,8 @@ def ks_path(
         if lcm_mode:
             below = np.searchsorted(reference, grid, side="left")
             rise = ((below - np.r_[0, c1[:-1]]) * n_win).astype(dtype)
-            tail_rise = (n_ref - int(c1[-1])) * n_win
+            rise_after = np.r_[rise[1:], (n_ref - int(c1[-1])) * n_win].astype(dtype)
+            grid_index = np.arange(n_grid, dtype=np.int32)[:, None]
         pos = np.searchsorted(grid, seq[lo : n_old + stop])
         # per-point increments of D: n_win per reference value, -n_ref per window value
         base = np.diff(c1, prepend=0) * n_win
@@ -129,33 +130,34 @@ def ks_path(
                 continue
             valid = steps >= first_full
             if lcm_mode:
-                # D is linear in the events: sum over grid points first (a contiguous cumsum),
-                # then over steps on the transposed array (contiguous again), which is cheaper
-                # than a cumsum down the columns; integers, so the order changes nothing
-                entering, exiting = pos[n_old + steps - lo], pos[leaving[has_out] - lo]
-                cells = (e - s) * n_grid
-                if work.size < cells:
-                    work = np.empty(max(cells, max_cells), dtype=dtype)
-                    work_t = np.empty_like(work)
-                d = work[:cells].reshape(e - s, n_grid)
-                d.fill(0)
-                d[rows, entering] = -n_ref
-                d[rows[has_out], exiting] += n_ref
-                np.cumsum(d, axis=1, out=d)
-                dt = work_t[:cells].reshape(n_grid, e - s)
-                np.copyto(dt, d.T)
+                # D is linear in the events. On the transposed (grid, steps) layout, step r
+                # moves D by -n_ref at and above its entering key and +n_ref at and above its
+                # leaving key: two comparisons give those step functions, one contiguous cumsum
+                # over the steps adds them up; integers, so the order changes nothing
+                n_steps = e - s
+                entering = pos[n_old + steps - lo].astype(np.int32)
+                exiting = np.full(n_steps, n_grid, dtype=np.int32)  # n_grid: nothing leaves
+                exiting[has_out] = pos[leaving[has_out] - lo]
+                work = shared_workspace()
+                up = np.greater_equal(grid_index, exiting,
+                                      out=work.get("ks_up", n_grid, n_steps, np.int8))
+                down = np.greater_equal(grid_index, entering,
+                                        out=work.get("ks_down", n_grid, n_steps, np.int8))
+                up -= down
+                dt = np.multiply(up, dtype(n_ref), out=work.get("ks_d", n_grid, n_steps, dtype))
+                dt[:, 0] += np.cumsum(base, dtype=dtype)  # D before the first step
                 np.cumsum(dt, axis=1, out=dt)
-                dt += np.cumsum(base, dtype=dtype)[:, None]
                 base = base - (np.bincount(entering, minlength=n_grid) * n_ref).astype(dtype)
-                base += (np.bincount(exiting, minlength=n_grid) * n_ref).astype(dtype)
+                base += (np.bincount(exiting[has_out], minlength=n_grid) * n_ref).astype(dtype)
                 if not valid.all():
                     dt = dt[:, valid]
+                low = dt.min(axis=0)
+                # the largest D between two window keys is D at the lower key plus the rise
+                # up to the next one (rises are >= 0, so D at the keys never exceeds it)
+                dt += rise_after[:, None]
                 hi = dt.max(axis=0)
-                if n_grid > 1:
-                    np.maximum(hi, (dt[:-1] + rise[1:, None]).max(axis=0), out=hi)
-                np.maximum(hi, dt[-1] + tail_rise, out=hi)
                 np.maximum(hi, rise[0], out=hi)
-                d_abs = np.maximum(hi, -dt.min(axis=0)).astype(np.int64)
+                d_abs = np.maximum(hi, -low).astype(np.int64)
                 out[steps[valid]] = (d_abs // g) * 1.0 / ((n_ref // g) * n_win)
                 continue
             d = np.zeros((e - s, n_grid), dtype=dtype)

@@ -70,15 +70,17 @@ class DDMBank(FeatureBankBase):
 
     def update_many(self, rows: Any) -> np.ndarray:
         arr = self._check_rows(rows)
-        bad = ~np.isfinite(arr)
-        if bad.any():
-            row, feature = np.argwhere(bad)[0]
-            raise NonFiniteInputError(
-                f"{type(self).__name__} received a non-finite value at row {row}, feature "
-                f"{self.feature_names[feature]!r}; drop or impute such rows before the bank"
-            )
-        if not self._params.real:
-            check_binary(type(self).__name__, arr)
+        # 0/1 rows are finite: binary input needs the finiteness check only when it is not 0/1
+        if self._params.real or ((arr != 0.0) & (arr != 1.0)).any():
+            bad = ~np.isfinite(arr)
+            if bad.any():
+                row, feature = np.argwhere(bad)[0]
+                raise NonFiniteInputError(
+                    f"{type(self).__name__} received a non-finite value at row {row}, feature "
+                    f"{self.feature_names[feature]!r}; drop or impute such rows before the bank"
+                )
+            if not self._params.real:
+                check_binary(type(self).__name__, arr)
         if len(arr) == 0:
             return np.empty((0, 2), dtype=np.int64)
         rows_hit, cols_hit = kernel.advance(self._params, self._state, arr)

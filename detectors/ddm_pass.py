@@ -29,10 +29,20 @@ def binary_pass(
     Test ``k`` starts at row ``p + offset[k]``; its rows before are masked (no errors, never
     armed), which leaves its sums as they were.
     """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _binary_pass(params, st, x, p, stop, cols, offset, rows_out, cols_out)
+
+
+def _binary_pass(
+    params: DDMParams, st: DDMState, x: np.ndarray, p: int, stop: int, cols: np.ndarray,
+    offset: np.ndarray, rows_out: list[np.ndarray], cols_out: list[np.ndarray],
+) -> np.ndarray:
     n_steps, k = stop - p, len(cols)
     work = shared_workspace()
-    xc = x[p:stop] if k == len(st.n) else x[p:stop][:, cols]
-    n0 = st.n[cols]
+    every = k == len(st.n)
+    sel = slice(None) if every else cols  # a slice indexes the state faster than all columns
+    xc = x[p:stop] if every else x[p:stop][:, cols]
+    n0 = st.n[sel]
     shifted = bool(offset.any())
     steps = np.arange(1, n_steps + 1, dtype=np.float64)[:, None]
     if shifted or not (n0 == n0[0]).all():
@@ -45,48 +55,51 @@ def binary_pass(
         np.multiply(xc, started, out=s1)
     else:
         np.copyto(s1, xc)
-    s1[0] += st.s1[cols]
+    s1[0] += st.s1[sel]
     np.cumsum(s1, axis=0, out=s1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        # the operations of DDM's update: p = k / n, s = sqrt(p (1 - p) / n)
-        prob = np.divide(s1, counts, out=work.get("prob", n_steps, k))
-        std = np.subtract(1.0, prob, out=work.get("std", n_steps, k))
-        std *= prob
-        std /= counts
-        np.sqrt(std, out=std)
+    # the operations of DDM's update: p = k / n, s = sqrt(p (1 - p) / n)
+    prob = np.divide(s1, counts, out=work.get("prob", n_steps, k))
+    std = np.subtract(1.0, prob, out=work.get("std", n_steps, k))
+    std *= prob
+    std /= counts
+    np.sqrt(std, out=std)
     ps = np.add(prob, std, out=work.get("ps", n_steps, k))
     all_armed = not shifted and int(n0.min()) >= params.warm_start
     run_min = work.get("run_min", n_steps, k)
+    ps_min0 = st.ps_min[sel]
     if all_armed:
         armed = None
+        # the stored minimum enters through row 0, restored afterwards (min is exact)
+        ps_row0 = ps[0].copy()
+        np.minimum(ps_row0, ps_min0, out=ps[0])
         np.minimum.accumulate(ps, axis=0, out=run_min)
+        ps[0] = ps_row0
     else:
         armed = counts > params.warm_start
         if started is not None:
             armed &= started
         np.copyto(run_min, ps)
         np.copyto(run_min, math.inf, where=~armed)
+        np.minimum(run_min[0], ps_min0, out=run_min[0])
         np.minimum.accumulate(run_min, axis=0, out=run_min)
-    np.minimum(run_min, st.ps_min[cols], out=run_min)
     # DDM takes (p_min, s_min) where p + s <= the running minimum so far, i.e. where it equals
-    # the new running minimum; ``since`` is the 1-based row of the last such update (0: none yet)
+    # the new running minimum. ``flat`` indexes the drift level in force: row ``r + 1`` of
+    # ``levels`` for the last update at row ``r`` (row 0: none yet), flattened
     is_update = ps == run_min
     if armed is not None:
         is_update &= armed
-    since = np.multiply(is_update, np.arange(1, n_steps + 1, dtype=np.int32)[:, None],
-                        out=work.get("since", n_steps, k, np.int32))
-    np.maximum.accumulate(since, axis=0, out=since)
-    # drift level p + d * s of every row (row 0: the stored one), gathered at ``since``
+    j = np.arange(k, dtype=np.intp)
+    flat = np.multiply(is_update, np.arange(k, (n_steps + 1) * k, k, dtype=np.intp)[:, None],
+                       out=work.get("flat", n_steps, k, np.intp))
+    np.maximum.accumulate(flat, axis=0, out=flat)
+    flat += j
+    # drift level p + d * s of every row (row 0: the stored one)
     levels = work.get("levels", n_steps + 1, k)
-    levels[0] = st.p_min[cols] + params.drift_threshold * st.s_min[cols]
+    levels[0] = st.p_min[sel] + params.drift_threshold * st.s_min[sel]
     np.multiply(std, params.drift_threshold, out=levels[1:])
     levels[1:] += prob
-    j = np.arange(k, dtype=np.int32)
-    flat = np.multiply(since, k, out=work.get("flat", n_steps, k, np.int32))
-    flat += j
     thr = np.take(levels.ravel(), flat, out=work.get("thr", n_steps, k))
-    with np.errstate(invalid="ignore"):
-        fire = ps > thr
+    fire = ps > thr
     if armed is not None:
         fire &= armed
     last = np.full(k, n_steps - 1)
@@ -97,24 +110,23 @@ def binary_pass(
         rows_out.append(last[hit] + p)
         cols_out.append(cols[hit])
     pick = last, j
-    at = since[pick]
+    at = (flat[pick] - j) // k
     have = at > 0
     at = np.maximum(at - 1, 0)
-    p_min = np.where(have, prob[at, j], st.p_min[cols])
-    s_min = np.where(have, std[at, j], st.s_min[cols])
-    st.p_min[cols] = p_min
-    st.s_min[cols] = s_min
-    st.ps_min[cols] = run_min[pick]
+    p_min = np.where(have, prob[at, j], st.p_min[sel])
+    s_min = np.where(have, std[at, j], st.s_min[sel])
+    st.p_min[sel] = p_min
+    st.s_min[sel] = s_min
+    st.ps_min[sel] = run_min[pick]
     drift = fire[pick]
-    st.drift[cols] = drift
-    st.pending[cols] = drift
-    with np.errstate(invalid="ignore"):
-        warning = ps[pick] > p_min + params.warning_threshold * s_min
+    st.drift[sel] = drift
+    st.pending[sel] = drift
+    warning = ps[pick] > p_min + params.warning_threshold * s_min
     warning &= ~drift
     # the warning keeps its previous value until the test is armed (as in the scalar update)
-    st.warning[cols] = warning if armed is None else np.where(
-        armed[pick] if armed.shape[1] == k else armed[last, 0], warning, st.warning[cols])
-    st.n[cols] = n0 + last + 1 - offset
-    st.s1[cols] = s1[pick]
-    st.stat[cols] = ps[pick]
+    st.warning[sel] = warning if armed is None else np.where(
+        armed[pick] if armed.shape[1] == k else armed[last, 0], warning, st.warning[sel])
+    st.n[sel] = n0 + last + 1 - offset
+    st.s1[sel] = s1[pick]
+    st.stat[sel] = ps[pick]
     return last + 1 - offset

@@ -120,10 +120,13 @@ class IncrementalKSBank(DetectorBank):
             ks_path(det._ref_sorted, np.array(det.window), block[:, j], self.window_size)
             for j, det in enumerate(self._ks)
         ])
+        # p-values are element-wise in the statistics: computed once, then only the columns a
+        # detection resets are recomputed
+        p_values = self._p_values(stats)
         resets: list[list[int]] = [[] for _ in self._ks]
         r0 = 0
         while r0 < n_rows:
-            reject, adjusted = correct(self._p_values(stats[r0:]), self.alpha, self.correction)
+            reject, adjusted = correct(p_values[r0:], self.alpha, self.correction)
             hit_rows = np.flatnonzero(reject.any(axis=1))
             if not self.reset_on_drift or len(hit_rows) == 0:
                 r_idx, c_idx = np.nonzero(reject)
@@ -142,6 +145,8 @@ class IncrementalKSBank(DetectorBank):
                 stats[row + 1 :, j] = ks_path(
                     self._ks[j]._ref_sorted, np.empty(0), block[row + 1 :, j], self.window_size
                 )
+                p_values[row + 1 :, j] = kolmogorov_sf(
+                    np.nan_to_num(stats[row + 1 :, j], nan=0.0) * self._en[j])
             r0 = row + 1
         for j, det in enumerate(self._ks):
             prev = 0

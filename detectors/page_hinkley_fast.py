@@ -2,13 +2,13 @@
 
 :func:`advance_steady` is what :func:`detectors.page_hinkley_kernel.advance` runs when there is
 no forgetting factor and no statistic path is requested. Tests whose sigma is known (pinned, or
-estimated by an earlier warm-up) are advanced over the whole batch in one pass
-(:func:`_steady_pass`): running sums with ``np.cumsum``, running extrema with
-``np.minimum.accumulate``, all in reusable work arrays (fresh arrays of that size would be
-mapped, and page-faulted, anew on every pass). A test that fires is cut there; the tests cut
-short restart at their next row and share the next pass, each masked before its own row. Tests
-still warming up (and restarted tests that must warm up again) go through the general masked
-passes of :mod:`detectors.page_hinkley_kernel`.
+estimated by an earlier warm-up) are advanced over the whole batch (up to ``CHUNK_VALUES``
+values at a time) in one pass (:func:`_steady_pass`): running sums with ``np.cumsum``,
+running extrema with ``np.minimum.accumulate``, all in reusable work arrays (fresh arrays of
+that size would be mapped, and page-faulted, anew on every pass). A test that fires is cut
+there; the tests cut short restart at their next row and share the next pass, each masked
+before its own row. Tests still warming up (and restarted tests that must warm up again) go
+through the general masked passes of :mod:`detectors.page_hinkley_kernel`.
 
 Every operation is the same IEEE operation, in the same order, as the per-value update of
 :class:`detectors.page_hinkley.PageHinkley`, so results are bit for bit those of the loop.
@@ -114,11 +114,12 @@ def _steady_pass(
     the rows consumed by each (up to its first detection when ``reset_on_drift``).
     """
     every = len(cols) == len(st.n)
+    sel = slice(None) if every else cols  # a slice indexes the state faster than all columns
     xc = x[p:] if every else x[p:, cols]
     n_steps, k = xc.shape
     work = shared_workspace()
-    n0 = st.n[cols]
-    ref_mean = core.ref_mean[cols]
+    n0 = st.n[sel]
+    ref_mean = core.ref_mean[sel]
     running = np.isnan(ref_mean)
     shifted = bool(offset.any())
     before = np.arange(n_steps)[:, None] < offset if shifted else None
@@ -129,7 +130,7 @@ def _steady_pass(
         np.copyto(s, xc)
         if before is not None:
             np.copyto(s, 0.0, where=before)
-        s[0] += st.s[cols]
+        s[0] += st.s[sel]
         np.cumsum(s, axis=0, out=s)  # running sums of the values, only for the running mean
         counts = (n0 - offset + np.arange(1, n_steps + 1)[:, None]).astype(np.float64)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -138,28 +139,33 @@ def _steady_pass(
         np.subtract(xc, dev, out=dev)
     else:
         np.subtract(xc, ref_mean, out=dev)
-    np.divide(dev, st.sigma[cols], out=dev)
+    np.divide(dev, st.sigma[sel], out=dev)
     mu = np.subtract(dev, core.delta, out=work.get("mu", n_steps, k))
     md = np.add(dev, core.delta, out=dev)
     if before is not None:
         np.copyto(mu, 0.0, where=before)
         np.copyto(md, 0.0, where=before)
-    mu[0] += st.mu[cols]
+    mu[0] += st.mu[sel]
     np.cumsum(mu, axis=0, out=mu)
-    md[0] += st.md[cols]
+    md[0] += st.md[sel]
     np.cumsum(md, axis=0, out=md)
     # running extrema, then the statistic of each side (the same operations as the scalar)
+    # the stored extrema enter through row 0, restored afterwards (extrema are exact)
+    row0 = mu[0].copy()
+    np.minimum(row0, st.mu_min[sel], out=mu[0])
     run_min = np.minimum.accumulate(mu, axis=0, out=work.get("run_min", n_steps, k))
-    np.minimum(run_min, st.mu_min[cols], out=run_min)
+    mu[0] = row0
+    row0 = md[0].copy()
+    np.maximum(row0, st.md_max[sel], out=md[0])
     run_max = np.maximum.accumulate(md, axis=0, out=work.get("run_max", n_steps, k))
-    np.maximum(run_max, st.md_max[cols], out=run_max)
+    md[0] = row0
     su = np.subtract(mu, run_min, out=work.get("su", n_steps, k))
     sd = np.subtract(run_max, md, out=work.get("sd", n_steps, k))
     if core.direction == "both":
         stat = np.maximum(su, sd, out=work.get("stat", n_steps, k))
     else:
         stat = su if core.direction == "up" else sd
-    fire = stat > core.thresholds[cols]
+    fire = stat > core.thresholds[sel]
     # rows before min_instances values since the restart cannot fire
     unarmed = core.min_instances - n0 + offset - 1
     if (unarmed > 0).any():
@@ -178,16 +184,16 @@ def _steady_pass(
             tests_out.append(cols[hit_k])
     pick = last, np.arange(k)
     if s is not None:
-        st.s[cols] = np.where(running, s[pick], st.s[cols])
-    st.n[cols] = n0 + last + 1 - offset
-    st.mu[cols] = mu[pick]
-    st.md[cols] = md[pick]
-    st.mu_min[cols] = run_min[pick]
-    st.md_max[cols] = run_max[pick]
-    st.su[cols] = su[pick]
-    st.sd[cols] = sd[pick]
+        st.s[sel] = np.where(running, s[pick], st.s[sel])
+    st.n[sel] = n0 + last + 1 - offset
+    st.mu[sel] = mu[pick]
+    st.md[sel] = md[pick]
+    st.mu_min[sel] = run_min[pick]
+    st.md_max[sel] = run_max[pick]
+    st.su[sel] = su[pick]
+    st.sd[sel] = sd[pick]
     drift = fire[pick]
-    st.drift[cols] = drift
+    st.drift[sel] = drift
     if core.reset_on_drift:
-        st.pending[cols] = drift
+        st.pending[sel] = drift
     return last + 1 - offset

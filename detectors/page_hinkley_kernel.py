@@ -15,7 +15,8 @@ Rows are processed in passes over ``(rows, tests)`` arrays. A test cut short by 
 restarts at the next row; in the following pass the tests that restarted at different rows share
 one array, each masked (zero increments, which leave restarted sums exactly at their fresh value
 ``0.0``) before its own start row, so a detection costs one more pass for all the tests that
-fired, not one per test.
+fired, not one per test. Without forgetting (and without a statistic path) the armed tests take
+the whole-batch passes of :mod:`detectors.page_hinkley_fast`; the passes here serve the others.
 """
 
 from __future__ import annotations

@@ -180,12 +180,12 @@ def format_report(result: dict[str, Any]) -> str:
         f"(json.loads alone: {n / result['json_seconds']:.0f}/s)",
         f"process only     : {n / process:10.0f} events/s",
         "",
-        f"{'stage':<28}{'seconds':>9}{'share':>8}{'us/event':>10}",
+        f"{'stage':<32}{'seconds':>9}{'share':>8}{'us/event':>10}",
     ]
-    rows = [("decode", result["decode"])] + sorted(stages.items(), key=lambda kv: -kv[1])
+    rows = [("decode", result["decode"]), *sorted(stages.items(), key=lambda kv: -kv[1])]
     rows.append(("pipeline (rest)", process - sum(stages.values())))
     for name, seconds in rows:
-        lines.append(f"{name:<28}{seconds:9.3f}{seconds / total:8.1%}{1e6 * seconds / n:10.2f}")
+        lines.append(f"{name:<32}{seconds:9.3f}{seconds / total:8.1%}{1e6 * seconds / n:10.2f}")
     return "\n".join(lines)
 
 

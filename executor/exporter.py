@@ -105,7 +105,10 @@ class DriftExporter:
         self._last_n_detections: dict[tuple[tuple[str, str, str], str], float] = {}
         self._last_detection_at: dict[tuple[str, str, str], float] = {}
         self._readings: dict[tuple[str, str, str], dict[str, DetectorReading]] = {}
+        # labelled children of the per-detector metrics, looked up once (``labels()`` is slow)
+        self._children: dict[tuple[str, tuple[str, str, str]], Any] = {}
         self._last_success: float | None = None
+        self._last_alive: float | None = None
         r = self.registry
         lab = _DETECTOR_LABELS
         self.drift_detected = Gauge(
@@ -270,22 +273,28 @@ class DriftExporter:
                 error_rate=_finite(statistics.get("error_rate")), drift=bool(drift_detected),
                 warning=bool(warning), ready=bool(ready))
             self._export_reading(labels, combine_readings(readings.values()), now)
-            self.last_update.labels(*labels).set(now)
-        self.detections.labels(*labels).inc(detections)
+            self._child("last_update", labels).set(now)
+        self._child("detections", labels).inc(detections)
+
+    def _child(self, metric: str, labels: tuple[str, str, str]) -> Any:
+        """``getattr(self, metric).labels(*labels)``, created on first use and kept."""
+        child = self._children.get((metric, labels))
+        if child is None:
+            child = self._children[(metric, labels)] = getattr(self, metric).labels(*labels)
+        return child
 
     def _export_reading(self, labels: tuple[str, str, str], reading: DetectorReading,
                         now: float) -> None:
         """Set the gauges of one series (unknown values leave their gauge unchanged)."""
-        for value, gauge in ((reading.statistic, self.statistic),
-                             (reading.threshold, self.threshold), (reading.ratio, self.ratio),
-                             (reading.p_value, self.p_value), (reading.n_seen, self.n_seen),
-                             (reading.error_rate, self.error_rate)):
+        for value, name in ((reading.statistic, "statistic"), (reading.threshold, "threshold"),
+                            (reading.ratio, "ratio"), (reading.p_value, "p_value"),
+                            (reading.n_seen, "n_seen"), (reading.error_rate, "error_rate")):
             if value is not None:
-                gauge.labels(*labels).set(value)
+                self._child(name, labels).set(value)
         held = now - self._last_detection_at.get(labels, -math.inf) < self.drift_hold_seconds
-        self.drift_detected.labels(*labels).set(float(reading.drift or held))
-        self.warning_detected.labels(*labels).set(float(reading.warning))
-        self.ready.labels(*labels).set(float(reading.ready))
+        self._child("drift_detected", labels).set(float(reading.drift or held))
+        self._child("warning_detected", labels).set(float(reading.warning))
+        self._child("ready", labels).set(float(reading.ready))
 
     def for_source(self, source: str | int) -> SourceView:
         """A view of this exporter for one pipeline, e.g. ``for_source(partition)``: its
@@ -378,11 +387,19 @@ class DriftExporter:
 
     # -- read-out -------------------------------------------------------------------------------
 
-    def healthy(self, max_age_seconds: float) -> bool:
-        """True when the last successful batch is at most ``max_age_seconds`` old."""
+    def mark_alive(self) -> None:
+        """Record that the consuming loop is running although no batch arrived (an idle topic
+        is healthy; a stuck or disconnected loop is not)."""
+        now = self.clock()
         with self._lock:
-            last = self._last_success
-        return last is not None and self.clock() - last <= max_age_seconds
+            self._last_alive = now
+
+    def healthy(self, max_age_seconds: float) -> bool:
+        """True when the last successful batch, or the last sign of life of an idle consuming
+        loop (:meth:`mark_alive`), is at most ``max_age_seconds`` old."""
+        with self._lock:
+            seen = [t for t in (self._last_success, self._last_alive) if t is not None]
+        return bool(seen) and self.clock() - max(seen) <= max_age_seconds
 
     def generate(self) -> bytes:
         """The registry in the Prometheus text format."""

@@ -27,6 +27,7 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
 __all__ = [
+    "BOOTSTRAP_TIMEOUT_MS",
     "RECONNECT_BACKOFF_MAX_MS",
     "consumer_settings",
     "ensure_topic",
@@ -39,6 +40,9 @@ __all__ = [
 # kafka-python's own reconnect backoff (per connection); the executor adds its own capped
 # backoff around whole sessions in executor.kafka_runner.
 RECONNECT_BACKOFF_MAX_MS = 2000
+# A client that cannot reach any broker gives up after this long, so the executor's own
+# backoff (not a 30 s client default) paces the reconnection attempts.
+BOOTSTRAP_TIMEOUT_MS = 5000
 _FETCH_MAX_BYTES = 52_428_800
 _MAX_PARTITION_FETCH_BYTES = 4 * 1024 * 1024
 
@@ -70,6 +74,7 @@ def consumer_settings(source: Any, **overrides: Any) -> dict[str, Any]:
         "fetch_max_bytes": _FETCH_MAX_BYTES,
         "max_partition_fetch_bytes": _MAX_PARTITION_FETCH_BYTES,
         "reconnect_backoff_max_ms": RECONNECT_BACKOFF_MAX_MS,
+        "bootstrap_timeout_ms": BOOTSTRAP_TIMEOUT_MS,
         "request_timeout_ms": max(30_000, source.session_timeout_ms + 5_000),
     }
     settings.update(overrides)
@@ -87,6 +92,7 @@ def producer_settings(bootstrap_servers: str | list[str], client_id: str,
         "batch_size": 256 * 1024,
         "max_block_ms": 10_000,
         "reconnect_backoff_max_ms": RECONNECT_BACKOFF_MAX_MS,
+        "bootstrap_timeout_ms": BOOTSTRAP_TIMEOUT_MS,
     }
     settings.update(overrides)
     return settings
@@ -121,7 +127,7 @@ def ensure_topic(bootstrap_servers: str | list[str], topic: str, partitions: int
     if partitions < 1:
         raise ValueError(f"partitions must be >= 1, got {partitions}")
     admin = KafkaAdminClient(bootstrap_servers=_split_servers(bootstrap_servers),
-                             client_id=client_id)
+                             client_id=client_id, bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS)
     try:
         if topic in set(admin.list_topics()):
             existing = admin.describe_topics([topic])[0].get("partitions", [])

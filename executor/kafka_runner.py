@@ -69,6 +69,17 @@ class KafkaExecutor:
         Set it to stop after the current batch.
     backoff_initial_s, backoff_max_s : float
         Exponential reconnect backoff between consumer sessions.
+
+    Attributes
+    ----------
+    summary : RunSummary
+        Events processed (at least once), detections and dead letters so far.
+    states : PartitionStates or None
+        Pipelines and offsets of the current consumer session.
+    backoff_s : float
+        The wait before the next reconnection attempt (reset after a successful batch).
+    n_sessions, n_session_failures, n_batches : int
+        Consumer sessions started, sessions ended by an error, batches committed.
     """
 
     def __init__(self, config: RunConfig, *, model: Any | None = None,
@@ -96,7 +107,7 @@ class KafkaExecutor:
         self.n_batches = 0
         self.n_sessions = 0
         self.n_session_failures = 0
-        self._backoff = self.backoff_initial_s
+        self.backoff_s = self.backoff_initial_s
         self._template_state: dict[str, Any] | None = None
         self.states: PartitionStates | None = None
 
@@ -133,12 +144,14 @@ class KafkaExecutor:
         self._template_state = state
         log.info("detectors calibrated in %.1f s", self.summary.setup_seconds)
 
-    def make_pipeline(self, state: dict[str, Any] | None) -> Any:
-        """A pipeline restored from ``state``, or fresh (from the calibrated template)."""
+    def make_pipeline(self, state: dict[str, Any] | None, partition: int) -> Any:
+        """The pipeline of ``partition``, restored from ``state`` or fresh (from the calibrated
+        template); it reports through its own view of the exporter, which combines partitions."""
         from executor.pipeline import DetectionPipeline
 
         self.prepare()
-        return DetectionPipeline(self.model, self.config, exporter=self.exporter,
+        exporter = None if self.exporter is None else self.exporter.for_source(partition)
+        return DetectionPipeline(self.model, self.config, exporter=exporter,
                                  state=state if state is not None else self._template_state)
 
     # -- main loop ------------------------------------------------------------------------------
@@ -153,10 +166,10 @@ class KafkaExecutor:
             except Exception as exc:
                 self.n_session_failures += 1
                 log.error("consumer session failed, reconnecting in %.1f s: %s: %s",
-                          self._backoff, type(exc).__name__, exc,
+                          self.backoff_s, type(exc).__name__, exc,
                           exc_info=log.isEnabledFor(logging.DEBUG))
-                self.stop_event.wait(self._backoff)
-                self._backoff = min(self._backoff * 2, self.backoff_max_s)
+                self.stop_event.wait(self.backoff_s)
+                self.backoff_s = min(self.backoff_s * 2, self.backoff_max_s)
         self.summary.wall_seconds = time.perf_counter() - started
         return self.summary
 
@@ -177,9 +190,11 @@ class KafkaExecutor:
             last_lag = 0.0
             while not self.stop_event.is_set():
                 records = self._poll(consumer)
+                # a poll that returned (even empty) means the session is alive: /healthz
+                self.exporter.mark_alive()
                 if records:
                     self._handle(processor, states, records)
-                    self._backoff = self.backoff_initial_s
+                    self.backoff_s = self.backoff_initial_s
                 refresh = time.monotonic() - last_lag > LAG_REFRESH_S
                 self._export_lag(consumer, states, refresh=refresh)
                 if refresh:
@@ -207,7 +222,8 @@ class KafkaExecutor:
                 processor.flush_outputs()
 
         states = PartitionStates(consumer, self.store, self.make_pipeline, config.source.topic,
-                                 config.source.labels_topic, before_revoke=before_revoke)
+                                 config.source.labels_topic, before_revoke=before_revoke,
+                                 forget_partition=self.exporter.forget_source)
         self.states = states
         processor = BatchProcessor(
             self.decoder, states, events_topic=config.source.topic,

@@ -164,15 +164,14 @@ class DetectionPipeline:
 
     # -- processing ---------------------------------------------------------------------------
     def _labels_of(self, events: Sequence[DecodedEvent], now: float) -> np.ndarray:
-        labels = np.full(len(events), -1, dtype=np.int64)
-        buffered = self.join.n_waiting_labels > 0
-        for i, event in enumerate(events):
-            if event.label is not None:
-                labels[i] = event.label
-            elif buffered:
-                found = self.join.take_label(event.event_id, now)
-                if found is not None:
-                    labels[i] = found
+        inline = [event.label for event in events]
+        labels = np.array([-1 if label is None else label for label in inline], dtype=np.int64)
+        if self.join.n_waiting_labels > 0:
+            for i, label in enumerate(inline):
+                if label is None:
+                    found = self.join.take_label(events[i].event_id, now)
+                    if found is not None:
+                        labels[i] = found
         return labels
 
     def process(self, events: Sequence[DecodedEvent]) -> BatchResult:
@@ -215,8 +214,12 @@ class DetectionPipeline:
         if self.predictions is not None:
             P = self._prediction_matrix(served)
             finite = np.isfinite(P).all(axis=1)
-            rows = np.flatnonzero(finite)
-            self._run_columns(self.predictions, P[rows], [event_ids[i] for i in rows], result)
+            if finite.all():
+                self._run_columns(self.predictions, P, event_ids, result)
+            else:
+                rows = np.flatnonzero(finite)
+                self._run_columns(self.predictions, P[rows], [event_ids[i] for i in rows],
+                                  result)
         labelled = np.flatnonzero(labels >= 0)
         if len(labelled) and self.error_detectors:
             errors = (served.labels[labelled] != labels[labelled]).astype(np.float64)

@@ -57,7 +57,8 @@ class PartitionStates(ConsumerRebalanceListener):
     store : CheckpointStore
         Where checkpoints live (shared between replicas).
     make_pipeline : callable
-        ``make_pipeline(state)`` returns a :class:`executor.pipeline.DetectionPipeline`
+        ``make_pipeline(state, partition)`` returns a
+        :class:`executor.pipeline.DetectionPipeline` for events partition ``partition``,
         restored from ``state`` (a ``state_dict``), or a fresh one for ``None``.
     events_topic : str
         The topic whose partitions carry detector state.
@@ -68,15 +69,18 @@ class PartitionStates(ConsumerRebalanceListener):
         flushes its producers there).
     """
 
-    def __init__(self, consumer: Any, store: CheckpointStore, make_pipeline: Callable[[Any], Any],
-                 events_topic: str, labels_topic: str | None = None,
-                 before_revoke: Callable[[list[TopicPartition]], None] | None = None) -> None:
+    def __init__(self, consumer: Any, store: CheckpointStore,
+                 make_pipeline: Callable[[Any, int], Any], events_topic: str,
+                 labels_topic: str | None = None,
+                 before_revoke: Callable[[list[TopicPartition]], None] | None = None,
+                 forget_partition: Callable[[int], None] | None = None) -> None:
         self.consumer = consumer
         self.store = store
         self.make_pipeline = make_pipeline
         self.events_topic = events_topic
         self.labels_topic = labels_topic
         self.before_revoke = before_revoke
+        self.forget_partition = forget_partition
         self.pipelines: dict[int, Any] = {}
         self.pending: dict[int, dict[str, Any] | None] = {}
         self.next_offsets: dict[TopicPartition, int] = {}
@@ -94,6 +98,8 @@ class PartitionStates(ConsumerRebalanceListener):
         for tp in assigned:
             checkpoint = self.store.load(tp.topic, tp.partition)
             if tp.topic == self.events_topic:
+                if self.forget_partition is not None:
+                    self.forget_partition(tp.partition)
                 self.pipelines.pop(tp.partition, None)
                 self.pending[tp.partition] = None if checkpoint is None else checkpoint.state
             if checkpoint is None:
@@ -140,7 +146,7 @@ class PartitionStates(ConsumerRebalanceListener):
         pipeline = None
         if state is not None:
             try:
-                pipeline = self.make_pipeline(state)
+                pipeline = self.make_pipeline(state, partition)
             except Exception as exc:
                 log.warning("checkpoint of %s/%d does not fit the pipeline, starting cold: %s",
                             self.events_topic, partition, exc)
@@ -148,7 +154,7 @@ class PartitionStates(ConsumerRebalanceListener):
         if pipeline is not None:
             self.restored_from_checkpoint.append(partition)
         if pipeline is None:
-            pipeline = self.make_pipeline(None)
+            pipeline = self.make_pipeline(None, partition)
         self.pipelines[partition] = pipeline
         return pipeline
 
@@ -203,6 +209,8 @@ class PartitionStates(ConsumerRebalanceListener):
             self.next_offsets.pop(tp, None)
             self.dirty.discard(tp)
             if tp.topic == self.events_topic:
+                if self.forget_partition is not None:
+                    self.forget_partition(tp.partition)
                 self.pipelines.pop(tp.partition, None)
                 self.pending.pop(tp.partition, None)
                 self.restored.pop(tp.partition, None)

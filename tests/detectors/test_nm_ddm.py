@@ -176,8 +176,8 @@ def test_update_many_equals_loop_with_frequent_alarms(reset_on_drift: bool,
     spanning several restarts), and a detector restored from JSON half-way."""
     rng = np.random.default_rng(11)
     ref = rng.normal(size=(400, 3))
-    blocks = [rng.normal(size=(300, 3)), rng.normal(size=(700, 3)) * [1.0, 3.0, 1.0],
-              rng.normal(size=(200, 3)), rng.normal(size=(800, 3)) + [1.5, 0.0, -1.0]]
+    blocks = [rng.normal(size=(300, 3)), rng.normal(size=(700, 3)) * np.array([1.0, 3.0, 1.0]),
+              rng.normal(size=(200, 3)), rng.normal(size=(800, 3)) + np.array([1.5, 0.0, -1.0])]
     stream = np.vstack(blocks)
     params = dict(window_size=40, n_features_rff=32, target_arl0=400, random_state=4,
                   reset_on_drift=reset_on_drift, unbiased=unbiased)

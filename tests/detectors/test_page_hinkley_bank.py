@@ -125,7 +125,7 @@ def test_wide_bank_with_frequent_restarts_matches_single_detectors(
     config: dict[str, Any]
 ) -> None:
     # 32 features in one pass and a low threshold: features restarted at different rows share
-    # later passes (each masked before its own start); the others are screened
+    # later passes (each masked before its own start)
     rng = np.random.default_rng(21)
     rows = rng.normal(size=(3000, 32)) + np.repeat(rng.normal(size=(12, 32)), 250, axis=0)
     names = [f"g{j}" for j in range(32)]
@@ -146,3 +146,9 @@ def test_wide_bank_with_frequent_restarts_matches_single_detectors(
             # sigma estimated from it is compared
             if key not in ("j", "buffers"):
                 assert state[key][f] == value[0], (f, key)
+    # and the per-value update of the scalar detector gives the same detections and state
+    for f in (0, 13, 31):
+        loop = PageHinkley(delta=0.1, threshold=6.0, **single_config)
+        hits = [i for i, x in enumerate(rows[:, f].tolist()) if loop.update(x)]
+        assert hits == [r for r, g in expected if g == f]
+        assert loop.state_dict()["state"] == singles[f].state_dict()["state"]

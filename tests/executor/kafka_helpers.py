@@ -63,8 +63,10 @@ def produce(bootstrap: str, topic: str, records: Iterable[tuple[bytes | None, by
 
 
 def consume_all(bootstrap: str, topic: str, expected: int | None = None,
-                timeout_s: float = 30.0) -> list[Any]:
-    """Every record of ``topic`` (no group): until ``expected`` records or the end of the log."""
+                timeout_s: float = 30.0,
+                until: Callable[[list[Any]], bool] | None = None) -> list[Any]:
+    """Records of ``topic`` from the start (no group): until ``expected`` records, until
+    ``until(records)`` holds, or else until the end of the log."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
                              auto_offset_reset="earliest", group_id=None)
     try:
@@ -86,9 +88,12 @@ def consume_all(bootstrap: str, topic: str, expected: int | None = None,
             for batch in consumer.poll(timeout_ms=200).values():
                 out.extend(batch)
             done = all(consumer.position(tp) >= ends[tp] for tp in tps)
-            if (expected is not None and len(out) >= expected) or (expected is None and done):
+            if until is not None:
+                if until(out):
+                    break
+            elif (expected is not None and len(out) >= expected) or (expected is None and done):
                 break
-            if expected is not None and done:
+            if done:
                 ends = consumer.end_offsets(tps)
         return out
     finally:

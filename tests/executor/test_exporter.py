@@ -254,3 +254,16 @@ def test_http_metrics_and_healthz() -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_idle_consuming_loop_stays_healthy_until_it_stops() -> None:
+    clock = FakeClock()
+    exporter = DriftExporter(feature_names=[], clock=clock)
+    assert not exporter.healthy(30.0)
+    exporter.observe_batch_latency(0.1)
+    clock.now += 60.0
+    assert not exporter.healthy(30.0)  # no batch, no sign of life: stale
+    exporter.mark_alive()  # an empty poll of a live session
+    assert exporter.healthy(30.0)
+    clock.now += 31.0
+    assert not exporter.healthy(30.0)

@@ -82,11 +82,12 @@ def _config(broker: TansuBroker, tmp: Path, artifacts: Path, checkpoints: Path, 
 
 
 @contextmanager
-def running(config: RunConfig, model: Any) -> Iterator[KafkaExecutor]:
+def running(config: RunConfig, model: Any, backoff_max_s: float = 2.0,
+            ) -> Iterator[KafkaExecutor]:
     """A KafkaExecutor running in a thread; stopped (finishing its batch) on exit."""
     stop = threading.Event()
     executor = KafkaExecutor(config, model=model, stop_event=stop, backoff_initial_s=0.2,
-                             backoff_max_s=2.0)
+                             backoff_max_s=backoff_max_s)
     errors: list[BaseException] = []
 
     def target() -> None:
@@ -177,39 +178,47 @@ def test_two_executors_split_partitions_and_state_follows_the_partition(
         kafka_model: Any) -> None:
     topic, group = unique("pair"), unique("group")
     predictions = f"{topic}.predictions"
-    total, events = insurance_events([1, 2, 3, 4])
-    replay(events, bootstrap_servers=kafka_broker.bootstrap_servers, topic=topic, partitions=4,
-           progress=False, total=total)
-    sizes = partition_sizes(kafka_broker.bootstrap_servers, topic, total)
+    bootstrap = kafka_broker.bootstrap_servers
+
+    def send(months: list[int]) -> None:
+        total, events = insurance_events(months)
+        replay(events, bootstrap_servers=bootstrap, topic=topic, partitions=4, progress=False,
+               total=total)
+
     store = CheckpointStore(checkpoint_dir)
     config = _config(kafka_broker, tmp_path, artifacts_dir, checkpoint_dir, topic, group,
                      predictions_topic=predictions, max_rows=100)
 
-    def all_done() -> bool:
+    def checkpointed(sizes: dict[int, int]) -> bool:
         return all((c := store.load(topic, p)) is not None and c.offset == size
                    for p, size in sizes.items())
 
+    def owned(executor: KafkaExecutor) -> set[int]:
+        states = executor.states
+        return set() if states is None else {tp.partition for tp in states.next_offsets}
+
+    send([1, 2])
+    first_half = partition_sizes(bootstrap, topic, 3000)
     with running(config, kafka_model) as first:
-        wait_until(lambda: first.summary.n_processed >= 1000, 60, "the first replica to start")
+        wait_until(lambda: checkpointed(first_half), 60, "the first replica to checkpoint all")
         with running(config, kafka_model) as second:
-            wait_until(lambda: second.states is not None and second.states.pipelines
-                       and first.states is not None and len(first.states.pipelines) < 4, 60,
-                       "the partitions to be split")
-            owned_first = set(first.states.pipelines)
-            owned_second = set(second.states.pipelines)
-            wait_until(all_done, 120, "both replicas to finish")
+            wait_until(lambda: owned(second) and len(owned(first)) + len(owned(second)) == 4
+                       and not owned(first) & owned(second), 60, "the partitions to be split")
+            split = (owned(first), owned(second))
+            send([3, 4])
+            sizes = partition_sizes(bootstrap, topic, 6000)
+            wait_until(lambda: checkpointed(sizes), 120, "both replicas to finish")
             moved = set(second.states.restored_from_checkpoint)
-    assert owned_first and owned_second and not owned_first & owned_second
-    assert first.summary.n_processed > 0 and second.summary.n_processed > 0
-    # Together they processed every event (at least once).
-    assert first.summary.n_processed + second.summary.n_processed >= total
-    records = consume_all(kafka_broker.bootstrap_servers, predictions,
-                          expected=first.summary.n_processed + second.summary.n_processed)
-    assert {json.loads(r.value)["event_id"] for r in records} >= {
-        f"m{m:02d}-{i:05d}" for m in range(1, 5) for i in range(1500)}
-    # Partitions that moved to the second replica continued from the first one's checkpoint:
-    # the state of every partition has seen each of its events exactly once.
-    assert moved, "no partition moved with its checkpoint"
+            assert (owned(first), owned(second)) == split
+    assert split[0] and split[1]
+    # Every partition the second replica took over continued from the first one's checkpoint.
+    assert moved == split[1]
+    assert second.summary.n_processed >= sum(sizes[p] - first_half[p] for p in split[1])
+    wanted = {f"m{m:02d}-{i:05d}" for m in range(1, 5) for i in range(1500)}
+    records = consume_all(bootstrap, predictions, timeout_s=60, until=lambda rs: {
+        json.loads(r.value)["event_id"] for r in rs} >= wanted)
+    assert {json.loads(r.value)["event_id"] for r in records} == wanted
+    # The state of every partition has seen each of its events exactly once, across replicas.
     for partition, size in sizes.items():
         assert store.load(topic, partition).state["counters"]["n_processed"] == size
 
@@ -248,10 +257,10 @@ def test_an_executor_started_before_its_broker_retries_with_capped_backoff(
     topic, group = unique("late"), unique("group")
     config = _config(broker, tmp_path, artifacts_dir, checkpoint_dir, topic, group)
     try:
-        with running(config, kafka_model) as executor:
+        with running(config, kafka_model, backoff_max_s=0.5) as executor:
             wait_until(lambda: executor.n_session_failures >= 3, 120,
                        "failed connection attempts while the broker is down")
-            assert executor._backoff == pytest.approx(2.0)  # 0.2 doubled, capped at 2.0
+            assert executor.backoff_s == pytest.approx(0.5)  # 0.2, 0.4, then capped at 0.5
             broker.start()
             ensure_topic(broker.bootstrap_servers, topic, 1)
             produce(broker.bootstrap_servers, topic,

@@ -33,7 +33,8 @@ class RecordingConsumer:
 class CountingPipeline:
     """Stands in for DetectionPipeline: its state is the number of events it has seen."""
 
-    def __init__(self, state: dict[str, Any] | None) -> None:
+    def __init__(self, state: dict[str, Any] | None, partition: int = 0) -> None:
+        self.partition = partition
         if state is not None and "seen" not in state:
             raise ValueError("state of another pipeline")
         self.seen = 0 if state is None else int(state["seen"])
