@@ -1,4 +1,5 @@
-"""Start-up calibration of the pipeline's Page-Hinkley thresholds to a target ARL0.
+"""Start-up calibration of the pipeline's Page-Hinkley thresholds and error detectors to a target
+ARL0.
 
 Each column's threshold comes from :func:`detectors.calibration.calibrate_threshold`: streams are
 bootstrapped from the column's reference sample and, because production compares against a
@@ -19,17 +20,24 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from detectors.calibration import calibrate_threshold
+from detectors.calibration_horizon import calibrate_parameter
 from detectors.page_hinkley import PageHinkley
 
-__all__ = ["calibrate_page_hinkley_columns"]
+__all__ = ["ERROR_PARAMETERS", "ErrorParameter", "calibrate_error_detector",
+           "calibrate_page_hinkley_columns", "error_detector_params"]
 
+_log = logging.getLogger("driftline.calibrate")
 _CACHE: dict[str, list[float]] = {}
+_ERROR_CACHE: dict[str, dict[str, Any]] = {}
 
 
 def _key(reference: np.ndarray, *parts: object) -> str:
@@ -89,3 +97,157 @@ def calibrate_page_hinkley_columns(
         thresholds.append(float(result.threshold))
     _CACHE[key] = list(thresholds)
     return thresholds
+
+
+# -- error-rate detectors ----------------------------------------------------------------------
+# The DDM family and ADWIN watch the 0/1 errors of labelled events. In control those errors are
+# Bernoulli draws at the reference error rate, so each detector's alarm parameter is set with
+# :func:`detectors.calibration_horizon.calibrate_parameter` on fresh Bernoulli streams of
+# ``target_arl0`` values (a fresh detector per stream and after every alarm: DDM and EDDM alarm
+# mostly soon after a (re)start, which a long-run ARL0 estimate would miss).
+
+_BERNOULLI_SIZE = 100_000
+
+
+@dataclass(frozen=True)
+class ErrorParameter:
+    """How one error detector is calibrated: which parameter, over which range.
+
+    ``bounds`` are in log10 units when ``log_scale``; ``increasing`` says whether a larger value
+    means fewer alarms; ``iterations`` bisection steps resolve the range about as finely as
+    the statistical error of the measured rate allows; ``alarms`` are expected at the target
+    over the calibration streams (the measured rate is good to ~1/sqrt of it). Each bisection
+    step runs ``alarms * target_arl0`` values: DDM and EDDM are cheap (and EDDM's alarms
+    cluster, so it needs more), HDDM_A and ADWIN cost ~2 us a value in pure Python and get
+    fewer, to keep the start-up to seconds.
+    """
+
+    name: str
+    bounds: tuple[float, float]
+    increasing: bool
+    log_scale: bool
+    iterations: int
+    alarms: int
+
+    @property
+    def conservative(self) -> float:
+        """The end of ``bounds`` with the fewest alarms (in parameter units)."""
+        end = self.bounds[1] if self.increasing else self.bounds[0]
+        return 10.0 ** end if self.log_scale else end
+
+
+ERROR_PARAMETERS: dict[str, ErrorParameter] = {
+    "ddm": ErrorParameter("drift_threshold", (2.0, 4.5), True, False, 6, 8),
+    "eddm": ErrorParameter("beta", (0.5, 0.95), False, False, 6, 16),
+    "hddm_a": ErrorParameter("drift_confidence", (-4.5, -1.0), False, True, 4, 5),
+    "adwin": ErrorParameter("delta", (-2.5, math.log10(0.5)), False, True, 4, 5),
+}
+
+
+def error_detector_params(name: str, value: float, params: dict[str, Any]) -> dict[str, Any]:
+    """Constructor arguments of error detector ``name`` with its alarm parameter at ``value``;
+    the warning level of ``params`` (or the default) is moved so it stays valid."""
+    out = dict(params)
+    if name == "ddm":
+        out["drift_threshold"] = value
+        out["warning_threshold"] = min(float(params.get("warning_threshold", 2.0)), value)
+    elif name == "eddm":
+        out["beta"] = value
+        out["alpha"] = max(float(params.get("alpha", 0.95)), value)
+    elif name == "hddm_a":
+        out["drift_confidence"] = value
+        out["warning_confidence"] = max(float(params.get("warning_confidence", 0.005)), value)
+    elif name == "adwin":
+        out["delta"] = value
+    else:
+        raise ValueError(f"no calibration for error detector {name!r}")
+    return out
+
+
+class _UntilFirstAlarm:
+    """``update_many`` that stops at the first alarm (in growing sub-chunks).
+
+    :func:`detectors.calibration_horizon.false_alarms` keeps only the first alarm of a chunk
+    and restarts there; without this, a frequently alarming candidate would process 4096
+    values per alarm.
+    """
+
+    def __init__(self, detector: Any) -> None:
+        self.detector = detector
+
+    def update_many(self, values: np.ndarray) -> np.ndarray:
+        pos, step = 0, 64
+        while pos < len(values):
+            fired = np.asarray(self.detector.update_many(values[pos : pos + step]))
+            if len(fired):
+                return fired[:1] + pos
+            pos += step
+            step = min(2 * step, 4096)
+        return np.empty(0, dtype=np.int64)
+
+
+def calibrate_error_detector(
+    name: str, error_rate: float, target_arl0: float, *, params: dict[str, Any] | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Calibrated constructor arguments of error detector ``name`` for ``target_arl0``.
+
+    Returns ``{"params", "status", "measured_arl0", "message"}``: ``status`` is
+    ``"calibrated"``, ``"at_bound"`` (even the most sensitive value of the range alarms less
+    often than the target: that value is used) or ``"fallback"`` (even the most conservative
+    value alarms more often: that value is used and ``message`` says so).
+    """
+    from detectors import make_detector
+
+    if not (math.isfinite(error_rate) and 0.0 <= error_rate <= 1.0):
+        raise ValueError(f"error_rate must lie in [0, 1], got {error_rate!r}")
+    spec = ERROR_PARAMETERS.get(name)
+    if spec is None:
+        raise ValueError(f"no calibration for error detector {name!r}; "
+                         f"known: {sorted(ERROR_PARAMETERS)}")
+    base = dict(params or {})
+    ones = round(error_rate * _BERNOULLI_SIZE)
+    reference = np.zeros(_BERNOULLI_SIZE)
+    reference[:ones] = 1.0
+    key = _key(reference, "errors", name, target_arl0, sorted(base.items()), seed,
+               spec)
+    if key in _ERROR_CACHE:
+        return dict(_ERROR_CACHE[key])
+
+    def convert(v: float) -> float:
+        return 10.0 ** v if spec.log_scale else v
+
+    def make(v: float) -> _UntilFirstAlarm:
+        return _UntilFirstAlarm(make_detector(name, **error_detector_params(name, convert(v),
+                                                                           base)))
+
+    horizon = max(100, math.ceil(target_arl0))
+    n_streams = max(1, math.ceil(spec.alarms * target_arl0 / horizon))
+    try:
+        result = calibrate_parameter(
+            make, reference, target_arl0, bounds=spec.bounds, increasing=spec.increasing,
+            horizon=horizon, n_streams=n_streams, iterations=spec.iterations,
+            random_state=seed)
+    except ValueError as exc:
+        value = spec.conservative
+        message = (f"error detector {name}: target_arl0={target_arl0:g} is out of reach at "
+                   f"error rate {error_rate:.4f}; using its most conservative "
+                   f"{spec.name}={value:g} ({exc})")
+        _log.warning(message)
+        out = {"params": error_detector_params(name, value, base), "status": "fallback",
+               "measured_arl0": None, "message": message}
+    else:
+        value = convert(result.value)
+        measured = 1.0 / result.measured_rate if result.measured_rate > 0 else math.inf
+        status, message = "calibrated", ""
+        if result.at_bound:
+            status = "at_bound"
+            message = (f"error detector {name}: even its most sensitive {spec.name}={value:g} "
+                       f"alarms less often than target_arl0={target_arl0:g} at error rate "
+                       f"{error_rate:.4f}; using that value")
+            _log.warning(message)
+        out = {"params": error_detector_params(name, value, base), "status": status,
+               "measured_arl0": measured if math.isfinite(measured) else None,
+               "message": message}
+    _ERROR_CACHE[key] = dict(out)
+    return out

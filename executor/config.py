@@ -159,11 +159,17 @@ class NMDDMConfig:
 
 @dataclass
 class ErrorDetectorsConfig:
-    """Error-rate detectors fed 0/1 errors of labelled events; ``params`` per detector name."""
+    """Error-rate detectors fed 0/1 errors of labelled events; ``params`` per detector name.
+
+    Each detector's alarm parameter (DDM ``drift_threshold``, EDDM ``beta``, HDDM_A
+    ``drift_confidence``, ADWIN ``delta``) is calibrated at start-up to ``target_arl0`` labelled
+    events on Bernoulli errors at the reference error rate (:mod:`executor.calibrate`), unless
+    ``params`` sets it."""
 
     enabled: bool = True
     detectors: list[Literal["ddm", "eddm", "hddm_a", "adwin"]] = field(
         default_factory=lambda: ["ddm", "eddm", "hddm_a", "adwin"])
+    target_arl0: float = field(default=20_000.0, metadata={"exclusive_min": 1.0})
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

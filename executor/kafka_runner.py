@@ -132,13 +132,16 @@ class KafkaExecutor:
         cached = self.store.load(key, 0)
         if cached is not None:
             try:
-                DetectionPipeline(self.model, self.config, state=cached.state)
+                pipeline = DetectionPipeline(self.model, self.config, state=cached.state)
+                self.summary.calibration_notes = pipeline.calibration_notes
                 self._template_state = cached.state
                 return
             except ValueError as exc:
                 log.warning("cached fresh-pipeline state unusable, recalibrating: %s", exc)
         started = time.perf_counter()
-        state = DetectionPipeline(self.model, self.config).state_dict()
+        pipeline = DetectionPipeline(self.model, self.config)
+        self.summary.calibration_notes = pipeline.calibration_notes
+        state = pipeline.state_dict()
         self.summary.setup_seconds = time.perf_counter() - started
         self.store.save(key, 0, 0, state)
         self._template_state = state

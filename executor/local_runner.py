@@ -112,6 +112,7 @@ def run_local(config: RunConfig, *, out: IO[str] | None = None,
     first = DetectionPipeline(model, config, exporter=exporter)
     # the fresh state carries every calibration: other partitions start from it at no cost
     fresh_state = first.state_dict()
+    summary.calibration_notes = first.calibration_notes
     summary.setup_seconds = time.perf_counter() - setup_started
     batches: dict[int, tuple[list[DecodedEvent], list[str]]] = {}
 

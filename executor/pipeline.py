@@ -37,6 +37,7 @@ from executor.pipeline_detectors import (
     build_column_detectors,
     build_error_detectors,
     build_nm_ddm,
+    calibrate_errors,
 )
 
 __all__ = ["STATE_VERSION", "BatchResult", "Detection", "DetectionPipeline"]
@@ -134,7 +135,11 @@ class DetectionPipeline:
                 "predictions", self.prediction_names, self._prediction_matrix(ref_pred), det,
                 calibration.get("predictions"))
         self.nm_ddm = build_nm_ddm(reference, det)
-        self.error_detectors = build_error_detectors(det)
+        saved_errors = calibration.get("errors")
+        self.error_calibration: dict[str, Any] = (
+            dict(saved_errors) if saved_errors is not None
+            else calibrate_errors(det, float(profile.baseline_error_rate)))
+        self.error_detectors = build_error_detectors(det, self.error_calibration)
         self.join = LabelJoin(config.labels.buffer_size, config.labels.max_age_s)
         self.counters = dict.fromkeys(_COUNTERS, 0)
         if exporter is not None:
@@ -151,6 +156,11 @@ class DetectionPipeline:
             exporter.register_detector("nm_ddm", "inputs", [""])
         for name in self.error_detectors:
             exporter.register_detector(name, "errors", [""])
+
+    @property
+    def calibration_notes(self) -> list[str]:
+        """Why an error detector is not at its calibrated target (out of reach), if any."""
+        return [c["message"] for c in self.error_calibration.values() if c.get("message")]
 
     def _column_groups(self) -> list[ColumnDetectors]:
         return [self.inputs] + ([self.predictions] if self.predictions is not None else [])
@@ -311,7 +321,8 @@ class DetectionPipeline:
     # -- state --------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """JSON-able snapshot of every detector, the calibration, counters and label buffers."""
-        calibration = {g.stream: g.calibration for g in self._column_groups()}
+        calibration: dict[str, Any] = {g.stream: g.calibration for g in self._column_groups()}
+        calibration["errors"] = self.error_calibration
         return {
             "version": STATE_VERSION,
             "feature_names": self.feature_names,

@@ -6,7 +6,8 @@ columns, :mod:`detectors.multiple_testing`, at the family level that gives ``tar
 :mod:`executor.calibrate_ks`) and a Page-Hinkley bank pinned to the reference mean and standard
 deviation with thresholds calibrated to the family ``target_arl0`` (:mod:`executor.calibrate`).
 Calibration results travel in the pipeline's ``state_dict``. NM-DDM watches the input vector;
-error detectors (DDM family) watch the 0/1 errors of labelled events.
+error detectors (DDM family, ADWIN) watch the 0/1 errors of labelled events, their alarm parameters
+calibrated to ``errors.target_arl0`` at the reference error rate.
 """
 
 from __future__ import annotations
@@ -22,11 +23,16 @@ from detectors.base import DriftDetector
 from detectors.incremental_ks_bank import IncrementalKSBank
 from detectors.nm_ddm import NMDDM
 from detectors.page_hinkley_bank import PageHinkleyBank
-from executor.calibrate import calibrate_page_hinkley_columns
+from executor.calibrate import (
+    ERROR_PARAMETERS,
+    calibrate_error_detector,
+    calibrate_page_hinkley_columns,
+)
 from executor.calibrate_ks import ks_family_alpha
 from executor.config import DetectorsConfig
 
-__all__ = ["ColumnDetectors", "build_column_detectors", "build_error_detectors", "build_nm_ddm"]
+__all__ = ["ColumnDetectors", "build_column_detectors", "build_error_detectors", "build_nm_ddm",
+           "calibrate_errors"]
 
 IKS_NAME = "incremental_ks"
 PH_NAME = "page_hinkley"
@@ -90,10 +96,34 @@ def build_nm_ddm(reference: np.ndarray, config: DetectorsConfig) -> NMDDM | None
                  calibration_steps=nm.calibration_steps, random_state=nm.random_state)
 
 
-def build_error_detectors(config: DetectorsConfig) -> dict[str, DriftDetector]:
-    """One univariate error detector per configured name (0/1 errors in)."""
+def calibrate_errors(config: DetectorsConfig, error_rate: float) -> dict[str, Any]:
+    """Per error detector, :func:`executor.calibrate.calibrate_error_detector` at
+    ``errors.target_arl0`` and the reference ``error_rate``; a detector whose ``params`` set
+    the alarm parameter keeps them (status ``"configured"``)."""
     errors = config.errors
     if not errors.enabled:
         return {}
-    return {name: make_detector(name, **errors.params.get(name, {}))
+    out: dict[str, Any] = {}
+    for name in errors.detectors:
+        params = dict(errors.params.get(name, {}))
+        if ERROR_PARAMETERS[name].name in params:
+            out[name] = {"params": params, "status": "configured", "measured_arl0": None,
+                         "message": ""}
+        else:
+            out[name] = calibrate_error_detector(name, error_rate, errors.target_arl0,
+                                                 params=params, seed=config.calibration.seed)
+    return out
+
+
+def build_error_detectors(config: DetectorsConfig,
+                          calibration: dict[str, Any]) -> dict[str, DriftDetector]:
+    """One univariate error detector per configured name (0/1 errors in), with the parameters
+    of ``calibration`` (:func:`calibrate_errors` output, possibly from a ``state_dict``)."""
+    errors = config.errors
+    if not errors.enabled:
+        return {}
+    missing = sorted(set(errors.detectors) - set(calibration))
+    if missing:
+        raise ValueError(f"no calibration for error detectors {missing}")
+    return {name: make_detector(name, **calibration[name]["params"])
             for name in errors.detectors}

@@ -54,6 +54,7 @@ class RunSummary:
     setup_seconds: float = 0.0
     metrics_url: str | None = None
     pipelines: dict[int, dict[str, int]] = field(default_factory=dict)
+    calibration_notes: list[str] = field(default_factory=list)
 
     def add_batch(self, periods: Sequence[str], predicted: np.ndarray, labels: np.ndarray,
                   used_fallback: np.ndarray) -> None:
@@ -152,6 +153,7 @@ def format_summary(summary: RunSummary, feature_names: Sequence[str]) -> str:
     lines += ["", "Error-rate detectors: " + (", ".join(
         f"{d} {n} detections (first {_short(p) if p else '-'})" for d, p, n in sorted(errors))
         or "no detections")]
+    lines += [f"  note: {note}" for note in summary.calibration_notes]
     lines.append(f"Fallback rate: {total.fallback_rate:.3f} "
                  f"({total.n_fallback} of {total.n_events} events)")
     n_dead = sum(summary.dead_letters.values())

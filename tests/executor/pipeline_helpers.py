@@ -13,6 +13,7 @@ FAST_DETECTORS: dict[str, Any] = {
     "iks": {"window_size": 200, "target_arl0": 2000},
     "page_hinkley": {"target_arl0": 2000},
     "nm_ddm": {"window_size": 100, "target_arl0": 2000, "calibration_steps": 20_000},
+    "errors": {"target_arl0": 2000},
     "calibration": {"n_streams": 50},
 }
 

@@ -49,6 +49,7 @@ def test_defaults_from_empty_file(tmp_path: Path) -> None:
      "detectors.nm_ddm: target_arl0: must exceed window_size"),
     ("detectors: {errors: {detectors: [ddm], params: {adwin: {delta: 0.1}}}}",
      "detectors.errors: params: 'adwin' is not in detectors"),
+    ("detectors: {errors: {target_arl0: 0.5}}", "detectors.errors.target_arl0: must be > 1.0"),
     ("detectors: {iks: {calibration: exact}}", "detectors.iks.calibration"),
     ("detectors: {iks: {calibration: bootstrap, window_size: 500, stride: 7}}",
      "detectors.iks: stride: must divide window_size=500"),
