@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from detectors.bank_base import sorted_hits
+
 __all__ = ["DDMParams", "DDMState", "Workspace", "advance", "estimate", "shared_workspace"]
 
 #: values per vectorised pass (rows x tests)
@@ -172,12 +174,7 @@ def advance(params: DDMParams, st: DDMState, x: np.ndarray) -> tuple[np.ndarray,
                 span = max(FIRST_SPAN, RESTART_CELLS // int(np.count_nonzero(pos < end)))
             else:
                 span = min(2 * span, end - start)
-    if not rows_out:
-        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-    rows = np.concatenate(rows_out).astype(np.int64)
-    tests = np.concatenate(cols_out).astype(np.int64)
-    order = np.lexsort((tests, rows))
-    return rows[order], tests[order]
+    return sorted_hits(rows_out, cols_out)
 
 
 def _advance_pass(

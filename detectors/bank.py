@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from detectors.bank_base import FeatureBankBase
+from detectors.bank_base import FeatureBankBase, hit_pairs
 from detectors.base import DriftDetector, check_probability
 from detectors.multiple_testing import CORRECTIONS, correct
 
@@ -52,13 +52,6 @@ def check_correction(correction: str | None) -> str | None:
             f"correction must be None or one of {sorted(CORRECTIONS)}, got {correction!r}"
         )
     return correction
-
-
-def _pairs(rows: list[np.ndarray], cols: list[np.ndarray]) -> np.ndarray:
-    if not rows:
-        return np.empty((0, 2), dtype=np.int64)
-    out = np.column_stack([np.concatenate(rows), np.concatenate(cols)]).astype(np.int64)
-    return out[np.lexsort((out[:, 1], out[:, 0]))]
 
 
 class DetectorBank(FeatureBankBase):
@@ -140,7 +133,7 @@ class DetectorBank(FeatureBankBase):
             rows.append(fired)
             cols.append(np.full(len(fired), j))
             self._drift[j] = det.drift_detected
-        return _pairs(rows, cols)
+        return hit_pairs(rows, cols)
 
     def _update_corrected(self, arr: np.ndarray) -> np.ndarray:
         assert self.correction is not None
@@ -159,7 +152,7 @@ class DetectorBank(FeatureBankBase):
                 if self.reset_on_drift:
                     for j in hit:
                         self.detectors[j].reset()
-        return _pairs(rows, cols)
+        return hit_pairs(rows, cols)
 
     @property
     def drift_detected(self) -> np.ndarray:

@@ -15,7 +15,25 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-__all__ = ["FeatureBankBase"]
+from detectors.base import NonFiniteInputError
+
+__all__ = ["FeatureBankBase", "hit_pairs", "sorted_hits"]
+
+
+def sorted_hits(rows: list[np.ndarray], cols: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Concatenate per-pass detections and order them by row, then feature."""
+    if not rows:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    row = np.concatenate(rows).astype(np.int64)
+    col = np.concatenate(cols).astype(np.int64)
+    order = np.lexsort((col, row))
+    return row[order], col[order]
+
+
+def hit_pairs(rows: list[np.ndarray], cols: list[np.ndarray]) -> np.ndarray:
+    """The ``(k, 2)`` array of (row, feature) detections that ``update_many`` returns."""
+    row, col = sorted_hits(rows, cols)
+    return np.column_stack([row, col]).reshape(-1, 2)
 
 
 class FeatureBankBase(abc.ABC):
@@ -45,6 +63,16 @@ class FeatureBankBase(abc.ABC):
                 f" for features {self.feature_names}, got {arr.shape}"
             )
         return arr
+
+    def _check_finite_rows(self, arr: np.ndarray) -> None:
+        """Raise :class:`NonFiniteInputError` naming the first non-finite row and feature."""
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            row, feature = np.argwhere(bad)[0]
+            raise NonFiniteInputError(
+                f"{type(self).__name__} received a non-finite value at row {row}, feature "
+                f"{self.feature_names[feature]!r}; drop or impute such rows before the bank"
+            )
 
     @abc.abstractmethod
     def update_many(self, rows: Any) -> np.ndarray:

@@ -32,7 +32,6 @@ import numpy as np
 from detectors import _ddm_kernel as kernel
 from detectors._error_input import check_binary
 from detectors.bank_base import FeatureBankBase
-from detectors.base import NonFiniteInputError
 from detectors.ddm import ddm_params
 
 __all__ = ["DDMBank"]
@@ -72,13 +71,7 @@ class DDMBank(FeatureBankBase):
         arr = self._check_rows(rows)
         # 0/1 rows are finite: binary input needs the finiteness check only when it is not 0/1
         if self._params.real or ((arr != 0.0) & (arr != 1.0)).any():
-            bad = ~np.isfinite(arr)
-            if bad.any():
-                row, feature = np.argwhere(bad)[0]
-                raise NonFiniteInputError(
-                    f"{type(self).__name__} received a non-finite value at row {row}, feature "
-                    f"{self.feature_names[feature]!r}; drop or impute such rows before the bank"
-                )
+            self._check_finite_rows(arr)
             if not self._params.real:
                 check_binary(type(self).__name__, arr)
         if len(arr) == 0:

@@ -31,6 +31,7 @@ import numpy as np
 
 from detectors._ks_path import kolmogorov_sf, ks_path
 from detectors.bank import DetectorBank
+from detectors.bank_base import hit_pairs
 from detectors.base import NonFiniteInputError, check_int
 from detectors.incremental_ks import IncrementalKS
 from detectors.multiple_testing import correct
@@ -106,10 +107,7 @@ class IncrementalKSBank(DetectorBank):
         piece = max(4 * self.window_size, 4096)
         for start in range(0, len(arr), piece):
             self._corrected_block(arr[start : start + piece], start, rows, cols)
-        if not rows:
-            return np.empty((0, 2), dtype=np.int64)
-        out = np.column_stack([np.concatenate(rows), np.concatenate(cols)]).astype(np.int64)
-        return out[np.lexsort((out[:, 1], out[:, 0]))]
+        return hit_pairs(rows, cols)
 
     def _corrected_block(
         self, block: np.ndarray, offset: int, rows: list[np.ndarray], cols: list[np.ndarray],

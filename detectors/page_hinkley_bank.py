@@ -30,7 +30,6 @@ from typing import Any
 import numpy as np
 
 from detectors.bank_base import FeatureBankBase
-from detectors.base import NonFiniteInputError
 from detectors.page_hinkley import make_core
 from detectors.page_hinkley_kernel import PHState, advance
 
@@ -86,13 +85,7 @@ class PageHinkleyBank(FeatureBankBase):
 
     def update_many(self, rows: Any) -> np.ndarray:
         arr = self._check_rows(rows)
-        bad = ~np.isfinite(arr)
-        if bad.any():
-            row, feature = np.argwhere(bad)[0]
-            raise NonFiniteInputError(
-                f"{type(self).__name__} received a non-finite value at row {row}, feature "
-                f"{self.feature_names[feature]!r}; drop or impute such rows before the bank"
-            )
+        self._check_finite_rows(arr)
         rows_hit, feats_hit = advance(self._core, self._state, arr)
         self._n_rows += len(arr)
         np.add.at(self._n_detections, feats_hit, 1)

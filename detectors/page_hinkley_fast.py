@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from detectors._ddm_kernel import shared_workspace
+from detectors.bank_base import sorted_hits
 
 if TYPE_CHECKING:
     from detectors.page_hinkley import PHCore
@@ -59,12 +60,7 @@ def advance_steady(
             tests_r.append(tests)
         rows_out += [rows + r for rows in rows_r]
         tests_out += tests_r
-    if not rows_out:
-        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-    rows = np.concatenate(rows_out).astype(np.int64)
-    tests = np.concatenate(tests_out).astype(np.int64)
-    order = np.lexsort((tests, rows))
-    return rows[order], tests[order]
+    return sorted_hits(rows_out, tests_out)
 
 
 def _advance_rows(

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from detectors.bank_base import sorted_hits
 from detectors.page_hinkley import PHCore, warmup_std
 from detectors.page_hinkley_fast import advance_steady
 
@@ -137,12 +138,7 @@ def _advance_general(
                     setattr(st, key, getattr(st, key) * factor)
                 st.j = 0
         r = end
-    if not rows_out:
-        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-    rows = np.concatenate(rows_out).astype(np.int64)
-    tests = np.concatenate(tests_out).astype(np.int64)
-    order = np.lexsort((tests, rows))
-    return rows[order], tests[order]
+    return sorted_hits(rows_out, tests_out)
 
 
 def _advance_chunk(
