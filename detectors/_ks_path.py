@@ -21,8 +21,8 @@ import math
 
 import numpy as np
 
-from detectors._ddm_kernel import shared_workspace
 from detectors._treap import uses_lcm_rounding
+from detectors._workspace import shared_workspace
 
 __all__ = ["kolmogorov_sf", "ks_p_value", "ks_path"]
 

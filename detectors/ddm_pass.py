@@ -15,7 +15,8 @@ import math
 
 import numpy as np
 
-from detectors._ddm_kernel import DDMParams, DDMState, shared_workspace
+from detectors._ddm_kernel import DDMParams, DDMState
+from detectors._workspace import shared_workspace
 
 __all__ = ["binary_pass"]
 

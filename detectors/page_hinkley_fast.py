@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from detectors._ddm_kernel import shared_workspace
+from detectors._workspace import shared_workspace
 from detectors.bank_base import sorted_hits
 
 if TYPE_CHECKING:
