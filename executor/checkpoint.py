@@ -30,6 +30,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import math
 import os
 import re
 import tempfile
@@ -37,7 +38,9 @@ import time
 from pathlib import Path
 from typing import Any, NamedTuple
 
-__all__ = ["CHECKPOINT_FORMAT", "Checkpoint", "CheckpointStore"]
+import orjson
+
+__all__ = ["CHECKPOINT_FORMAT", "Checkpoint", "CheckpointStore", "dump_state", "load_state"]
 
 CHECKPOINT_FORMAT = 1
 _SUFFIX = ".ckpt"
@@ -52,6 +55,50 @@ class Checkpoint(NamedTuple):
 
     offset: int
     state: dict[str, Any]
+
+
+def _all_finite(value: Any) -> bool:
+    """False if a float anywhere in ``value`` is NaN or infinite (or a sum overflows: then
+    the caller takes the slow exact path, which is still correct)."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_all_finite(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        # C-level passes over flat or 2-D lists of numbers (windows, reference samples);
+        # other lists are walked.
+        try:
+            return math.isfinite(sum(value))
+        except TypeError:
+            pass
+        try:
+            return math.isfinite(sum(map(sum, value)))
+        except TypeError:
+            return all(_all_finite(v) for v in value)
+    return True
+
+
+def dump_state(state: Any) -> bytes:
+    """``state`` as compact JSON bytes, identical in meaning to ``json.dumps``.
+
+    orjson is ~20x faster than the standard encoder on detector states (windows of floats),
+    but writes NaN and infinity as ``null``; a state holding one is written by ``json`` (as
+    ``NaN``/``Infinity``, which :func:`load_state` reads back) so no value changes silently.
+    """
+    if _all_finite(state):
+        try:
+            return orjson.dumps(state)
+        except TypeError:
+            pass  # e.g. non-str keys or a float subclass: the standard encoder decides
+    return json.dumps(state, separators=(",", ":")).encode("utf-8")
+
+
+def load_state(payload: bytes | str) -> Any:
+    """Inverse of :func:`dump_state` (orjson, or ``json`` for NaN/Infinity tokens)."""
+    try:
+        return orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return json.loads(payload)
 
 
 def _check_topic(topic: str) -> str:
@@ -99,7 +146,7 @@ class CheckpointStore:
         if isinstance(offset_next, bool) or not isinstance(offset_next, int) or offset_next < 0:
             raise ValueError(f"offset_next must be an int >= 0, got {offset_next!r}")
         try:
-            payload = json.dumps(pipeline_state, separators=(",", ":")).encode("utf-8")
+            payload = dump_state(pipeline_state)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"pipeline_state is not JSON-serialisable: {exc}") from None
         header = {
@@ -178,7 +225,7 @@ class CheckpointStore:
         if header.get("sha256") != hashlib.sha256(payload).hexdigest():
             return "payload checksum mismatch", None
         try:
-            state = json.loads(payload)
+            state = load_state(payload)
         except (UnicodeDecodeError, ValueError):
             return "payload is not JSON", None
         if not isinstance(state, dict):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from executor.checkpoint import Checkpoint, CheckpointStore
+from executor.checkpoint import Checkpoint, CheckpointStore, dump_state, load_state
 
 STATE = {"counters": {"n_processed": 1200}, "window": [0.5, 1.5, float("inf")], "name": "é"}
 
@@ -132,3 +132,26 @@ def test_delete_and_listing(tmp_path: Path) -> None:
     store.delete("a-topic", 10)
     store.delete("a-topic", 10)
     assert store.partitions() == [("a-topic", 1), ("b.topic", 2)]
+
+
+@pytest.mark.parametrize("state", [
+    {"window": [0.1, 1e-300, -2.5e300, 3], "nested": {"rows": [[1.0, 2.0], [3.5, None]]},
+     "flags": [True, False], "name": "ks", "none": None},
+    {"mean": float("nan"), "rows": [[1.0, float("inf")], [-float("inf"), 0.0]]},
+    {"window": [1e308, 1e308]},  # the sum overflows: the exact encoder takes over
+    {1: "int keys become strings", "x": [0.30000000000000004]},
+])
+def test_dump_state_means_what_json_means(state: dict) -> None:
+    # NaN and infinity must come back as themselves, never as null.
+    expected = json.loads(json.dumps(state))
+    restored = load_state(dump_state(state))
+    assert json.dumps(restored, sort_keys=True) == json.dumps(expected, sort_keys=True)
+
+
+def test_a_state_with_nan_survives_a_checkpoint(tmp_path: Path) -> None:
+    store = CheckpointStore(tmp_path)
+    store.save("events", 0, 10, {"statistic": float("nan"), "window": [1.0, float("inf")]})
+    checkpoint = store.load("events", 0)
+    assert checkpoint is not None
+    assert checkpoint.state["window"] == [1.0, float("inf")]
+    assert checkpoint.state["statistic"] != checkpoint.state["statistic"]  # NaN
