@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from detectors._ks_path import kolmogorov_sf, ks_path
+from detectors._ks_path import kolmogorov_sf, ks_path_sparse, safe_statistic_bound
 from detectors.bank import DetectorBank
 from detectors.bank_base import hit_pairs
 from detectors.base import NonFiniteInputError, check_int
@@ -91,6 +91,10 @@ class IncrementalKSBank(DetectorBank):
         self._ks: list[IncrementalKS] = detectors
         sizes = np.array([len(det.reference) for det in detectors], dtype=np.float64)
         self._en = np.sqrt(sizes * window_size / (sizes + window_size))
+        # Any rejection (own threshold, Bonferroni or BH) needs p <= alpha: statistics under
+        # this bound need not be computed (detectors._ks_path.ks_path_sparse).
+        self._below = [safe_statistic_bound(det._threshold, float(en), alpha, window_size)
+                       for det, en in zip(detectors, self._en, strict=True)]
 
     def _p_values(self, stats: np.ndarray) -> np.ndarray:
         # same float operations as IncrementalKS.p_value, feature by feature
@@ -115,7 +119,8 @@ class IncrementalKSBank(DetectorBank):
         assert self.correction is not None
         n_rows = len(block)
         stats = np.column_stack([
-            ks_path(det._ref_sorted, np.array(det.window), block[:, j], self.window_size)
+            ks_path_sparse(det._ref_sorted, np.array(det.window), block[:, j], self.window_size,
+                           self._below[j])
             for j, det in enumerate(self._ks)
         ])
         # p-values are element-wise in the statistics: computed once, then only the columns a
@@ -140,9 +145,9 @@ class IncrementalKSBank(DetectorBank):
             self._drift, self._adjusted = reject[first].copy(), adjusted[first].copy()
             for j in hit:
                 resets[j].append(row)
-                stats[row + 1 :, j] = ks_path(
-                    self._ks[j]._ref_sorted, np.empty(0), block[row + 1 :, j], self.window_size
-                )
+                stats[row + 1 :, j] = ks_path_sparse(
+                    self._ks[j]._ref_sorted, np.empty(0), block[row + 1 :, j], self.window_size,
+                    self._below[j])
                 p_values[row + 1 :, j] = kolmogorov_sf(
                     np.nan_to_num(stats[row + 1 :, j], nan=0.0) * self._en[j])
             r0 = row + 1

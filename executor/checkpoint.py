@@ -142,13 +142,23 @@ class CheckpointStore:
         Raises ``ValueError`` for a bad offset or a state that is not JSON-serialisable, and
         ``OSError`` when the disk refuses the write (the previous checkpoint is then intact).
         """
+        self.save_payload(topic, partition, offset_next, self.encode(pipeline_state))
+
+    @staticmethod
+    def encode(pipeline_state: dict[str, Any]) -> bytes:
+        """The payload :meth:`save` writes for ``pipeline_state`` (``ValueError`` if it is not
+        JSON-serialisable). Encoding early freezes a state that keeps changing."""
+        try:
+            return dump_state(pipeline_state)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"pipeline_state is not JSON-serialisable: {exc}") from None
+
+    def save_payload(self, topic: str, partition: int, offset_next: int,
+                     payload: bytes) -> None:
+        """:meth:`save` of a state already encoded by :meth:`encode`."""
         target = self.path(topic, partition)
         if isinstance(offset_next, bool) or not isinstance(offset_next, int) or offset_next < 0:
             raise ValueError(f"offset_next must be an int >= 0, got {offset_next!r}")
-        try:
-            payload = dump_state(pipeline_state)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"pipeline_state is not JSON-serialisable: {exc}") from None
         header = {
             "format": CHECKPOINT_FORMAT, "topic": topic, "partition": partition,
             "offset": offset_next, "saved_at": time.time(), "length": len(payload),

@@ -192,10 +192,15 @@ class DetectorsConfig:
 
 @dataclass
 class BatchConfig:
-    """Micro-batch size: at most ``max_rows`` events or ``max_wait_ms`` of waiting."""
+    """Micro-batch size: at most ``max_rows`` events or ``max_wait_ms`` of waiting.
+
+    ``worker_process`` (Kafka executor): decode and detect in a child process while the
+    consumer polls the next batch (``executor/worker.py``); False keeps everything in one.
+    """
 
     max_rows: int = field(default=1000, metadata={"min": 1})
     max_wait_ms: int = field(default=200, metadata={"min": 0})
+    worker_process: bool = True
 
 
 @dataclass

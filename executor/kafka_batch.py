@@ -28,7 +28,8 @@ from executor.decode import DeadLetter, DecodedEvent, EventDecoder
 from executor.rebalance import PartitionStates
 from executor.summary import RunSummary
 
-__all__ = ["BatchOutcome", "BatchProcessor", "decode_label", "period_of"]
+__all__ = ["BatchOutcome", "BatchProcessor", "PartitionOutcome", "decode_label", "detect_records",
+           "period_of"]
 
 log = logging.getLogger("driftline.kafka")
 
@@ -69,6 +70,58 @@ class BatchOutcome:
         self.dead_letters: Counter[str] = Counter()
 
 
+@dataclasses.dataclass
+class PartitionOutcome:
+    """What detection did with one partition's records of a batch. Picklable: with
+    ``batch.worker_process`` it comes back from the detection worker.
+
+    ``rejects`` are the records to dead-letter (undecodable, or a batch the model failed on,
+    with the original bytes); ``result`` is the pipeline's :class:`executor.pipeline.
+    BatchResult` (None when nothing was processed), ``offsets`` and ``periods`` follow its
+    ``event_ids``; ``exporter_calls`` are the exporter observations recorded in the worker.
+    """
+
+    rejects: list[DeadLetter]
+    result: Any | None = None
+    offsets: list[int] = dataclasses.field(default_factory=list)
+    periods: list[str] = dataclasses.field(default_factory=list)
+    exporter_calls: list[Any] = dataclasses.field(default_factory=list)
+
+
+def detect_records(decoder: EventDecoder, pipeline: Any, topic: str, partition: int,
+                   records: Sequence[tuple[bytes | None, bytes | None, int, int | None]]
+                   ) -> PartitionOutcome:
+    """Decode ``[(value, key, offset, timestamp_ms), ...]`` of one partition and run the
+    decoded events through ``pipeline``."""
+    outcome = PartitionOutcome([])
+    events: list[DecodedEvent] = []
+    originals = {}
+    for value, key, offset, timestamp in records:
+        decoded = decoder.decode(value, key=key, topic=topic, partition=partition,
+                                 offset=offset, timestamp_ms=timestamp)
+        if isinstance(decoded, DeadLetter):
+            outcome.rejects.append(decoded)
+        else:
+            events.append(decoded)
+            originals[offset] = (value, key, timestamp)
+    if not events:
+        return outcome
+    result = pipeline.process(events)
+    for letter in result.dead_letters:
+        original = originals.get(letter.offset)
+        if original is not None:
+            # The pipeline only knows the decoded event; dead-letter the original bytes.
+            value, key, timestamp = original
+            letter = dataclasses.replace(letter, value=value, key=key, timestamp_ms=timestamp)
+        outcome.rejects.append(letter)
+    result.dead_letters = []
+    if result.n_processed:
+        outcome.result = result
+        outcome.offsets = [event.offset for event in events]
+        outcome.periods = [period_of(event_id) for event_id in result.event_ids]
+    return outcome
+
+
 class BatchProcessor:
     """Processes polled records into the partition pipelines (see the module docstring).
 
@@ -88,13 +141,16 @@ class BatchProcessor:
     class_names : sequence of str
     summary : RunSummary
         Accumulates per-period results and detections.
+    worker : executor.worker.DetectionWorker, optional
+        Runs decoding and detection in a child process (the pipelines of ``states`` are then
+        :class:`executor.worker.RemotePipeline`); without it they run here.
     """
 
     def __init__(self, decoder: EventDecoder, states: PartitionStates, *, events_topic: str,
                  labels_topic: str | None, exporter: Any | None,
                  dead_letters: DeadLetterProducer | None, producer: Any | None,
                  predictions_topic: str | None, class_names: Sequence[str],
-                 summary: RunSummary) -> None:
+                 summary: RunSummary, worker: Any | None = None) -> None:
         self.decoder = decoder
         self.states = states
         self.events_topic = events_topic
@@ -105,26 +161,87 @@ class BatchProcessor:
         self.predictions_topic = predictions_topic
         self.class_names = list(class_names)
         self.summary = summary
+        self.worker = worker
         self._prediction_futures: list[Any] = []
+        self._pending: tuple[BatchOutcome, list[Any], list[PartitionOutcome] | None] | None = None
+        self._completed: BatchOutcome | None = None
+
+    @property
+    def overlapped(self) -> bool:
+        """True when batches run in the detection worker (submit returns before they are
+        done)."""
+        return self.worker is not None
 
     def process(self, records: Mapping[Any, Sequence[Any]]) -> BatchOutcome:
-        """Process one poll's ``{TopicPartition: [ConsumerRecord, ...]}``."""
+        """Process one poll's ``{TopicPartition: [ConsumerRecord, ...]}`` and wait for it."""
+        self.submit(records)
+        outcome = self.complete()
+        assert outcome is not None
+        return outcome
+
+    def submit(self, records: Mapping[Any, Sequence[Any]]) -> None:
+        """Start one poll's records: labels are joined now, events go to their partitions'
+        pipelines -- in the detection worker (returns at once) or here (done on return).
+        :meth:`complete` finishes the batch."""
+        if self._pending is not None or self._completed is not None:
+            raise RuntimeError("the previous batch is not completed")
         outcome = BatchOutcome()
+        jobs = []
         for tp, batch in records.items():
             if not batch:
                 continue
             outcome.n_records += len(batch)
             if tp.topic == self.labels_topic:
                 self._labels(tp, batch, outcome)
-            else:
-                self._events(tp, batch, outcome)
-            self.states.advance(tp, batch[-1].offset + 1)
+                self.states.advance(tp, batch[-1].offset + 1)
+                continue
+            payload = [(r.value, r.key, r.offset, r.timestamp) for r in batch]
+            jobs.append((tp, batch[-1].offset + 1, self.states.pipeline(tp.partition), payload))
+        if self.worker is not None and jobs:
+            self.worker.submit_batch([(tp.topic, tp.partition, payload)
+                                      for tp, _, _, payload in jobs])
+            self._pending = (outcome, jobs, None)
+        else:
+            self._pending = (outcome, jobs, [
+                detect_records(self.decoder, pipeline, tp.topic, tp.partition, payload)
+                for tp, _, pipeline, payload in jobs])
+        if self.worker is None or not jobs:
+            self._finish_pending()
+
+    def complete(self) -> BatchOutcome | None:
+        """The outcome of the submitted batch once it is done (waits for the worker), with
+        its dead letters sent, its offsets advanced and its results counted; None if no batch
+        is waiting. Outputs are not flushed (:meth:`flush_outputs`)."""
+        if self._pending is not None:
+            self._finish_pending()
+        outcome, self._completed = self._completed, None
+        return outcome
+
+    def finish_in_flight(self) -> None:
+        """Finish the batch in flight, keeping its outcome for :meth:`complete` (used before a
+        rebalance takes partitions away)."""
+        if self._pending is not None:
+            self._finish_pending()
+
+    def _finish_pending(self) -> None:
+        assert self._pending is not None
+        outcome, jobs, outcomes = self._pending
+        self._pending = None
+        if outcomes is None:
+            assert self.worker is not None
+            outcomes = self.worker.collect_batch()
+        for (tp, next_offset, pipeline, _), partition_outcome in zip(jobs, outcomes,
+                                                                     strict=True):
+            if partition_outcome.exporter_calls:
+                pipeline.replay(partition_outcome.exporter_calls)
+            self._apply(tp, partition_outcome, outcome)
+            self.states.advance(tp, next_offset)
         if self.exporter is not None and outcome.dead_letters:
             # Model failures are already counted as failed by the pipeline.
             failed = {r: n for r, n in outcome.dead_letters.items() if r != "model"}
             self.exporter.observe_events(failed_by_reason=failed,
                                          dead_lettered=sum(outcome.dead_letters.values()))
-        return outcome
+        self._completed = outcome
 
     def _reject(self, letter: DeadLetter, outcome: BatchOutcome) -> None:
         outcome.dead_letters[letter.reason] += 1
@@ -136,54 +253,38 @@ class BatchProcessor:
                         letter.topic, letter.partition, letter.offset, letter.reason,
                         letter.detail)
 
-    def _events(self, tp: Any, batch: Sequence[Any], outcome: BatchOutcome) -> None:
-        events: list[DecodedEvent] = []
-        by_offset = {}
-        for record in batch:
-            decoded = self.decoder.decode(record.value, key=record.key, topic=record.topic,
-                                          partition=record.partition, offset=record.offset,
-                                          timestamp_ms=record.timestamp)
-            if isinstance(decoded, DeadLetter):
-                self._reject(decoded, outcome)
-            else:
-                events.append(decoded)
-                by_offset[record.offset] = record
-        if not events:
-            return
-        result = self.states.pipeline(tp.partition).process(events)
-        for letter in result.dead_letters:
-            original = by_offset.get(letter.offset)
-            if original is not None:
-                # The pipeline only knows the decoded event; dead-letter the original bytes.
-                letter = dataclasses.replace(letter, value=original.value, key=original.key,
-                                             timestamp_ms=original.timestamp)
+    def _apply(self, tp: Any, done: PartitionOutcome, outcome: BatchOutcome) -> None:
+        for letter in done.rejects:
             self._reject(letter, outcome)
-        if result.n_processed == 0:
+        result = done.result
+        if result is None:
             return
         outcome.n_processed += result.n_processed
-        periods = [period_of(e) for e in result.event_ids]
-        self.summary.add_batch(periods, result.predicted, result.labels, result.used_fallback)
-        period_by_id = dict(zip(result.event_ids, periods, strict=True))
+        self.summary.add_batch(done.periods, result.predicted, result.labels,
+                               result.used_fallback)
+        period_by_id = dict(zip(result.event_ids, done.periods, strict=True))
         for detection in result.detections:
             self.summary.add_detection(detection, period_by_id[detection.event_id])
         if self.producer is not None and self.predictions_topic:
-            self._emit_predictions(events, result)
+            self._emit_predictions(tp, done)
 
-    def _emit_predictions(self, events: Sequence[DecodedEvent], result: Any) -> None:
-        for i, event in enumerate(events):
+    def _emit_predictions(self, tp: Any, done: PartitionOutcome) -> None:
+        result = done.result
+        for i, (event_id, offset) in enumerate(zip(result.event_ids, done.offsets,
+                                                   strict=True)):
             predicted = int(result.predicted[i])
             label = int(result.labels[i])
             body = {
-                "event_id": event.event_id, "predicted": predicted,
+                "event_id": event_id, "predicted": predicted,
                 "class": self.class_names[predicted] if 0 <= predicted < len(
                     self.class_names) else str(predicted),
                 "fallback": bool(result.used_fallback[i]),
                 "label": None if label < 0 else label,
-                "topic": event.topic, "partition": event.partition, "offset": event.offset,
+                "topic": tp.topic, "partition": tp.partition, "offset": offset,
             }
             self._prediction_futures.append(self.producer.send(
                 self.predictions_topic, value=json.dumps(body, separators=(",", ":")).encode(),
-                key=event.event_id.encode("utf-8")))
+                key=event_id.encode("utf-8")))
 
     def _labels(self, tp: Any, batch: Sequence[Any], outcome: BatchOutcome) -> None:
         labels: dict[str, int] = {}

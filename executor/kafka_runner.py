@@ -42,6 +42,7 @@ from executor.kafka_batch import BatchProcessor
 from executor.kafka_clients import ensure_topic, make_consumer, make_producer
 from executor.rebalance import PartitionStates
 from executor.summary import RunSummary, format_summary
+from executor.worker import DetectionWorker, RemotePipeline
 
 __all__ = ["BACKOFF_INITIAL_S", "BACKOFF_MAX_S", "KafkaExecutor", "run_kafka"]
 
@@ -110,6 +111,7 @@ class KafkaExecutor:
         self.backoff_s = self.backoff_initial_s
         self._template_state: dict[str, Any] | None = None
         self.states: PartitionStates | None = None
+        self.worker: DetectionWorker | None = None
 
     # -- pipelines ------------------------------------------------------------------------------
 
@@ -154,8 +156,23 @@ class KafkaExecutor:
 
         self.prepare()
         exporter = None if self.exporter is None else self.exporter.for_source(partition)
+        if self.worker is not None:
+            return RemotePipeline(self.worker, partition, state, exporter)
         return DetectionPipeline(self.model, self.config, exporter=exporter,
                                  state=state if state is not None else self._template_state)
+
+    def _start_worker(self) -> None:
+        # A fresh child per consumer session: whatever a failed session left in the old one
+        # (pipelines, unread answers) is gone with it; partitions come back from checkpoints.
+        self._stop_worker()
+        if self.config.batch.worker_process:
+            self.worker = DetectionWorker(self.model, self.config, self.decoder,
+                                          self._template_state)
+
+    def _stop_worker(self) -> None:
+        if self.worker is not None:
+            worker, self.worker = self.worker, None
+            worker.close()
 
     # -- main loop ------------------------------------------------------------------------------
 
@@ -163,16 +180,19 @@ class KafkaExecutor:
         """Run sessions until stopped; returns the accumulated summary."""
         started = time.perf_counter()
         self.prepare()
-        while not self.stop_event.is_set():
-            try:
-                self._session()
-            except Exception as exc:
-                self.n_session_failures += 1
-                log.error("consumer session failed, reconnecting in %.1f s: %s: %s",
-                          self.backoff_s, type(exc).__name__, exc,
-                          exc_info=log.isEnabledFor(logging.DEBUG))
-                self.stop_event.wait(self.backoff_s)
-                self.backoff_s = min(self.backoff_s * 2, self.backoff_max_s)
+        try:
+            while not self.stop_event.is_set():
+                try:
+                    self._session()
+                except Exception as exc:
+                    self.n_session_failures += 1
+                    log.error("consumer session failed, reconnecting in %.1f s: %s: %s",
+                              self.backoff_s, type(exc).__name__, exc,
+                              exc_info=log.isEnabledFor(logging.DEBUG))
+                    self.stop_event.wait(self.backoff_s)
+                    self.backoff_s = min(self.backoff_s * 2, self.backoff_max_s)
+        finally:
+            self._stop_worker()
         self.summary.wall_seconds = time.perf_counter() - started
         return self.summary
 
@@ -185,6 +205,7 @@ class KafkaExecutor:
         clean = False
         try:
             self._ensure_output_topics()
+            self._start_worker()
             consumer = make_consumer(source)
             processor, states = self._wire(consumer, producer)
             topics = [source.topic] + ([source.labels_topic] if source.labels_topic else [])
@@ -192,23 +213,26 @@ class KafkaExecutor:
             log.info("consuming %s as group %s", topics, source.group_id)
             last_lag = 0.0
             while not self.stop_event.is_set():
+                # With the detection worker, the previous batch is processed during this poll.
                 records = self._poll(consumer)
                 # a poll that returned (even empty) means the session is alive: /healthz
                 self.exporter.mark_alive()
-                if records:
-                    self._handle(processor, states, records)
-                    self.backoff_s = self.backoff_initial_s
+                self._step(processor, states, records)
                 refresh = time.monotonic() - last_lag > LAG_REFRESH_S
                 self._export_lag(consumer, states, refresh=refresh)
                 if refresh:
                     last_lag = time.monotonic()
-            # Graceful stop: the last batch is done; write every partition and commit.
+            # Graceful stop: finish the last batch; write every partition and commit.
+            self._step(processor, states, {})
             states.checkpoint(list(states.next_offsets), force=True)
+            if self.worker is not None:
+                self.worker.drain()  # the checkpoints are on disk before the commit
             states.commit(raise_errors=False, timeout_ms=COMMIT_TIMEOUT_MS)
             clean = True
         finally:
             if states is not None and not clean:
                 # Nothing of an unfinished batch may reach a checkpoint or a commit.
+                self._stop_worker()
                 states.clear()
             if consumer is not None:
                 consumer.close(autocommit=False, timeout_ms=5_000)
@@ -222,6 +246,7 @@ class KafkaExecutor:
 
         def before_revoke(_: list[TopicPartition]) -> None:
             if processor is not None:
+                processor.finish_in_flight()
                 processor.flush_outputs()
 
         states = PartitionStates(consumer, self.store, self.make_pipeline, config.source.topic,
@@ -233,7 +258,7 @@ class KafkaExecutor:
             labels_topic=config.source.labels_topic, exporter=self.exporter,
             dead_letters=dead_letters, producer=producer,
             predictions_topic=config.outputs.predictions_topic,
-            class_names=self.model.class_names, summary=self.summary)
+            class_names=self.model.class_names, summary=self.summary, worker=self.worker)
         return processor, states
 
     def _ensure_output_topics(self) -> None:
@@ -268,14 +293,52 @@ class KafkaExecutor:
             timeout_ms = 0
         return merged
 
-    def _handle(self, processor: BatchProcessor, states: PartitionStates,
-                records: dict[Any, list[Any]]) -> None:
-        outcome = processor.process(records)
+    def _step(self, processor: BatchProcessor, states: PartitionStates,
+              records: dict[Any, list[Any]]) -> None:
+        """Finish the batch in flight and start ``records``.
+
+        With the detection worker the next batch is submitted as soon as the previous one's
+        results are in -- before its outputs are flushed and its offsets committed -- so the
+        worker is never idle during those round trips. The previous batch's checkpoint is
+        captured in the worker before the next batch reaches it and written only after the
+        flush succeeded (a checkpoint never covers unacknowledged dead letters).
+        """
+        if not processor.overlapped:
+            if records:
+                processor.submit(records)
+            self._finish(processor, states)
+            return
+        outcome = processor.complete()
+        stateless = None
+        if outcome is not None:
+            self.n_batches += 1
+            if self.n_batches % self.config.checkpoint.every_batches == 0:
+                stateless = states.snapshot()
+            offsets = dict(states.next_offsets)
+        if records:
+            processor.submit(records)
+        if outcome is None:
+            return
+        processor.flush_outputs()
+        if stateless is not None and self.worker is not None:
+            self.worker.post("write", stateless)
+        # Committing before the worker wrote the checkpoint is safe: a partition restarts
+        # from its checkpoint's offset, whatever was committed.
+        states.commit(raise_errors=True, timeout_ms=COMMIT_TIMEOUT_MS, offsets=offsets)
+        self.backoff_s = self.backoff_initial_s
+
+    def _finish(self, processor: BatchProcessor, states: PartitionStates) -> None:
+        """Complete the submitted batch (if any): outputs flushed, partitions checkpointed
+        (every ``checkpoint.every_batches``), offsets committed."""
+        outcome = processor.complete()
+        if outcome is None:
+            return
         processor.flush_outputs()
         self.n_batches += 1
         if self.n_batches % self.config.checkpoint.every_batches == 0:
             states.checkpoint()
         states.commit(raise_errors=True, timeout_ms=COMMIT_TIMEOUT_MS)
+        self.backoff_s = self.backoff_initial_s
         log.debug("batch %d: %d records, %d processed, %d dead letters", self.n_batches,
                   outcome.n_records, outcome.n_processed, sum(outcome.dead_letters.values()))
 

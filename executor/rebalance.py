@@ -179,6 +179,12 @@ class PartitionStates(ConsumerRebalanceListener):
                 pipeline = self.pipelines.get(tp.partition)
                 if pipeline is None:
                     continue
+                save = getattr(pipeline, "save_checkpoint", None)
+                if save is not None:  # a pipeline in the detection worker writes its own
+                    save(tp.topic, tp.partition, offset)
+                    self.dirty.discard(tp)
+                    written += 1
+                    continue
                 state = pipeline.state_dict()
             else:
                 state = {}
@@ -187,11 +193,32 @@ class PartitionStates(ConsumerRebalanceListener):
             written += 1
         return written
 
+    def snapshot(self) -> list[tuple[str, int, int]]:
+        """First half of a two-phase checkpoint of the partitions advanced since the last one:
+        pipelines in the detection worker capture their state at their current offset (written
+        later by the worker's ``write`` request); returns the state-less (labels topic)
+        ``(topic, partition, offset)`` to write with them."""
+        stateless = []
+        for tp in list(self.dirty):
+            offset = self.next_offsets.get(tp)
+            if offset is None:
+                continue
+            if tp.topic != self.events_topic:
+                stateless.append((tp.topic, tp.partition, offset))
+                self.dirty.discard(tp)
+                continue
+            snapshot = getattr(self.pipelines.get(tp.partition), "snapshot_checkpoint", None)
+            if snapshot is not None:
+                snapshot(tp.topic, tp.partition, offset)
+                self.dirty.discard(tp)
+        return stateless
+
     def commit(self, partitions: Iterable[TopicPartition] | None = None,
-               *, raise_errors: bool = False, timeout_ms: int = 10_000) -> bool:
-        """Commit the next offsets of ``partitions`` (default: all known); False on failure
-        unless ``raise_errors``."""
-        wanted = self.next_offsets if partitions is None else {
+               *, raise_errors: bool = False, timeout_ms: int = 10_000,
+               offsets: dict[TopicPartition, int] | None = None) -> bool:
+        """Commit the next offsets of ``partitions`` (default: all known), or exactly
+        ``offsets``; False on failure unless ``raise_errors``."""
+        wanted = offsets if offsets is not None else self.next_offsets if partitions is None else {
             tp: self.next_offsets[tp] for tp in partitions if tp in self.next_offsets}
         if not wanted:
             return True
@@ -211,7 +238,10 @@ class PartitionStates(ConsumerRebalanceListener):
             if tp.topic == self.events_topic:
                 if self.forget_partition is not None:
                     self.forget_partition(tp.partition)
-                self.pipelines.pop(tp.partition, None)
+                pipeline = self.pipelines.pop(tp.partition, None)
+                close = getattr(pipeline, "close", None)
+                if close is not None:  # frees it in the detection worker
+                    close()
                 self.pending.pop(tp.partition, None)
                 self.restored.pop(tp.partition, None)
 

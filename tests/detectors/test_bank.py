@@ -193,3 +193,33 @@ def test_validation() -> None:
     bank = IncrementalKSBank(["a"], [[0.0, 1.0]], window_size=2, correction="bh")
     with pytest.raises(ValueError, match="non-finite"):
         bank.update_many([[math.nan]])
+
+
+@pytest.mark.parametrize("method", ["bonferroni", "bh"])
+@pytest.mark.parametrize("reset", [True, False])
+def test_fast_bank_skips_in_control_steps_without_changing_anything(method: str,
+                                                                    reset: bool) -> None:
+    # Realistic sizes, where ks_path_sparse leaves most in-control steps out: detections,
+    # statistics and every detector's state must still equal the generic bank's.
+    rng = np.random.default_rng(21)
+    refs = [rng.normal(size=400), np.round(rng.normal(size=300), 1), rng.integers(0, 4, 350)]
+    refs = [np.asarray(r, dtype=float) for r in refs]
+    rows = np.column_stack([rng.normal(size=3000), np.round(rng.normal(size=3000), 1),
+                            rng.integers(0, 4, 3000).astype(float)])
+    rows[1500:, 0] += 0.6
+    rows[2200:, 1] *= 1.8
+    generic = DetectorBank(
+        _names(3), [IncrementalKS(r, window_size=250, alpha=1e-3, reset_on_drift=False)
+                    for r in refs],
+        correction=method, alpha=1e-3, reset_on_drift=reset,
+    )
+    fast = IncrementalKSBank(_names(3), refs, window_size=250, alpha=1e-3, correction=method,
+                             reset_on_drift=reset)
+    expected = generic.update_many(rows)
+    got = np.concatenate([fast.update_many(rows[:1700]),
+                          fast.update_many(rows[1700:]) + np.array([1700, 0])])
+    assert {int(j) for j in expected[:, 1]} >= {0, 1}
+    np.testing.assert_array_equal(got, expected)
+    for key, value in generic.statistics.items():
+        np.testing.assert_array_equal(fast.statistics[key], value, err_msg=key)
+    assert [d.state_dict() for d in fast.detectors] == [d.state_dict() for d in generic.detectors]

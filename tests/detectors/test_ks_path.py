@@ -1,0 +1,68 @@
+"""The sparse KS path against the dense one and scipy."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from detectors._ks_path import _statistic_after, ks_path, ks_path_sparse, safe_statistic_bound
+from detectors.incremental_ks import ks_threshold
+
+
+def _samples(kind: str, rng: np.random.Generator, n: int) -> np.ndarray:
+    if kind == "continuous":
+        return rng.normal(size=n)
+    if kind == "rounded":
+        return np.round(rng.normal(size=n), 1)
+    return rng.integers(0, 5, size=n).astype(float)
+
+
+@pytest.mark.parametrize("kind", ["continuous", "rounded", "integers"])
+def test_statistic_of_one_window_equals_scipy(kind: str) -> None:
+    rng = np.random.default_rng(3)
+    for n_ref, n_win in [(500, 500), (300, 200), (37, 50)]:
+        for _ in range(20):
+            reference = np.sort(_samples(kind, rng, n_ref))
+            window = _samples(kind, rng, n_win) * rng.uniform(0.7, 1.5)
+            assert _statistic_after(reference, window, n_win) == stats.ks_2samp(
+                reference, window).statistic
+
+
+@pytest.mark.parametrize("kind", ["continuous", "rounded", "integers"])
+@pytest.mark.parametrize("n_old", [0, 120, 500])
+def test_sparse_path_keeps_every_value_it_computes_and_skips_only_safe_steps(
+        kind: str, n_old: int) -> None:
+    rng = np.random.default_rng(11)
+    n_win = 500
+    reference = np.sort(_samples(kind, rng, 600))
+    window = _samples(kind, rng, n_old)
+    batch = _samples(kind, rng, 4000)
+    batch[2500:] *= 1.7  # a change: the statistic climbs to the bound and beyond
+    below = safe_statistic_bound(ks_threshold(1e-4, 600, n_win),
+                                 math.sqrt(600 * n_win / (600 + n_win)), 1e-4, n_win)
+    dense = ks_path(reference, window, batch, n_win)
+    sparse = ks_path_sparse(reference, window, batch, n_win, below)
+    computed = ~np.isnan(sparse)
+    np.testing.assert_array_equal(sparse[computed], dense[computed])
+    assert np.isnan(dense[~computed]).sum() == np.isnan(dense).sum()  # filling steps
+    skipped = ~computed & ~np.isnan(dense)
+    assert (dense[skipped] <= below).all()
+    assert computed[-1]
+    if kind != "integers":  # few distinct values: the statistic sits nearer the bound
+        assert skipped.sum() > 0.5 * len(batch)
+    # every step over the bound was computed, so a threshold test sees the same steps
+    assert np.array_equal(np.flatnonzero(dense > below), np.flatnonzero(sparse > below))
+
+
+def test_safe_bound_is_below_threshold_and_p_value_level() -> None:
+    n_ref, n_win, alpha = 500, 500, 5e-5
+    en = math.sqrt(n_ref * n_win / (n_ref + n_win))
+    threshold = ks_threshold(alpha, n_ref, n_win)
+    below = safe_statistic_bound(threshold, en, alpha, n_win)
+    assert below < threshold
+    assert stats.kstwobign.sf(en * (below + 1.0 / n_win)) > alpha
+    # a lower level (Bonferroni) or no p-value test only raises the statistic needed
+    assert safe_statistic_bound(threshold, en, alpha / 8, n_win) == pytest.approx(below)
