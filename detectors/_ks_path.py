@@ -9,29 +9,73 @@ to scipy's (see :func:`detectors._treap.lcm_statistic`).
 
 When scipy reports ``d`` as ``h / lcm`` (sizes up to 10,000) only the integer extremes of ``D``
 matter: the grid is then the window keys alone (the largest ``D`` between two of them, reached at
-the last reference value before the next key, is ``D`` at the previous key plus a constant). On a
-``(grid, steps)`` layout each step's move of ``D`` is a pair of step functions of the grid (two
-comparisons), and one contiguous cumulative sum over the steps gives ``D`` at every step, in the
-thread's shared work arrays (fresh ones would be page-faulted anew on every call).
+the last reference value before the next key, is ``D`` at the previous key plus a constant). Each
+step's move of ``D`` is a pair of step functions of the grid, so a block of steps only splits the
+grid into the intervals between the keys it touches: the block's extremes come from an
+``(intervals, steps)`` array and one cumulative sum over the steps (:func:`_lcm_block`).
+
+:func:`ks_path_sparse` leaves out the steps whose statistic provably stays under a bound.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
 from detectors._treap import lcm_statistic, uses_lcm_rounding
-from detectors._workspace import shared_workspace
 
 __all__ = ["kolmogorov_sf", "ks_p_value", "ks_path", "ks_path_sparse", "safe_statistic_bound"]
 
 #: cells (steps x grid points) of the largest intermediate array
 MAX_CELLS = 1 << 16
-#: the same for the integer-only path (scipy's lcm rounding), whose work arrays are shared
-LCM_MAX_CELLS = 1 << 18
+#: steps per block of the integer-only path (:func:`_lcm_block`)
+LCM_BLOCK = 96
 #: a segment of window_size // SEGMENT_DIVISOR steps shares one grid
 SEGMENT_DIVISOR = 2
+
+
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    """``np.unique`` of floats by sorting (numpy 2's hash-based unique is ~20x slower here)."""
+    ordered = np.sort(values)
+    if len(ordered) < 2:
+        return ordered
+    keep = np.empty(len(ordered), dtype=bool)
+    keep[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
+    return ordered[keep]
+
+
+def _lcm_block(base: np.ndarray, entering: np.ndarray, exiting: np.ndarray, n_ref: int,
+               rise: np.ndarray, rise_after: np.ndarray, dtype: Any) -> np.ndarray:
+    """``max |D|`` (integers, ``n_ref * n_win`` times the statistic) after each step of a block.
+
+    ``base`` holds the per-grid-point increments of ``D`` before the block; step ``t`` lowers
+    ``D`` by ``n_ref`` at and above grid index ``entering[t]`` and raises it at and above
+    ``exiting[t]`` (``n_grid``: nothing leaves). Only the grid indices the block touches split
+    the grid into intervals on which every step moves ``D`` by the same amount, so the extremes
+    of ``D`` over an interval keep their place: the block works on an ``(intervals, steps)``
+    array -- at most ``2 * steps + 1`` rows instead of one per grid point.
+    """
+    n_grid = len(base)
+    d0 = np.cumsum(base, dtype=dtype)  # D at every grid point before the block
+    touched = np.zeros(n_grid + 1, dtype=bool)
+    touched[0] = touched[entering] = touched[exiting] = True
+    starts = np.flatnonzero(touched[:n_grid])
+    low0 = np.minimum.reduceat(d0, starts)
+    # the largest D between two window keys is D at the lower key plus the rise to the next
+    high0 = np.maximum.reduceat(d0 + rise_after, starts)
+    at = starts[:, None]
+    up = np.greater_equal(at, exiting).view(np.int8)
+    up -= np.greater_equal(at, entering).view(np.int8)
+    move = np.multiply(up, dtype(n_ref), dtype=dtype)
+    np.cumsum(move, axis=1, out=move)
+    low = (move + low0[:, None]).min(axis=0)
+    move += high0[:, None]
+    high = move.max(axis=0)
+    np.maximum(high, rise[0], out=high)
+    return np.maximum(high, -low).astype(np.int64)
 
 
 def _compressed_grid(reference: np.ndarray, window_values: np.ndarray) -> np.ndarray:
@@ -41,12 +85,12 @@ def _compressed_grid(reference: np.ndarray, window_values: np.ndarray) -> np.nda
     its max there is at the last reference key before the next window key and its min at the
     preceding window key. Other reference keys are dropped.
     """
-    win_keys = np.unique(window_values)
-    ref_keys = np.unique(reference)
+    win_keys = _sorted_unique(window_values)
+    ref_keys = _sorted_unique(reference)
     # last reference key strictly below each window key, and the largest reference key
     below = np.searchsorted(ref_keys, win_keys, side="left") - 1
-    keep = ref_keys[np.unique(np.r_[below[below >= 0], len(ref_keys) - 1])]
-    return np.union1d(win_keys, keep)
+    keep = ref_keys[_sorted_unique(np.concatenate([below[below >= 0], [len(ref_keys) - 1]]))]
+    return _sorted_unique(np.concatenate([win_keys, keep]))
 
 
 def ks_path(
@@ -91,8 +135,6 @@ def ks_path(
     # one segment of steps shares a grid; its length bounds the grid size
     seg_len = max(64, n_win // SEGMENT_DIVISOR)
     seq = np.concatenate([window, batch])
-    if lcm_mode and max_cells == MAX_CELLS:
-        max_cells = LCM_MAX_CELLS
     start = 0
     while start < n_batch:
         stop = min(n_batch, start + seg_len)
@@ -101,22 +143,26 @@ def ks_path(
             # window keys only: between two of them D rises with the reference count, so its
             # largest value there is D at the previous key plus the reference values strictly
             # in between (``rise``); its smallest values are at window keys
-            grid = np.unique(seq[lo : n_old + stop])
+            grid = _sorted_unique(seq[lo : n_old + stop])
         else:
             grid = _compressed_grid(reference, seq[lo : n_old + stop])
         n_grid = len(grid)
         c1 = np.searchsorted(reference, grid, side="right")
         if lcm_mode:
             below = np.searchsorted(reference, grid, side="left")
-            rise = ((below - np.r_[0, c1[:-1]]) * n_win).astype(dtype)
-            rise_after = np.r_[rise[1:], (n_ref - int(c1[-1])) * n_win].astype(dtype)
-            grid_index = np.arange(n_grid, dtype=np.int32)[:, None]
+            rise = below.astype(dtype)
+            rise[1:] -= c1[:-1]
+            rise *= n_win
+            rise_after = np.empty_like(rise)
+            rise_after[:-1] = rise[1:]
+            rise_after[-1] = (n_ref - int(c1[-1])) * n_win
         pos = np.searchsorted(grid, seq[lo : n_old + stop])
         # per-point increments of D: n_win per reference value, -n_ref per window value
-        base = np.diff(c1, prepend=0) * n_win
-        base -= np.bincount(pos[: n_old + start - lo], minlength=n_grid) * n_ref
-        base = base.astype(dtype)
-        chunk = max(1, max_cells // n_grid)
+        base = c1.astype(dtype)
+        base[1:] -= c1[:-1]
+        base *= n_win
+        base -= (np.bincount(pos[: n_old + start - lo], minlength=n_grid) * n_ref).astype(dtype)
+        chunk = LCM_BLOCK if lcm_mode else max(1, max_cells // n_grid)
         for s in range(start, stop, chunk):
             e = min(stop, s + chunk)
             steps = np.arange(s, e)
@@ -130,35 +176,14 @@ def ks_path(
                 continue
             valid = steps >= first_full
             if lcm_mode:
-                # D is linear in the events. On the transposed (grid, steps) layout, step r
-                # moves D by -n_ref at and above its entering key and +n_ref at and above its
-                # leaving key: two comparisons give those step functions, one contiguous cumsum
-                # over the steps adds them up; integers, so the order changes nothing
-                n_steps = e - s
-                entering = pos[n_old + steps - lo].astype(np.int32)
-                exiting = np.full(n_steps, n_grid, dtype=np.int32)  # n_grid: nothing leaves
+                entering = pos[n_old + steps - lo]
+                exiting = np.full(len(steps), n_grid, dtype=entering.dtype)  # none leaves
                 exiting[has_out] = pos[leaving[has_out] - lo]
-                work = shared_workspace()
-                up = np.greater_equal(grid_index, exiting,
-                                      out=work.get("ks_up", n_grid, n_steps, np.int8))
-                down = np.greater_equal(grid_index, entering,
-                                        out=work.get("ks_down", n_grid, n_steps, np.int8))
-                up -= down
-                dt = np.multiply(up, dtype(n_ref), out=work.get("ks_d", n_grid, n_steps, dtype))
-                dt[:, 0] += np.cumsum(base, dtype=dtype)  # D before the first step
-                np.cumsum(dt, axis=1, out=dt)
+                d_abs = _lcm_block(base, entering, exiting, n_ref, rise, rise_after, dtype)
                 base = base - (np.bincount(entering, minlength=n_grid) * n_ref).astype(dtype)
-                base += (np.bincount(exiting[has_out], minlength=n_grid) * n_ref).astype(dtype)
-                if not valid.all():
-                    dt = dt[:, valid]
-                low = dt.min(axis=0)
-                # the largest D between two window keys is D at the lower key plus the rise
-                # up to the next one (rises are >= 0, so D at the keys never exceeds it)
-                dt += rise_after[:, None]
-                hi = dt.max(axis=0)
-                np.maximum(hi, rise[0], out=hi)
-                d_abs = np.maximum(hi, -low).astype(np.int64)
-                out[steps[valid]] = (d_abs // g) * 1.0 / ((n_ref // g) * n_win)
+                base += (np.bincount(exiting[has_out], minlength=n_grid)
+                         * n_ref).astype(dtype)
+                out[steps[valid]] = (d_abs[valid] // g) * 1.0 / ((n_ref // g) * n_win)
                 continue
             d = np.zeros((e - s, n_grid), dtype=dtype)
             d[rows, pos[n_old + steps - lo]] = -n_ref
@@ -180,8 +205,7 @@ def ks_path(
 
 #: a gap of fewer steps than this is computed densely (one statistic alone costs ~8 steps)
 MIN_SKIP = 12
-#: steps computed densely at once where the statistic is near the bound (first block, largest)
-MIN_DENSE_BLOCK = 16
+#: steps computed densely at once where the statistic is near the bound
 DENSE_BLOCK = 256
 
 
@@ -236,22 +260,17 @@ def ks_path_sparse(
         return _statistic_after(reference, seq[stop - n_win : stop], n_win)
 
     out[t] = d = alone(t)
-    # Dense blocks start small and double while the statistic stays near the bound: a
-    # detector that resets on a detection recomputes everything after it anyway.
-    block = MIN_DENSE_BLOCK
     while t < n_batch - 1:
         gap = math.floor((below - d) * n_win)
         if gap >= MIN_SKIP:
             t = min(t + gap + 1, n_batch - 1)
             out[t] = d = alone(t)
-            block = MIN_DENSE_BLOCK
             continue
-        start, stop = t + 1, min(n_batch, t + 1 + block)
+        start, stop = t + 1, min(n_batch, t + 1 + DENSE_BLOCK)
         out[start:stop] = ks_path(reference, seq[max(0, n_old + start - n_win) : n_old + start],
                                   batch[start:stop], n_win)
         t = stop - 1
         d = out[t]
-        block = min(2 * block, DENSE_BLOCK)
     return out
 
 

@@ -11,12 +11,16 @@
 5. the offsets are committed -- only now, so every event is processed at least once;
 6. consumer lag per partition goes to the exporter.
 
-A failure in any step (broker gone, flush or commit refused) tears the consumer session down
-without committing and builds a new one after an exponential backoff (capped at
-``backoff_max_s``; reset after a successful batch); the new session restores each partition from
-its checkpoint, so detector state and offsets stay consistent. The process never exits on a Kafka
-error. On SIGTERM/SIGINT the current batch is finished, every partition checkpointed, offsets
-committed, and the consumer and producer closed.
+With ``batch.worker_process`` (the default) step 2's decoding and detection run in a forked
+child (:mod:`executor.worker`) while the next batch is polled (kafka-python parses records in
+pure Python, about as costly as detection); see :meth:`KafkaExecutor._step` for the order.
+
+A failure in any step (broker gone, flush or commit refused, worker dead) tears the consumer
+session down without committing and builds a new one after an exponential backoff (capped at
+``backoff_max_s``; reset after a successful batch); the new session (with a new worker) restores
+each partition from its checkpoint, so detector state and offsets stay consistent. The process
+never exits on a Kafka error. On SIGTERM/SIGINT the current batch is finished, every partition
+checkpointed, offsets committed, and the consumer and producer closed.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from kafka import TopicPartition
 
 from executor.checkpoint import CheckpointStore
 from executor.config import RunConfig
+from executor.consumer_lag import export_lag
 from executor.dead_letter import DeadLetterProducer
 from executor.decode import EventDecoder
 from executor.kafka_batch import BatchProcessor
@@ -219,7 +224,8 @@ class KafkaExecutor:
                 self.exporter.mark_alive()
                 self._step(processor, states, records)
                 refresh = time.monotonic() - last_lag > LAG_REFRESH_S
-                self._export_lag(consumer, states, refresh=refresh)
+                export_lag(consumer, states, self.exporter,
+                           self.config.source.auto_offset_reset, refresh=refresh)
                 if refresh:
                     last_lag = time.monotonic()
             # Graceful stop: finish the last batch; write every partition and commit.
@@ -341,46 +347,6 @@ class KafkaExecutor:
         self.backoff_s = self.backoff_initial_s
         log.debug("batch %d: %d records, %d processed, %d dead letters", self.n_batches,
                   outcome.n_records, outcome.n_processed, sum(outcome.dead_letters.values()))
-
-    def _export_lag(self, consumer: Any, states: PartitionStates, *, refresh: bool) -> None:
-        # The high watermark comes with every fetch response; ListOffsets is only asked for
-        # partitions not fetched yet (and some brokers answer it with a stale offset).
-        assigned = list(consumer.assignment())
-        ends: dict[Any, int] = {tp: hw for tp in assigned
-                                if (hw := consumer.highwater(tp)) is not None}
-        ends_from_fetch = set(ends)
-        missing = [tp for tp in assigned if tp not in ends]
-        if refresh and missing:
-            try:
-                ends.update(consumer.end_offsets(missing, timeout_ms=2_000))
-            except Exception as exc:
-                log.debug("end offsets unavailable: %s", exc)
-        for tp in assigned:
-            end = ends.get(tp)
-            position = states.next_offsets.get(tp)
-            if end is None or position is None:
-                continue
-            if position > end and tp in ends_from_fetch:
-                self._position_beyond_end(consumer, states, tp, position, end)
-                continue
-            self.exporter.set_consumer_lag(tp.topic, tp.partition, end - position)
-
-    def _position_beyond_end(self, consumer: Any, states: PartitionStates, tp: Any,
-                             position: int, end: int) -> None:
-        # The log is shorter than what was already processed: the topic was recreated (or a
-        # broker without persistent storage restarted). Kafka would answer OFFSET_OUT_OF_RANGE;
-        # some brokers just return nothing, so apply auto_offset_reset here. Detector state is
-        # kept: it summarises the stream so far, whatever the offsets.
-        log.warning("%s/%d: position %d is beyond the log end %d (topic recreated?); "
-                    "resetting to the %s", tp.topic, tp.partition, position, end,
-                    self.config.source.auto_offset_reset)
-        if self.config.source.auto_offset_reset == "earliest":
-            consumer.seek_to_beginning(tp)
-            states.next_offsets[tp] = 0
-        else:
-            consumer.seek_to_end(tp)
-            states.next_offsets[tp] = end
-        states.dirty.add(tp)
 
 
 def _install_signal_handlers(stop: threading.Event) -> Callable[[], None]:

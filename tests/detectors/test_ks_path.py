@@ -66,3 +66,23 @@ def test_safe_bound_is_below_threshold_and_p_value_level() -> None:
     assert stats.kstwobign.sf(en * (below + 1.0 / n_win)) > alpha
     # a lower level (Bonferroni) or no p-value test only raises the statistic needed
     assert safe_statistic_bound(threshold, en, alpha / 8, n_win) == pytest.approx(below)
+
+
+@pytest.mark.parametrize("kind", ["continuous", "rounded", "integers"])
+def test_block_path_equals_the_statistic_of_every_window(kind: str) -> None:
+    # _lcm_block works on intervals between the keys a block touches; every step must still
+    # equal the statistic of its window computed from scratch (itself equal to scipy's).
+    rng = np.random.default_rng(17)
+    for n_ref, n_win, n_old, n_batch in [(500, 500, 500, 700), (300, 200, 37, 450),
+                                         (37, 25, 0, 300), (1, 1, 0, 20), (64, 500, 499, 90)]:
+        reference = np.sort(_samples(kind, rng, n_ref))
+        window = _samples(kind, rng, n_old)
+        batch = _samples(kind, rng, n_batch) * rng.uniform(0.8, 1.4)
+        path = ks_path(reference, window, batch, n_win)
+        seq = np.concatenate([window, batch])
+        for t in range(n_batch):
+            stop = n_old + t + 1
+            if stop < n_win:
+                assert np.isnan(path[t])
+            else:
+                assert path[t] == _statistic_after(reference, seq[stop - n_win : stop], n_win)
