@@ -30,6 +30,7 @@ __all__ = [
     "BOOTSTRAP_TIMEOUT_MS",
     "RECONNECT_BACKOFF_MAX_MS",
     "consumer_settings",
+    "ensure_output_topics",
     "ensure_topic",
     "make_consumer",
     "make_producer",
@@ -142,6 +143,21 @@ def ensure_topic(bootstrap_servers: str | list[str], topic: str, partitions: int
         return True
     finally:
         admin.close()
+
+
+def ensure_output_topics(config: Any) -> None:
+    """Create the dead-letter topics (of the events and labels topics) and the predictions
+    topic of a kafka run ``config`` if they do not exist (one partition each)."""
+    source = config.source
+    wanted = []
+    if config.dead_letter.enabled:
+        wanted.append(f"{source.topic}{config.dead_letter.topic_suffix}")
+        if source.labels_topic:
+            wanted.append(f"{source.labels_topic}{config.dead_letter.topic_suffix}")
+    if config.outputs.predictions_topic:
+        wanted.append(config.outputs.predictions_topic)
+    for topic in wanted:
+        ensure_topic(source.bootstrap_servers, topic, 1, client_id=f"{source.client_id}-admin")
 
 
 def end_offsets(consumer: KafkaConsumer, partitions: list[TopicPartition],

@@ -29,6 +29,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import multiprocessing
 import signal
 import sys
 import threading
@@ -44,7 +45,7 @@ from executor.consumer_lag import export_lag
 from executor.dead_letter import DeadLetterProducer
 from executor.decode import EventDecoder
 from executor.kafka_batch import BatchProcessor
-from executor.kafka_clients import ensure_topic, make_consumer, make_producer
+from executor.kafka_clients import ensure_output_topics, make_consumer, make_producer
 from executor.rebalance import PartitionStates
 from executor.summary import RunSummary, format_summary
 from executor.worker import DetectionWorker, RemotePipeline
@@ -170,9 +171,13 @@ class KafkaExecutor:
         # A fresh child per consumer session: whatever a failed session left in the old one
         # (pipelines, unread answers) is gone with it; partitions come back from checkpoints.
         self._stop_worker()
-        if self.config.batch.worker_process:
-            self.worker = DetectionWorker(self.model, self.config, self.decoder,
-                                          self._template_state)
+        if not self.config.batch.worker_process:
+            return
+        if "fork" not in multiprocessing.get_all_start_methods():
+            log.warning("batch.worker_process needs fork(); detecting in this process")
+            return
+        self.worker = DetectionWorker(self.model, self.config, self.decoder,
+                                      self._template_state)
 
     def _stop_worker(self) -> None:
         if self.worker is not None:
@@ -209,7 +214,7 @@ class KafkaExecutor:
         states = None
         clean = False
         try:
-            self._ensure_output_topics()
+            ensure_output_topics(self.config)
             self._start_worker()
             consumer = make_consumer(source)
             processor, states = self._wire(consumer, producer)
@@ -266,19 +271,6 @@ class KafkaExecutor:
             predictions_topic=config.outputs.predictions_topic,
             class_names=self.model.class_names, summary=self.summary, worker=self.worker)
         return processor, states
-
-    def _ensure_output_topics(self) -> None:
-        config = self.config
-        wanted = []
-        if config.dead_letter.enabled:
-            wanted.append(f"{config.source.topic}{config.dead_letter.topic_suffix}")
-            if config.source.labels_topic:
-                wanted.append(f"{config.source.labels_topic}{config.dead_letter.topic_suffix}")
-        if config.outputs.predictions_topic:
-            wanted.append(config.outputs.predictions_topic)
-        for topic in wanted:
-            ensure_topic(config.source.bootstrap_servers, topic, 1,
-                         client_id=f"{config.source.client_id}-admin")
 
     def _poll(self, consumer: Any) -> dict[Any, list[Any]]:
         max_rows = self.config.batch.max_rows

@@ -9,6 +9,7 @@ prints its report (:mod:`executor.summary`).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import sys
@@ -114,10 +115,10 @@ def run_local(config: RunConfig, *, out: IO[str] | None = None,
     fresh_state = first.state_dict()
     summary.calibration_notes = first.calibration_notes
     summary.setup_seconds = time.perf_counter() - setup_started
-    batches: dict[int, tuple[list[DecodedEvent], list[str]]] = {}
+    batches: dict[int, tuple[list[DecodedEvent], list[str], dict[int, Any]]] = {}
 
     def flush(partition: int) -> None:
-        events, periods = batches.pop(partition, ([], []))
+        events, periods, originals = batches.pop(partition, ([], [], {}))
         if not events:
             return
         if partition not in pipelines:
@@ -131,8 +132,13 @@ def run_local(config: RunConfig, *, out: IO[str] | None = None,
                 pipelines[partition] = first
         result = pipelines[partition].process(events)
         _record(summary, result, periods)
-        sink.add(result.dead_letters)
-        summary.add_dead_letters(result.dead_letters)
+        # The pipeline only knows the decoded events: dead-letter the original records.
+        letters = [dataclasses.replace(letter, value=record.value, key=record.key,
+                                       timestamp_ms=record.timestamp_ms)
+                   if (record := originals.get(letter.offset)) is not None else letter
+                   for letter in result.dead_letters]
+        sink.add(letters)
+        summary.add_dead_letters(letters)
 
     try:
         for record in source:
@@ -146,9 +152,10 @@ def run_local(config: RunConfig, *, out: IO[str] | None = None,
                 summary.add_dead_letters([decoded])
                 exporter.observe_events(failed_by_reason={decoded.reason: 1}, dead_lettered=1)
                 continue
-            events, periods = batches.setdefault(record.partition, ([], []))
+            events, periods, originals = batches.setdefault(record.partition, ([], [], {}))
             events.append(decoded)
             periods.append(record.period)
+            originals[record.offset] = record
             if len(events) >= config.batch.max_rows:
                 flush(record.partition)
         for partition in sorted(batches):

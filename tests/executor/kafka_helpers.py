@@ -30,14 +30,14 @@ def unique(prefix: str) -> str:
 def run_config(tmp: Path, *, bootstrap: str, topic: str, group: str, artifacts_dir: Path,
                checkpoint_dir: Path, metrics_port: int = 0, metrics: bool = True,
                predictions_topic: str | None = None, max_rows: int = 1000,
-               labels_topic: str | None = None) -> dict[str, Any]:
+               labels_topic: str | None = None, worker_process: bool = True) -> dict[str, Any]:
     """A kafka-source run config as a dict (write it with :func:`write_config`)."""
     return {
         "source": {"kind": "kafka", "bootstrap_servers": bootstrap, "topic": topic,
                    "group_id": group, "client_id": group, "poll_timeout_ms": 200,
                    "labels_topic": labels_topic, **FAST_GROUP},
         "model": {"artifacts_dir": str(artifacts_dir)},
-        "batch": {"max_rows": max_rows, "max_wait_ms": 100},
+        "batch": {"max_rows": max_rows, "max_wait_ms": 100, "worker_process": worker_process},
         "metrics": {"enabled": metrics, "host": "127.0.0.1", "port": metrics_port},
         "checkpoint": {"dir": str(checkpoint_dir), "every_batches": 1},
         "outputs": {"predictions_topic": predictions_topic},

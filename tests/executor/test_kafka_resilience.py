@@ -108,9 +108,11 @@ def running(config: RunConfig, model: Any, backoff_max_s: float = 2.0,
     assert not errors, errors
 
 
+# worker_process: detection in the forked worker (default) or in the consumer's process
+@pytest.mark.parametrize("worker_process", [True, False], ids=["worker", "single-process"])
 def test_poison_messages_go_to_the_dead_letter_topic_with_headers(
         kafka_broker: TansuBroker, artifacts_dir: Path, checkpoint_dir: Path, tmp_path: Path,
-        kafka_model: Any) -> None:
+        kafka_model: Any, worker_process: bool) -> None:
     assert len(POISON) >= 20
     topic, group = unique("poison"), unique("group")
     ensure_topic(kafka_broker.bootstrap_servers, topic, 1)
@@ -130,7 +132,8 @@ def test_poison_messages_go_to_the_dead_letter_topic_with_headers(
             expected[offset] = (decoded.reason, value, key)
     assert len(expected) == len(POISON) and len({r for r, _, _ in expected.values()}) >= 15
 
-    config = _config(kafka_broker, tmp_path, artifacts_dir, checkpoint_dir, topic, group)
+    config = _config(kafka_broker, tmp_path, artifacts_dir, checkpoint_dir, topic, group,
+                     worker_process=worker_process)
     with running(config, kafka_model) as executor:
         dead = consume_all(kafka_broker.bootstrap_servers, f"{topic}.dlt",
                            expected=len(POISON), timeout_s=90)
@@ -173,9 +176,10 @@ def test_broker_restart_is_survived(
     assert store.load(topic, 0).offset == 200
 
 
+@pytest.mark.parametrize("worker_process", [True, False], ids=["worker", "single-process"])
 def test_two_executors_split_partitions_and_state_follows_the_partition(
         kafka_broker: TansuBroker, artifacts_dir: Path, checkpoint_dir: Path, tmp_path: Path,
-        kafka_model: Any) -> None:
+        kafka_model: Any, worker_process: bool) -> None:
     topic, group = unique("pair"), unique("group")
     predictions = f"{topic}.predictions"
     bootstrap = kafka_broker.bootstrap_servers
@@ -187,7 +191,7 @@ def test_two_executors_split_partitions_and_state_follows_the_partition(
 
     store = CheckpointStore(checkpoint_dir)
     config = _config(kafka_broker, tmp_path, artifacts_dir, checkpoint_dir, topic, group,
-                     predictions_topic=predictions, max_rows=100)
+                     predictions_topic=predictions, max_rows=100, worker_process=worker_process)
 
     def checkpointed(sizes: dict[int, int]) -> bool:
         return all((c := store.load(topic, p)) is not None and c.offset == size

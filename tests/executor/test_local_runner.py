@@ -142,3 +142,38 @@ def test_partitions_get_their_own_pipeline_and_every_event_is_counted(
     assert sorted(summary.pipelines) == [0, 1, 2]
     per_partition = [c["n_processed"] for c in summary.pipelines.values()]
     assert sum(per_partition) == 3000 and min(per_partition) > 0
+
+
+class _FailsOnFirstBatch:
+    """A real model whose predict fails once, on the first batch of ``rows`` events."""
+
+    def __init__(self, model: LoadedModel, rows: int) -> None:
+        self._model, self._rows, self.failed = model, rows, False
+        self.profile, self.class_names = model.profile, model.class_names
+
+    def predict(self, X: object) -> object:
+        if not self.failed and len(X) == self._rows:  # type: ignore[arg-type]
+            self.failed = True
+            raise RuntimeError("simulated model failure")
+        return self._model.predict(X)
+
+
+def test_a_batch_the_model_fails_on_is_dead_lettered_with_its_original_records(
+        artifacts_dir: Path, loaded_model: LoadedModel, tmp_path: Path) -> None:
+    import base64
+
+    config = fast_config(artifacts_dir, dead_letter={"path": str(tmp_path / "dlt.jsonl")})
+    records = list(ReplaySource.insurance([1]))
+    model = _FailsOnFirstBatch(loaded_model, config.batch.max_rows)
+    summary = run_local(config, out=io.StringIO(), model=model, source=iter(records))
+    assert model.failed and summary.dead_letters == {"model": config.batch.max_rows}
+    assert summary.n_processed == len(records) - config.batch.max_rows
+    letters = [json.loads(line) for line in (tmp_path / "dlt.jsonl").read_text().splitlines()]
+    by_offset = {r.offset: r for r in records}
+    assert len(letters) == config.batch.max_rows
+    for letter in letters:
+        original = by_offset[letter["offset"]]
+        assert letter["reason"] == "model" and "simulated" in letter["detail"]
+        assert base64.b64decode(letter["value_b64"]) == original.value
+        assert base64.b64decode(letter["key_b64"]) == original.key
+        assert letter["timestamp_ms"] == original.timestamp_ms
