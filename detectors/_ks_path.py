@@ -26,7 +26,8 @@ import numpy as np
 
 from detectors._treap import lcm_statistic, uses_lcm_rounding
 
-__all__ = ["kolmogorov_sf", "ks_p_value", "ks_path", "ks_path_sparse", "safe_statistic_bound"]
+__all__ = ["kolmogorov_sf", "ks_p_value", "ks_path", "ks_path_sparse", "safe_statistic_bound",
+           "statistic_reaching"]
 
 #: cells (steps x grid points) of the largest intermediate array
 MAX_CELLS = 1 << 16
@@ -233,6 +234,7 @@ def ks_path_sparse(
     batch: np.ndarray,
     window_size: int,
     below: float,
+    stop_above: float = math.inf,
 ) -> np.ndarray:
     """:func:`ks_path`, leaving out steps whose statistic provably stays ``<= below``.
 
@@ -245,6 +247,9 @@ def ks_path_sparse(
     with a threshold above ``below`` rejects at exactly the same steps. In control (statistic
     well under a threshold of a small false-alarm rate) this computes a few percent of the
     steps. Without scipy's lcm rounding (samples over 10,000) it is :func:`ks_path`.
+
+    With ``stop_above``, the path ends (NaN) after the first computed step whose statistic
+    exceeds it: for a caller that certainly detects there and then restarts the window.
     """
     n_old, n_batch, n_win = len(window), len(batch), int(window_size)
     if not uses_lcm_rounding(len(reference), n_win) or not math.isfinite(below):
@@ -260,33 +265,44 @@ def ks_path_sparse(
         return _statistic_after(reference, seq[stop - n_win : stop], n_win)
 
     out[t] = d = alone(t)
-    while t < n_batch - 1:
+    while t < n_batch - 1 and not d > stop_above:
         gap = math.floor((below - d) * n_win)
         if gap >= MIN_SKIP:
             t = min(t + gap + 1, n_batch - 1)
             out[t] = d = alone(t)
             continue
         start, stop = t + 1, min(n_batch, t + 1 + DENSE_BLOCK)
-        out[start:stop] = ks_path(reference, seq[max(0, n_old + start - n_win) : n_old + start],
-                                  batch[start:stop], n_win)
+        dense = ks_path(reference, seq[max(0, n_old + start - n_win) : n_old + start],
+                        batch[start:stop], n_win)
+        over = np.flatnonzero(dense > stop_above)
+        if len(over):
+            stop = start + int(over[0]) + 1
+            dense = dense[: stop - start]
+        out[start:stop] = dense
         t = stop - 1
         d = out[t]
     return out
 
 
-def safe_statistic_bound(threshold: float, en: float, alpha: float, n_win: int) -> float:
-    """A statistic bound under which neither ``statistic > threshold`` nor a p-value
-    ``kolmogorov_sf(en * statistic) <= alpha`` can hold (two steps of margin for rounding)."""
+def statistic_reaching(en: float, level: float) -> float:
+    """The smallest statistic (to ~1e-16) whose p-value ``kolmogorov_sf(en * d)`` is
+    ``<= level`` (1.0 if none is)."""
     lo, hi = 0.0, 1.0
-    if kolmogorov_sf(en * hi)[0] > alpha:
-        return float(min(threshold, hi)) - 2.0 / n_win
-    for _ in range(60):  # smallest statistic whose p-value reaches alpha
+    if kolmogorov_sf(en * hi)[0] > level:
+        return hi
+    for _ in range(60):
         mid = 0.5 * (lo + hi)
-        if kolmogorov_sf(en * mid)[0] <= alpha:
+        if kolmogorov_sf(en * mid)[0] <= level:
             hi = mid
         else:
             lo = mid
-    return min(threshold, lo) - 2.0 / n_win
+    return hi
+
+
+def safe_statistic_bound(threshold: float, en: float, alpha: float, n_win: int) -> float:
+    """A statistic bound under which neither ``statistic > threshold`` nor a p-value
+    ``kolmogorov_sf(en * statistic) <= alpha`` can hold (two steps of margin for rounding)."""
+    return min(threshold, statistic_reaching(en, alpha)) - 2.0 / n_win
 
 
 def kolmogorov_sf(x: np.ndarray | float) -> np.ndarray:

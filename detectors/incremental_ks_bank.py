@@ -24,12 +24,18 @@ Examples
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from detectors._ks_path import kolmogorov_sf, ks_path_sparse, safe_statistic_bound
+from detectors._ks_path import (
+    kolmogorov_sf,
+    ks_path_sparse,
+    safe_statistic_bound,
+    statistic_reaching,
+)
 from detectors.bank import DetectorBank
 from detectors.bank_base import hit_pairs
 from detectors.base import NonFiniteInputError, check_int
@@ -95,6 +101,12 @@ class IncrementalKSBank(DetectorBank):
         # this bound need not be computed (detectors._ks_path.ks_path_sparse).
         self._below = [safe_statistic_bound(det._threshold, float(en), alpha, window_size)
                        for det, en in zip(detectors, self._en, strict=True)]
+        # p <= alpha / m is rejected by Bonferroni and BH alike: with resets, a column's path
+        # may stop there (everything after is recomputed from the emptied window).
+        m = len(detectors)
+        self._stop_above = [
+            statistic_reaching(float(en), alpha / m) + 2.0 / window_size
+            if reset_on_drift and correction is not None else math.inf for en in self._en]
 
     def _p_values(self, stats: np.ndarray) -> np.ndarray:
         # same float operations as IncrementalKS.p_value, feature by feature
@@ -120,7 +132,7 @@ class IncrementalKSBank(DetectorBank):
         n_rows = len(block)
         stats = np.column_stack([
             ks_path_sparse(det._ref_sorted, np.array(det.window), block[:, j], self.window_size,
-                           self._below[j])
+                           self._below[j], self._stop_above[j])
             for j, det in enumerate(self._ks)
         ])
         # p-values are element-wise in the statistics: computed once, then only the columns a
@@ -147,7 +159,7 @@ class IncrementalKSBank(DetectorBank):
                 resets[j].append(row)
                 stats[row + 1 :, j] = ks_path_sparse(
                     self._ks[j]._ref_sorted, np.empty(0), block[row + 1 :, j], self.window_size,
-                    self._below[j])
+                    self._below[j], self._stop_above[j])
                 p_values[row + 1 :, j] = kolmogorov_sf(
                     np.nan_to_num(stats[row + 1 :, j], nan=0.0) * self._en[j])
             r0 = row + 1

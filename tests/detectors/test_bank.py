@@ -223,3 +223,29 @@ def test_fast_bank_skips_in_control_steps_without_changing_anything(method: str,
     for key, value in generic.statistics.items():
         np.testing.assert_array_equal(fast.statistics[key], value, err_msg=key)
     assert [d.state_dict() for d in fast.detectors] == [d.state_dict() for d in generic.detectors]
+
+
+@pytest.mark.parametrize("method", ["bonferroni", "bh"])
+def test_fast_bank_under_persistent_drift_equals_generic_bank(method: str) -> None:
+    # A strong lasting shift: the column is detected again each time its window refills, so
+    # the fast bank stops each path at the first certain rejection and recomputes after it.
+    rng = np.random.default_rng(8)
+    refs = [rng.normal(size=300) for _ in range(3)]
+    rows = rng.normal(size=(4000, 3))
+    rows[500:, 0] += 2.0
+    rows[2500:, 2] *= 3.0
+    generic = DetectorBank(
+        _names(3), [IncrementalKS(r, window_size=200, alpha=1e-3, reset_on_drift=False)
+                    for r in refs],
+        correction=method, alpha=1e-3, reset_on_drift=True,
+    )
+    fast = IncrementalKSBank(_names(3), refs, window_size=200, alpha=1e-3, correction=method,
+                             reset_on_drift=True)
+    expected = generic.update_many(rows)
+    got = np.concatenate([fast.update_many(rows[lo:lo + 700]) + np.array([lo, 0])
+                          for lo in range(0, len(rows), 700)])
+    assert (expected[:, 1] == 0).sum() >= 10  # detected again after every refill
+    np.testing.assert_array_equal(got, expected)
+    for key, value in generic.statistics.items():
+        np.testing.assert_array_equal(fast.statistics[key], value, err_msg=key)
+    assert [d.state_dict() for d in fast.detectors] == [d.state_dict() for d in generic.detectors]

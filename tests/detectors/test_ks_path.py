@@ -86,3 +86,21 @@ def test_block_path_equals_the_statistic_of_every_window(kind: str) -> None:
                 assert np.isnan(path[t])
             else:
                 assert path[t] == _statistic_after(reference, seq[stop - n_win : stop], n_win)
+
+
+def test_sparse_path_stops_after_the_first_step_over_stop_above() -> None:
+    rng = np.random.default_rng(5)
+    reference = np.sort(rng.normal(size=500))
+    window = rng.normal(size=500)
+    batch = rng.normal(size=1500)
+    batch[700:] += 1.5  # the statistic climbs steadily past the stop level
+    dense = ks_path(reference, window, batch, 500)
+    stop_above = 0.2
+    sparse = ks_path_sparse(reference, window, batch, 500, 0.12, stop_above)
+    first_over = int(np.flatnonzero(dense > stop_above)[0])
+    assert sparse[first_over] == dense[first_over]
+    assert np.isnan(sparse[first_over + 1 :]).all()
+    computed = ~np.isnan(sparse[: first_over + 1])
+    np.testing.assert_array_equal(sparse[: first_over + 1][computed],
+                                  dense[: first_over + 1][computed])
+    assert not (sparse[: first_over] > stop_above).any()
