@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import socket
 import stat
 import subprocess
@@ -57,8 +58,35 @@ def tansu_binary() -> Path:
     return binary
 
 
+_HANDED_OUT: set[int] = set()
+
+
+def _first_ephemeral_port() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 nobody listens on right now."""
+    """A TCP port on 127.0.0.1 nobody is bound to right now, for a server a test starts later.
+
+    Taken below the kernel's ephemeral range: the kernel never gives such a port to an outgoing
+    connection (Prometheus scraping, Kafka clients...), so it stays free until the test's
+    server binds it -- a port from ``bind(0)`` can be taken in between by any ``connect``.
+    """
+    top = _first_ephemeral_port()
+    candidates = range(max(1024, top - 10_000), top)
+    for port in random.sample(candidates, min(500, len(candidates))):
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])

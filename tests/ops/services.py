@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
-import socket
 import subprocess
 import time
 import urllib.parse
@@ -23,6 +22,7 @@ from typing import IO, Any
 
 import yaml
 
+from tests.conftest import free_port
 from tests.ops.conftest import OPS, require_binary
 
 
@@ -37,13 +37,6 @@ def _load_receiver() -> ModuleType:
 
 
 alert_receiver = _load_receiver()
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def get_json(url: str, params: dict[str, str] | None = None) -> Any:
