@@ -24,6 +24,7 @@ Example
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -37,7 +38,8 @@ try:  # orjson parses an event in a fifth of the time of the json module
 except ImportError:  # pragma: no cover - orjson is a dependency; the json module still works
     orjson = None
 
-__all__ = ["REASONS", "DeadLetter", "DecodedEvent", "EventDecoder", "encode_event"]
+__all__ = ["REASONS", "DeadLetter", "DecodedEvent", "EventDecoder", "encode_event",
+           "with_originals"]
 
 #: every ``DeadLetter.reason`` the decoder produces (``"model"`` comes from the pipeline)
 REASONS = (
@@ -96,6 +98,24 @@ class DeadLetter:
         return {"reason": self.reason, "detail": self.detail, "value_b64": b64(self.value),
                 "key_b64": b64(self.key), "topic": self.topic, "partition": self.partition,
                 "offset": self.offset, "timestamp_ms": self.timestamp_ms}
+
+
+def with_originals(letters: Sequence[DeadLetter],
+                   originals: Mapping[int, tuple[bytes | None, bytes | None, int | None]],
+                   ) -> list[DeadLetter]:
+    """``letters`` with the original ``(value, key, timestamp_ms)`` of their offset.
+
+    The pipeline dead-letters decoded events (a batch the model failed on) and only knows their
+    ids; the record that goes to the dead-letter topic or file must carry the bytes that came in.
+    """
+    out = []
+    for letter in letters:
+        original = originals.get(letter.offset)
+        if original is not None:
+            value, key, timestamp_ms = original
+            letter = dataclasses.replace(letter, value=value, key=key, timestamp_ms=timestamp_ms)
+        out.append(letter)
+    return out
 
 
 class _EventError(Exception):

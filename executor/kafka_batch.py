@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from executor.dead_letter import DeadLetterProducer
-from executor.decode import DeadLetter, DecodedEvent, EventDecoder
+from executor.decode import DeadLetter, DecodedEvent, EventDecoder, with_originals
 from executor.rebalance import PartitionStates
 from executor.summary import RunSummary
 
@@ -107,13 +107,7 @@ def detect_records(decoder: EventDecoder, pipeline: Any, topic: str, partition: 
     if not events:
         return outcome
     result = pipeline.process(events)
-    for letter in result.dead_letters:
-        original = originals.get(letter.offset)
-        if original is not None:
-            # The pipeline only knows the decoded event; dead-letter the original bytes.
-            value, key, timestamp = original
-            letter = dataclasses.replace(letter, value=value, key=key, timestamp_ms=timestamp)
-        outcome.rejects.append(letter)
+    outcome.rejects.extend(with_originals(result.dead_letters, originals))
     result.dead_letters = []
     if result.n_processed:
         outcome.result = result

@@ -9,7 +9,6 @@ prints its report (:mod:`executor.summary`).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import sys
@@ -22,7 +21,7 @@ from typing import IO, Any
 import numpy as np
 
 from executor.config import RunConfig
-from executor.decode import DeadLetter, DecodedEvent, EventDecoder
+from executor.decode import DeadLetter, DecodedEvent, EventDecoder, with_originals
 from executor.pipeline import BatchResult, DetectionPipeline
 from executor.sources import ReplaySource, SourceRecord
 from executor.summary import RunSummary, format_summary
@@ -132,11 +131,7 @@ def run_local(config: RunConfig, *, out: IO[str] | None = None,
                 pipelines[partition] = first
         result = pipelines[partition].process(events)
         _record(summary, result, periods)
-        # The pipeline only knows the decoded events: dead-letter the original records.
-        letters = [dataclasses.replace(letter, value=record.value, key=record.key,
-                                       timestamp_ms=record.timestamp_ms)
-                   if (record := originals.get(letter.offset)) is not None else letter
-                   for letter in result.dead_letters]
+        letters = with_originals(result.dead_letters, originals)
         sink.add(letters)
         summary.add_dead_letters(letters)
 
@@ -155,7 +150,7 @@ def run_local(config: RunConfig, *, out: IO[str] | None = None,
             events, periods, originals = batches.setdefault(record.partition, ([], [], {}))
             events.append(decoded)
             periods.append(record.period)
-            originals[record.offset] = record
+            originals[record.offset] = (record.value, record.key, record.timestamp_ms)
             if len(events) >= config.batch.max_rows:
                 flush(record.partition)
         for partition in sorted(batches):
