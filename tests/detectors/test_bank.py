@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 
@@ -195,6 +196,30 @@ def test_validation() -> None:
         bank.update_many([[math.nan]])
 
 
+def _fast_bank_equals_generic(refs: list[np.ndarray], rows: np.ndarray, starts: list[int], *,
+                              window_size: int, alpha: float, method: str,
+                              reset: bool) -> np.ndarray:
+    """Feed ``rows`` to an IncrementalKSBank in batches beginning at ``starts`` and to the
+    generic bank at once; assert equal detections, statistics and detector states and return
+    the detections."""
+    generic = DetectorBank(
+        _names(len(refs)), [IncrementalKS(r, window_size=window_size, alpha=alpha,
+                                          reset_on_drift=False) for r in refs],
+        correction=method, alpha=alpha, reset_on_drift=reset,
+    )
+    fast = IncrementalKSBank(_names(len(refs)), refs, window_size=window_size, alpha=alpha,
+                             correction=method, reset_on_drift=reset)
+    expected = generic.update_many(rows)
+    bounds = [*starts, len(rows)]
+    got = np.concatenate([fast.update_many(rows[lo:hi]) + np.array([lo, 0])
+                          for lo, hi in itertools.pairwise(bounds)])
+    np.testing.assert_array_equal(got, expected)
+    for key, value in generic.statistics.items():
+        np.testing.assert_array_equal(fast.statistics[key], value, err_msg=key)
+    assert [d.state_dict() for d in fast.detectors] == [d.state_dict() for d in generic.detectors]
+    return expected
+
+
 @pytest.mark.parametrize("method", ["bonferroni", "bh"])
 @pytest.mark.parametrize("reset", [True, False])
 def test_fast_bank_skips_in_control_steps_without_changing_anything(method: str,
@@ -208,21 +233,9 @@ def test_fast_bank_skips_in_control_steps_without_changing_anything(method: str,
                             rng.integers(0, 4, 3000).astype(float)])
     rows[1500:, 0] += 0.6
     rows[2200:, 1] *= 1.8
-    generic = DetectorBank(
-        _names(3), [IncrementalKS(r, window_size=250, alpha=1e-3, reset_on_drift=False)
-                    for r in refs],
-        correction=method, alpha=1e-3, reset_on_drift=reset,
-    )
-    fast = IncrementalKSBank(_names(3), refs, window_size=250, alpha=1e-3, correction=method,
-                             reset_on_drift=reset)
-    expected = generic.update_many(rows)
-    got = np.concatenate([fast.update_many(rows[:1700]),
-                          fast.update_many(rows[1700:]) + np.array([1700, 0])])
+    expected = _fast_bank_equals_generic(refs, rows, [0, 1700], window_size=250, alpha=1e-3,
+                                         method=method, reset=reset)
     assert {int(j) for j in expected[:, 1]} >= {0, 1}
-    np.testing.assert_array_equal(got, expected)
-    for key, value in generic.statistics.items():
-        np.testing.assert_array_equal(fast.statistics[key], value, err_msg=key)
-    assert [d.state_dict() for d in fast.detectors] == [d.state_dict() for d in generic.detectors]
 
 
 @pytest.mark.parametrize("method", ["bonferroni", "bh"])
@@ -234,18 +247,6 @@ def test_fast_bank_under_persistent_drift_equals_generic_bank(method: str) -> No
     rows = rng.normal(size=(4000, 3))
     rows[500:, 0] += 2.0
     rows[2500:, 2] *= 3.0
-    generic = DetectorBank(
-        _names(3), [IncrementalKS(r, window_size=200, alpha=1e-3, reset_on_drift=False)
-                    for r in refs],
-        correction=method, alpha=1e-3, reset_on_drift=True,
-    )
-    fast = IncrementalKSBank(_names(3), refs, window_size=200, alpha=1e-3, correction=method,
-                             reset_on_drift=True)
-    expected = generic.update_many(rows)
-    got = np.concatenate([fast.update_many(rows[lo:lo + 700]) + np.array([lo, 0])
-                          for lo in range(0, len(rows), 700)])
+    expected = _fast_bank_equals_generic(refs, rows, list(range(0, len(rows), 700)),
+                                         window_size=200, alpha=1e-3, method=method, reset=True)
     assert (expected[:, 1] == 0).sum() >= 10  # detected again after every refill
-    np.testing.assert_array_equal(got, expected)
-    for key, value in generic.statistics.items():
-        np.testing.assert_array_equal(fast.statistics[key], value, err_msg=key)
-    assert [d.state_dict() for d in fast.detectors] == [d.state_dict() for d in generic.detectors]
