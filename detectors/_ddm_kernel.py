@@ -281,6 +281,40 @@ def _quiet_values(
     st.warning[dest] = warning[quiet]
 
 
+def first_fires(fire: np.ndarray, offset: int, columns: np.ndarray,
+                rows_out: list[np.ndarray], cols_out: list[np.ndarray]) -> np.ndarray:
+    """Row of each column's first drift in ``fire`` (``(steps, columns)``), else its last row;
+    the drifts are appended to ``rows_out`` (shifted by ``offset``) and ``cols_out``."""
+    last = np.full(fire.shape[1], fire.shape[0] - 1)
+    fired = fire.any(axis=0)
+    if fired.any():
+        last[fired] = np.argmax(fire[:, fired], axis=0)
+        hit = np.flatnonzero(fired)
+        rows_out.append(last[hit] + offset)
+        cols_out.append(columns[hit])
+    return last
+
+
+def store_minima(st: DDMState, dest: Any, since: np.ndarray, pick: tuple[np.ndarray, ...],
+                 prob: np.ndarray, std: np.ndarray, run_min: np.ndarray,
+                 fire: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Store ``(p_min, s_min)`` of each column's last update before its stopping row ``pick``
+    (``since``: that update's 1-based row, 0 for none in this pass: the stored pair stays), the
+    running minimum of ``p + s`` and the drift flag; returns ``(p_min, s_min, drift)``."""
+    have = since > 0
+    at = np.maximum(since - 1, 0)
+    column = pick[1]
+    p_min = np.where(have, prob[at, column], st.p_min[dest])
+    s_min = np.where(have, std[at, column], st.s_min[dest])
+    st.p_min[dest] = p_min
+    st.s_min[dest] = s_min
+    st.ps_min[dest] = run_min[pick]
+    drift = fire[pick]
+    st.drift[dest] = drift
+    st.pending[dest] = drift
+    return p_min, s_min, drift
+
+
 def _exact(
     params: DDMParams, st: DDMState, dest: np.ndarray, sub: np.ndarray, p: int,
     counts: np.ndarray, started: np.ndarray | None, prob: np.ndarray, std: np.ndarray,
@@ -327,27 +361,11 @@ def _exact(
         fire = ps > thr
     if not all_armed:
         fire &= armed
-    last = np.full(len(sub), n_steps - 1)
-    fired = fire.any(axis=0)
-    if fired.any():
-        last[fired] = np.argmax(fire[:, fired], axis=0)
-        hit = np.flatnonzero(fired)
-        rows_out.append(last[hit] + p)
-        cols_out.append(dest[hit])
+    last = first_fires(fire, p, dest, rows_out, cols_out)
     pick = last, k
-    at = since[pick]
-    have = at > 0
-    at = np.maximum(at - 1, 0)
-    p_min = np.where(have, prob[at, k], st.p_min[dest])
-    s_min = np.where(have, std[at, k], st.s_min[dest])
-    st.p_min[dest] = p_min
-    st.s_min[dest] = s_min
-    st.ps_min[dest] = run_min[pick]
-    was_armed = armed[pick]
-    st.drift[dest] = fire[pick]
-    st.pending[dest] = fire[pick]
+    p_min, s_min, drift = store_minima(st, dest, since[pick], pick, prob, std, run_min, fire)
     # warning keeps its previous value until the test is armed (as in the scalar update)
     with np.errstate(invalid="ignore"):
         warning = ps[pick] > p_min + params.warning_threshold * s_min
-    st.warning[dest] = np.where(was_armed, warning & ~fire[pick], st.warning[dest])
+    st.warning[dest] = np.where(armed[pick], warning & ~drift, st.warning[dest])
     return last

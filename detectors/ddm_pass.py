@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from detectors._ddm_kernel import DDMParams, DDMState
+from detectors._ddm_kernel import DDMParams, DDMState, first_fires, store_minima
 from detectors._workspace import shared_workspace
 
 __all__ = ["binary_pass"]
@@ -103,25 +103,10 @@ def _binary_pass(
     fire = ps > thr
     if armed is not None:
         fire &= armed
-    last = np.full(k, n_steps - 1)
-    if fire.any():
-        fired = fire.any(axis=0)
-        last[fired] = np.argmax(fire[:, fired], axis=0)
-        hit = np.flatnonzero(fired)
-        rows_out.append(last[hit] + p)
-        cols_out.append(cols[hit])
+    last = first_fires(fire, p, cols, rows_out, cols_out)
     pick = last, j
-    at = (flat[pick] - j) // k
-    have = at > 0
-    at = np.maximum(at - 1, 0)
-    p_min = np.where(have, prob[at, j], st.p_min[sel])
-    s_min = np.where(have, std[at, j], st.s_min[sel])
-    st.p_min[sel] = p_min
-    st.s_min[sel] = s_min
-    st.ps_min[sel] = run_min[pick]
-    drift = fire[pick]
-    st.drift[sel] = drift
-    st.pending[sel] = drift
+    p_min, s_min, drift = store_minima(st, sel, (flat[pick] - j) // k, pick, prob, std, run_min,
+                                       fire)
     warning = ps[pick] > p_min + params.warning_threshold * s_min
     warning &= ~drift
     # the warning keeps its previous value until the test is armed (as in the scalar update)
