@@ -211,22 +211,51 @@ MIN_SKIP = 12
 DENSE_BLOCK = 256
 
 
-def _statistic_after(reference: np.ndarray, window: np.ndarray, n_win: int) -> float:
-    """``ks_2samp(reference, window).statistic`` in scipy's lcm rounding, for one full window.
+class _CodedWindows:
+    """Exact statistics of full windows sliding over ``seq``, from 16-bit rank codes.
 
-    ``D(x) = c_ref(x) n_win - c_win(x) n_ref`` rises only at reference values and falls only at
-    window values, so its maximum is at a reference value and its minimum at a window value.
-    Counting position ``i + 1`` for the ``i``-th sorted value undercounts inside a run of ties,
-    which only lowers the maximum (raises the minimum) at a non-last tie: the extremes, reached
-    at the last value of each run, are exact.
+    A value's code is ``2 * left + tie``: ``left`` reference values lie below it and ``tie``
+    says whether it equals one. Values sharing a code are interchangeable for the statistic, so
+    a window's ``D`` extremes follow from its codes sorted (a radix sort) instead of its values
+    sorted and located in the reference. ``D(x) = c_ref(x) n_win - c_win(x) n_ref`` rises only
+    at reference values and falls only at window values: its maximum is just below a window
+    value (``left``), its minimum at one (``right``, the reference count at or below it).
+    Counting position ``i`` for the ``i``-th sorted value undercounts inside a run of equal
+    values, which only lowers the maximum (raises the minimum) at a non-last one: the extremes,
+    reached at the last value of each run, are exact. Needs ``2 * len(reference) < 65535``.
     """
-    n_ref = len(reference)
-    win = np.sort(window)
-    ranks = np.arange(1, max(n_ref, n_win) + 1, dtype=np.int64)
-    high = ranks[:n_ref] * n_win - np.searchsorted(win, reference, side="right") * n_ref
-    low = np.searchsorted(reference, win, side="right") * n_win - ranks[:n_win] * n_ref
-    d_abs = max(int(high.max()), -int(low.min()), 0)
-    return lcm_statistic(d_abs, n_ref, n_win)
+
+    def __init__(self, reference: np.ndarray, seq: np.ndarray, n_win: int,
+                 tie_ends: np.ndarray | None = None) -> None:
+        n_ref = len(reference)
+        left = np.searchsorted(reference, seq, side="left")
+        tie = reference[np.minimum(left, n_ref - 1)] == seq if n_ref else np.zeros(len(seq), bool)
+        self._codes = (2 * left + tie).astype(np.uint16)
+        if tie_ends is None:
+            tie_ends = np.searchsorted(reference, reference, side="right")
+        counts = np.empty(2 * n_ref + 1, dtype=np.int64)
+        counts[0::2] = np.arange(n_ref + 1)
+        counts[1::2] = tie_ends
+        self._right = counts * n_win  # reference values at or below a code, times n_win
+        counts[1::2] = counts[0:-1:2]
+        self._left = counts * n_win  # ... strictly below it
+        self._steps = np.arange(n_win, dtype=np.int64) * n_ref
+        self._n_ref, self._n_win = n_ref, n_win
+
+    def statistic(self, stop: int) -> float:
+        """``ks_2samp(reference, seq[stop - n_win : stop]).statistic`` (lcm rounding)."""
+        codes = np.sort(self._codes[stop - self._n_win : stop], kind="stable")
+        high = self._left[codes]
+        high -= self._steps
+        low = self._right[codes]
+        low -= self._steps
+        d_abs = max(int(high.max()), self._n_ref - int(low.min()), 0)
+        return lcm_statistic(d_abs, self._n_ref, self._n_win)
+
+
+def _statistic_after(reference: np.ndarray, window: np.ndarray, n_win: int) -> float:
+    """``ks_2samp(reference, window).statistic`` in scipy's lcm rounding, for one full window."""
+    return _CodedWindows(reference, np.asarray(window, dtype=np.float64), n_win).statistic(n_win)
 
 
 def ks_path_sparse(
@@ -236,6 +265,7 @@ def ks_path_sparse(
     window_size: int,
     below: float,
     stop_above: float = math.inf,
+    tie_ends: np.ndarray | None = None,
 ) -> np.ndarray:
     """:func:`ks_path`, leaving out steps whose statistic provably stays ``<= below``.
 
@@ -251,6 +281,8 @@ def ks_path_sparse(
 
     With ``stop_above``, the path ends (NaN) after the first computed step whose statistic
     exceeds it: for a caller that certainly detects there and then restarts the window.
+    ``tie_ends`` (``searchsorted(reference, reference, side="right")``) may be given by a caller
+    that reuses the reference.
     """
     n_old, n_batch, n_win = len(window), len(batch), int(window_size)
     if not uses_lcm_rounding(len(reference), n_win) or not math.isfinite(below):
@@ -261,9 +293,13 @@ def ks_path_sparse(
         return out
     seq = np.concatenate([window, batch])
 
+    coded: _CodedWindows | None = None
+
     def alone(step: int) -> float:
-        stop = n_old + step + 1
-        return _statistic_after(reference, seq[stop - n_win : stop], n_win)
+        nonlocal coded
+        if coded is None:
+            coded = _CodedWindows(reference, seq, n_win, tie_ends)
+        return coded.statistic(n_old + step + 1)
 
     out[t] = d = alone(t)
     while t < n_batch - 1 and not d > stop_above:

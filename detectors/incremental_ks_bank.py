@@ -104,6 +104,8 @@ class IncrementalKSBank(DetectorBank):
         # p <= alpha / m is rejected by Bonferroni and BH alike: with resets, a column's path
         # may stop there (everything after is recomputed from the emptied window).
         m = len(detectors)
+        self._tie_ends = [np.searchsorted(det._ref_sorted, det._ref_sorted, side="right")
+                          for det in detectors]
         self._stop_above = [
             statistic_reaching(float(en), alpha / m) + 2.0 / window_size
             if reset_on_drift and correction is not None else math.inf for en in self._en]
@@ -132,7 +134,7 @@ class IncrementalKSBank(DetectorBank):
         n_rows = len(block)
         stats = np.column_stack([
             ks_path_sparse(det._ref_sorted, np.array(det.window), block[:, j], self.window_size,
-                           self._below[j], self._stop_above[j])
+                           self._below[j], self._stop_above[j], self._tie_ends[j])
             for j, det in enumerate(self._ks)
         ])
         # p-values are element-wise in the statistics: computed once, then only the columns a
@@ -159,7 +161,7 @@ class IncrementalKSBank(DetectorBank):
                 resets[j].append(row)
                 stats[row + 1 :, j] = ks_path_sparse(
                     self._ks[j]._ref_sorted, np.empty(0), block[row + 1 :, j], self.window_size,
-                    self._below[j], self._stop_above[j])
+                    self._below[j], self._stop_above[j], self._tie_ends[j])
                 p_values[row + 1 :, j] = kolmogorov_sf(
                     np.nan_to_num(stats[row + 1 :, j], nan=0.0) * self._en[j])
             r0 = row + 1

@@ -31,6 +31,23 @@ def test_statistic_of_one_window_equals_scipy(kind: str) -> None:
                 reference, window).statistic
 
 
+def test_statistic_of_one_window_at_the_edges_of_the_reference() -> None:
+    # window values below, above and equal to the extreme (tied) reference values, and a
+    # one-value reference: the rank codes must still give scipy's statistic
+    rng = np.random.default_rng(8)
+    reference = np.sort(np.concatenate([np.full(40, -1.0), rng.normal(size=200),
+                                        np.full(30, 2.0)]))
+    for _ in range(30):
+        window = rng.choice([-3.0, -1.0, 0.0, 0.5, 2.0, 5.0], size=60) + np.where(
+            rng.random(60) < 0.5, 0.0, rng.normal(size=60))
+        assert _statistic_after(reference, window, 60) == stats.ks_2samp(
+            reference, window).statistic
+    one = np.array([0.25])
+    for window in ([0.25] * 5, [0.0, 0.25, 1.0], [-1.0] * 3, [1.0, 2.0]):
+        assert _statistic_after(one, np.array(window), len(window)) == stats.ks_2samp(
+            one, window).statistic
+
+
 @pytest.mark.parametrize("kind", ["continuous", "rounded", "integers"])
 @pytest.mark.parametrize("n_old", [0, 120, 500])
 def test_sparse_path_keeps_every_value_it_computes_and_skips_only_safe_steps(
