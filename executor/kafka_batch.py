@@ -16,6 +16,7 @@ Predictions records are JSON, keyed by event id::
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 import logging
@@ -116,6 +117,17 @@ def detect_records(decoder: EventDecoder, pipeline: Any, topic: str, partition: 
     return outcome
 
 
+@dataclasses.dataclass
+class _Submitted:
+    """A submitted batch: ``results`` is None while they are in the worker; ``received``
+    once it is done and its partitions' offsets advanced (:meth:`BatchProcessor.receive`)."""
+
+    outcome: BatchOutcome
+    jobs: list[tuple[Any, int, Any, list[Any]]]
+    results: list[PartitionOutcome] | None
+    received: bool
+
+
 class BatchProcessor:
     """Processes polled records into the partition pipelines (see the module docstring).
 
@@ -157,8 +169,8 @@ class BatchProcessor:
         self.summary = summary
         self.worker = worker
         self._prediction_futures: list[Any] = []
-        self._pending: tuple[BatchOutcome, list[Any], list[PartitionOutcome] | None] | None = None
-        self._completed: BatchOutcome | None = None
+        self._submitted: collections.deque[_Submitted] = collections.deque()
+        self._finished: collections.deque[BatchOutcome] = collections.deque()
 
     @property
     def overlapped(self) -> bool:
@@ -176,9 +188,9 @@ class BatchProcessor:
     def submit(self, records: Mapping[Any, Sequence[Any]]) -> None:
         """Start one poll's records: labels are joined now, events go to their partitions'
         pipelines -- in the detection worker (returns at once) or here (done on return).
-        :meth:`complete` finishes the batch."""
-        if self._pending is not None or self._completed is not None:
-            raise RuntimeError("the previous batch is not completed")
+        :meth:`complete` finishes the batch (batches complete in the order submitted)."""
+        if any(batch.results is None and not batch.received for batch in self._submitted):
+            raise RuntimeError("the batch in flight was not received")
         outcome = BatchOutcome()
         jobs = []
         for tp, batch in records.items():
@@ -194,48 +206,60 @@ class BatchProcessor:
         if self.worker is not None and jobs:
             self.worker.submit_batch([(tp.topic, tp.partition, payload)
                                       for tp, _, _, payload in jobs])
-            self._pending = (outcome, jobs, None)
+            self._submitted.append(_Submitted(outcome, jobs, None, received=False))
         else:
-            self._pending = (outcome, jobs, [
+            self._submitted.append(_Submitted(outcome, jobs, [
                 detect_records(self.decoder, pipeline, tp.topic, tp.partition, payload)
-                for tp, _, pipeline, payload in jobs])
-        if self.worker is None or not jobs:
-            self._finish_pending()
+                for tp, _, pipeline, payload in jobs], received=False))
+
+    def receive(self) -> bool:
+        """Wait until the worker has answered the batch in flight and advance its partitions'
+        offsets -- without applying its outcome, so that the next batch can be submitted before
+        :meth:`complete` does that. True when a batch awaits :meth:`complete`."""
+        for batch in self._submitted:
+            if batch.received:
+                continue
+            if batch.results is None:
+                self.worker.drain()
+            for tp, next_offset, _, _ in batch.jobs:
+                self.states.advance(tp, next_offset)
+            batch.received = True
+        return bool(self._submitted or self._finished)
 
     def complete(self) -> BatchOutcome | None:
-        """The outcome of the submitted batch once it is done (waits for the worker), with
-        its dead letters sent, its offsets advanced and its results counted; None if no batch
-        is waiting. Outputs are not flushed (:meth:`flush_outputs`)."""
-        if self._pending is not None:
-            self._finish_pending()
-        outcome, self._completed = self._completed, None
-        return outcome
+        """The outcome of the oldest submitted batch once it is done (waits for the worker),
+        with its dead letters sent, its offsets advanced and its results counted; None if no
+        batch is waiting. Outputs are not flushed (:meth:`flush_outputs`)."""
+        if self._finished:
+            return self._finished.popleft()
+        if not self._submitted:
+            return None
+        return self._finish(self._submitted.popleft())
 
     def finish_in_flight(self) -> None:
-        """Finish the batch in flight, keeping its outcome for :meth:`complete` (used before a
-        rebalance takes partitions away)."""
-        if self._pending is not None:
-            self._finish_pending()
+        """Finish every submitted batch, keeping their outcomes for :meth:`complete` (used
+        before a rebalance takes partitions away)."""
+        while self._submitted:
+            self._finished.append(self._finish(self._submitted.popleft()))
 
-    def _finish_pending(self) -> None:
-        assert self._pending is not None
-        outcome, jobs, outcomes = self._pending
-        self._pending = None
-        if outcomes is None:
+    def _finish(self, batch: _Submitted) -> BatchOutcome:
+        outcome, results = batch.outcome, batch.results
+        if results is None:
             assert self.worker is not None
-            outcomes = self.worker.collect_batch()
-        for (tp, next_offset, pipeline, _), partition_outcome in zip(jobs, outcomes,
+            results = self.worker.collect_batch()
+        for (tp, next_offset, pipeline, _), partition_outcome in zip(batch.jobs, results,
                                                                      strict=True):
             if partition_outcome.exporter_calls:
                 pipeline.replay(partition_outcome.exporter_calls)
             self._apply(tp, partition_outcome, outcome)
-            self.states.advance(tp, next_offset)
+            if not batch.received:
+                self.states.advance(tp, next_offset)
         if self.exporter is not None and outcome.dead_letters:
             # Model failures are already counted as failed by the pipeline.
             failed = {r: n for r, n in outcome.dead_letters.items() if r != "model"}
             self.exporter.observe_events(failed_by_reason=failed,
                                          dead_lettered=sum(outcome.dead_letters.values()))
-        self._completed = outcome
+        return outcome
 
     def _reject(self, letter: DeadLetter, outcome: BatchOutcome) -> None:
         outcome.dead_letters[letter.reason] += 1

@@ -295,28 +295,30 @@ class KafkaExecutor:
               records: dict[Any, list[Any]]) -> None:
         """Finish the batch in flight and start ``records``.
 
-        With the detection worker the next batch is submitted as soon as the previous one's
-        results are in -- before its outputs are flushed and its offsets committed -- so the
-        worker is never idle during those round trips. The previous batch's checkpoint is
-        captured in the worker before the next batch reaches it and written only after the
-        flush succeeded (a checkpoint never covers unacknowledged dead letters).
+        With the detection worker the next batch is submitted as soon as the worker has
+        answered the previous one -- before that answer is unpickled and applied, its outputs
+        flushed and its offsets committed -- so the worker is idle only for the hand-over. The
+        previous batch's checkpoint is captured in the worker before the next batch reaches it
+        and written only after the flush succeeded (a checkpoint never covers unacknowledged
+        dead letters).
         """
         if not processor.overlapped:
             if records:
                 processor.submit(records)
             self._finish(processor, states)
             return
-        outcome = processor.complete()
+        waiting = processor.receive()  # the batch in flight is done, its offsets advanced
         stateless = None
-        if outcome is not None:
+        if waiting:
             self.n_batches += 1
             if self.n_batches % self.config.checkpoint.every_batches == 0:
                 stateless = states.snapshot()
             offsets = dict(states.next_offsets)
         if records:
             processor.submit(records)
-        if outcome is None:
+        if not waiting:
             return
+        processor.complete()
         processor.flush_outputs()
         if stateless is not None and self.worker is not None:
             self.worker.post("write", stateless)

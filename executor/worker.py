@@ -33,6 +33,7 @@ import contextlib
 import dataclasses
 import logging
 import multiprocessing
+import pickle
 import signal
 import threading
 from collections.abc import Callable, Mapping
@@ -239,8 +240,10 @@ class DetectionWorker:
     Requests are answered in order. :meth:`call` waits for its answer; :meth:`post` (checkpoint
     writes) and :meth:`submit_batch` do not -- their answers are read by the next
     :meth:`collect_batch`, :meth:`call` or :meth:`drain`, which raise :class:`WorkerError` if
-    any of them failed. At most one batch is in flight. Thread-safe (rebalance callbacks run on
-    kafka-python's network thread).
+    any of them failed (a failed batch at :meth:`collect_batch`). At most one batch is in the
+    worker at a time; once :meth:`drain` has its answer the next one may be submitted before
+    the answer is collected. Thread-safe (rebalance callbacks run on kafka-python's network
+    thread).
 
     Parameters
     ----------
@@ -262,19 +265,23 @@ class DetectionWorker:
         child_conn.close()
         self._lock = threading.RLock()
         self._expected: collections.deque[str] = collections.deque()  # answers not read yet
-        self._collected: list[Any] | None = None
+        # batch answers read off the pipe (still pickled) and not collected yet
+        self._collected: collections.deque[bytes] = collections.deque()
         self.closed = False
 
     @property
     def alive(self) -> bool:
         return self.process.is_alive()
 
-    def _receive(self) -> Any:
+    def _receive_bytes(self) -> bytes:
         try:
-            status, value = self._conn.recv()
+            return self._conn.recv_bytes()
         except (EOFError, OSError) as exc:
             raise WorkerError(f"detection worker is gone (exit code "
                               f"{self.process.exitcode}): {exc!r}") from None
+
+    def _receive(self, raw: bytes | None = None) -> Any:
+        status, value = pickle.loads(self._receive_bytes() if raw is None else raw)
         if status == "error":
             raise WorkerError(value)
         return value
@@ -286,21 +293,22 @@ class DetectionWorker:
             raise WorkerError(f"detection worker is gone: {exc!r}") from None
 
     def _settle(self) -> None:
-        """Read every outstanding answer, in order; a batch's outcomes are kept for
-        :meth:`collect_batch`. Raises the first failure after reading the rest."""
+        """Read every outstanding answer, in order; a batch's answer is kept (unpickled only
+        by :meth:`collect_batch`, so that the next batch can be sent first). Raises the first
+        failure after reading the rest."""
         failure: WorkerError | None = None
         while self._expected:
             kind = self._expected.popleft()
             try:
-                value = self._receive()
+                if kind == "batch":
+                    self._collected.append(self._receive_bytes())
+                else:
+                    self._receive()
             except WorkerError as exc:
                 if not self.alive:
                     self._expected.clear()
                     raise
                 failure = failure or exc
-                continue
-            if kind == "batch":
-                self._collected = value
         if failure is not None:
             raise failure
 
@@ -320,19 +328,19 @@ class DetectionWorker:
     def submit_batch(self, items: list[tuple[str, int, list[Any]]]) -> None:
         """Start processing ``[(topic, partition, records), ...]`` in the worker."""
         with self._lock:
-            if "batch" in self._expected or self._collected is not None:
-                raise RuntimeError("a batch is already in flight; collect it first")
+            if "batch" in self._expected:
+                raise RuntimeError("a batch is already in flight; drain it first")
             self._send("batch", items)
             self._expected.append("batch")
 
     def collect_batch(self) -> list[Any]:
-        """The outcomes of the submitted batch (waits for them)."""
+        """The outcomes of the oldest batch not collected yet (waits for them)."""
         with self._lock:
-            self._settle()
-            outcomes, self._collected = self._collected, None
-            if outcomes is None:
+            if not self._collected:
+                self._settle()
+            if not self._collected:
                 raise RuntimeError("no batch was submitted")
-            return outcomes
+            return self._receive(self._collected.popleft())
 
     def drain(self) -> None:
         """Wait until every request sent so far is done (raises if one failed)."""

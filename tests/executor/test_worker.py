@@ -101,6 +101,29 @@ def test_a_snapshot_is_the_state_before_the_next_batch(setup: Any) -> None:
     assert store.load("labels", 3).offset == 41
 
 
+def test_the_next_batch_goes_in_once_the_previous_one_is_answered(setup: Any) -> None:
+    # the executor drains batch k, submits k+1, and only then unpickles k's outcomes
+    model, config, decoder, template, worker = setup
+    local = DetectionPipeline(model, config, state=template)
+    RemotePipeline(worker, 0, None, None)
+    records = _records([1, 2, 13])
+    first, second = records[:700], records[700:1400]
+    worker.submit_batch([("events", 0, first)])
+    with pytest.raises(RuntimeError, match="in flight"):
+        worker.submit_batch([("events", 0, second)])
+    worker.drain()
+    worker.submit_batch([("events", 0, second)])
+    for chunk in (first, second):  # collected in the order submitted
+        (got,) = worker.collect_batch()
+        expected = detect_records(decoder, local, "events", 0, chunk)
+        assert got.offsets == expected.offsets
+        assert got.result.detections == expected.result.detections
+    worker.submit_batch([("events", 5, first)])  # no pipeline there: the batch fails
+    worker.drain()  # the answer is in; the failure is the batch's, raised when collected
+    with pytest.raises(WorkerError, match="no pipeline for partition 5"):
+        worker.collect_batch()
+
+
 def test_a_state_that_does_not_fit_is_an_error_and_the_worker_lives_on(setup: Any) -> None:
     _, _, _, template, worker = setup
     broken = dict(template, model_sha256="0" * 64)
