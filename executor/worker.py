@@ -34,6 +34,7 @@ import dataclasses
 import logging
 import multiprocessing
 import pickle
+import queue
 import signal
 import threading
 from collections.abc import Callable, Mapping
@@ -234,6 +235,39 @@ def _serve(conn: Any, executor_end: Any, child: _Child) -> None:
             conn.send(("error", f"{type(exc).__name__}: {exc}"))
 
 
+class _Sender:
+    """Writes the requests to the worker, in order, on a thread of its own: the executor does
+    not wait while the worker finishes an earlier request (a checkpoint capture) before it
+    reads a batch. A blocking write releases the GIL."""
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+        self._queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="driftline-worker-send",
+                                        daemon=True)
+        self._thread.start()
+
+    def send(self, message: Any) -> None:
+        """Queue ``message`` (pickled here, so that an unpicklable one fails its caller)."""
+        if self.error is not None:
+            raise WorkerError(f"detection worker is gone: {self.error!r}")
+        self._queue.put(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
+
+    def _run(self) -> None:
+        while (data := self._queue.get()) is not None:
+            try:
+                self._conn.send_bytes(data)
+            except (OSError, ValueError) as exc:  # the worker is gone: its answers say so
+                self.error = exc
+                return
+
+    def close(self, timeout: float) -> None:
+        """Stop after the messages queued so far are written."""
+        self._queue.put(None)
+        self._thread.join(timeout)
+
+
 class DetectionWorker:
     """The executor's handle on the detection child process (see the module docstring).
 
@@ -263,6 +297,7 @@ class DetectionWorker:
             name="driftline-detect", daemon=True)
         self.process.start()
         child_conn.close()
+        self._sender = _Sender(self._conn)
         self._lock = threading.RLock()
         self._expected: collections.deque[str] = collections.deque()  # answers not read yet
         # batch answers read off the pipe (still pickled) and not collected yet
@@ -287,10 +322,7 @@ class DetectionWorker:
         return value
 
     def _send(self, kind: str, *args: Any) -> None:
-        try:
-            self._conn.send((kind, args))
-        except (OSError, ValueError) as exc:
-            raise WorkerError(f"detection worker is gone: {exc!r}") from None
+        self._sender.send((kind, args))
 
     def _settle(self) -> None:
         """Read every outstanding answer, in order; a batch's answer is kept (unpickled only
@@ -355,6 +387,7 @@ class DetectionWorker:
             self.closed = True
             with contextlib.suppress(WorkerError, OSError, ValueError):
                 self._send("stop")
+            self._sender.close(_STOP_TIMEOUT_S)
             self.process.join(_STOP_TIMEOUT_S)
             if self.process.is_alive():
                 self.process.kill()
