@@ -10,14 +10,17 @@ loop submits batch *k* and polls batch *k+1* while the worker processes *k*
 the two halves instead of their sum.
 
 The child is forked from the executor (it inherits the loaded model and the calibrated fresh
-state, nothing is re-read) and answers requests over a pipe in the order they were sent:
+state, nothing is re-read) and answers requests over a pipe in the order they were sent
+(:mod:`executor.worker_child`); the executor writes them on a sender thread, so it never waits
+for the child to read:
 
 * ``create`` builds a partition's :class:`executor.pipeline.DetectionPipeline` from a checkpoint
   state (or the fresh template);
 * ``batch`` decodes and processes the records of several partitions
   (:func:`executor.kafka_batch.detect_records`) and returns the outcomes;
 * ``labels`` joins late labels; ``checkpoint`` writes a partition's state with the offset it
-  corresponds to; ``state`` returns it; ``forget`` and ``clear`` drop pipelines.
+  corresponds to; ``snapshot`` captures it and ``write`` writes the captured states later;
+  ``state`` returns it; ``forget`` and ``clear`` drop pipelines.
 
 The pipelines in the child report to an :class:`ExporterRecorder`; the main process replays
 the recorded calls on the real exporter (:class:`RemotePipeline`). If the child dies, the next
@@ -28,74 +31,23 @@ from its checkpoint -- the same path as any other session failure.
 from __future__ import annotations
 
 import collections
-import concurrent.futures
 import contextlib
-import dataclasses
 import logging
 import multiprocessing
 import pickle
 import queue
-import signal
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
+from executor.worker_child import BankReading, ExporterRecorder, WorkerChild, WorkerError, serve
 
-from executor.checkpoint import CheckpointStore
-
-__all__ = ["BankReading", "DetectionWorker", "ExporterRecorder", "RemotePipeline", "WorkerError"]
+__all__ = ["BankReading", "DetectionWorker", "ExporterRecorder", "RemotePipeline", "WorkerError",
+           "replay"]
 
 log = logging.getLogger("driftline.worker")
 
 _STOP_TIMEOUT_S = 10.0
-
-
-class WorkerError(RuntimeError):
-    """The detection worker failed a request or is gone."""
-
-
-@dataclasses.dataclass
-class BankReading:
-    """What :meth:`executor.exporter.DriftExporter.observe_bank` reads from a feature bank,
-    captured in the worker so it can cross the process boundary."""
-
-    n_features: int
-    drift_detected: np.ndarray
-    warning_detected: np.ndarray
-    statistics: dict[str, dict[str, float]]
-
-    @classmethod
-    def of(cls, bank: Any) -> BankReading:
-        return cls(int(bank.n_features), np.array(bank.drift_detected, dtype=bool),
-                   np.array(bank.warning_detected, dtype=bool), bank.feature_statistics())
-
-    def feature_statistics(self) -> dict[str, dict[str, float]]:
-        return self.statistics
-
-
-class ExporterRecorder:
-    """Stands in for the exporter inside the worker: records each call for replay."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
-
-    def observe_bank(self, detector: str, stream: str, bank: Any,
-                     detections: Any | None = None) -> None:
-        self.calls.append(("observe_bank", (detector, stream, BankReading.of(bank), detections),
-                           {}))
-
-    def __getattr__(self, name: str) -> Callable[..., None]:
-        if name.startswith("_"):
-            raise AttributeError(name)
-
-        def record(*args: Any, **kwargs: Any) -> None:
-            self.calls.append((name, args, kwargs))
-        return record
-
-    def take(self) -> list[tuple[str, tuple[Any, ...], dict[str, Any]]]:
-        calls, self.calls = self.calls, []
-        return calls
 
 
 def replay(exporter: Any | None, calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]]) -> None:
@@ -104,135 +56,6 @@ def replay(exporter: Any | None, calls: list[tuple[str, tuple[Any, ...], dict[st
         return
     for name, args, kwargs in calls:
         getattr(exporter, name)(*args, **kwargs)
-
-
-class _Child:
-    """The worker's side: partition pipelines and the request handlers."""
-
-    def __init__(self, model: Any, config: Any, decoder: Any,
-                 template_state: Mapping[str, Any] | None) -> None:
-        self.model = model
-        self.config = config
-        self.decoder = decoder
-        self.template_state = template_state
-        self.store = CheckpointStore(config.checkpoint.dir)
-        self.pipelines: dict[int, tuple[Any, ExporterRecorder]] = {}
-        self.snapshots: dict[tuple[str, int], tuple[int, bytes]] = {}
-        self._writer: concurrent.futures.ThreadPoolExecutor | None = None
-        self._writes: list[concurrent.futures.Future[None]] = []
-
-    def _check_writes(self, *, wait: bool) -> None:
-        """Raise the first failed background checkpoint write (all of them with ``wait``)."""
-        pending = []
-        for future in self._writes:
-            if wait or future.done():
-                future.result()
-            else:
-                pending.append(future)
-        self._writes = pending
-
-    def flush_writes(self) -> None:
-        self._check_writes(wait=True)
-
-    def _get(self, partition: int) -> tuple[Any, ExporterRecorder]:
-        try:
-            return self.pipelines[partition]
-        except KeyError:
-            raise WorkerError(f"no pipeline for partition {partition} in the worker") from None
-
-    def create(self, partition: int, state: Mapping[str, Any] | None) -> list[Any]:
-        from executor.pipeline import DetectionPipeline
-
-        recorder = ExporterRecorder()
-        pipeline = DetectionPipeline(self.model, self.config, exporter=recorder,
-                                     state=state if state is not None else self.template_state)
-        self.pipelines[partition] = (pipeline, recorder)
-        return recorder.take()
-
-    def batch(self, items: list[tuple[str, int, list[Any]]]) -> list[Any]:
-        from executor.kafka_batch import detect_records
-
-        self._check_writes(wait=False)
-        outcomes = []
-        for topic, partition, records in items:
-            pipeline, recorder = self._get(partition)
-            outcome = detect_records(self.decoder, pipeline, topic, partition, records)
-            outcome.exporter_calls = recorder.take()
-            outcomes.append(outcome)
-        return outcomes
-
-    def labels(self, partition: int, labels: dict[str, int]) -> tuple[list[Any], list[Any]]:
-        pipeline, recorder = self._get(partition)
-        return pipeline.add_labels(labels), recorder.take()
-
-    def checkpoint(self, topic: str, partition: int, offset: int) -> None:
-        self.flush_writes()
-        self.snapshots.pop((topic, partition), None)  # superseded
-        self.store.save(topic, partition, offset, self._get(partition)[0].state_dict())
-
-    def snapshot(self, topic: str, partition: int, offset: int) -> None:
-        # Encoded now, written by ``write`` once the executor knows the batch's outputs are
-        # acknowledged; meanwhile the next batch may already change the pipeline.
-        self.snapshots[(topic, partition)] = (
-            offset, self.store.encode(self._get(partition)[0].state_dict()))
-
-    def write(self, stateless: list[tuple[str, int, int]]) -> None:
-        # On a thread of the worker, in order: the file writes and fsyncs wait on the disk
-        # (without the GIL) while the next batch is processed. A failure is raised by the next
-        # request, before anything else is written or processed.
-        self._check_writes(wait=False)
-        snapshots, self.snapshots = self.snapshots, {}
-
-        def save() -> None:
-            for (topic, partition), (offset, payload) in snapshots.items():
-                self.store.save_payload(topic, partition, offset, payload)
-            # Labels-topic offsets last: never ahead of the events state holding those labels.
-            for topic, partition, offset in stateless:
-                self.store.save(topic, partition, offset, {})
-        if self._writer is None:
-            self._writer = concurrent.futures.ThreadPoolExecutor(
-                max_workers=1, thread_name_prefix="driftline-checkpoint")
-        self._writes.append(self._writer.submit(save))
-
-    def state(self, partition: int) -> dict[str, Any]:
-        return self._get(partition)[0].state_dict()
-
-    def forget(self, partition: int) -> None:
-        self.flush_writes()
-        self.pipelines.pop(partition, None)
-        self.snapshots = {k: v for k, v in self.snapshots.items() if k[1] != partition}
-
-    def clear(self) -> None:
-        self.flush_writes()
-        self.pipelines.clear()
-        self.snapshots.clear()
-
-
-def _serve(conn: Any, executor_end: Any, child: _Child) -> None:
-    # The forked child inherited the executor's end of the pipe too: closed here, the pipe
-    # reports EOF as soon as the executor is gone (even after kill -9) and the child exits.
-    executor_end.close()
-    # The executor owns shutdown: a Ctrl-C or SIGTERM sent to the whole process group must not
-    # kill the worker before the executor has written its last checkpoints through it.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    while True:
-        try:
-            kind, args = conn.recv()
-        except (EOFError, OSError):
-            return  # the executor is gone
-        if kind == "stop":
-            try:
-                child.flush_writes()
-                conn.send(("ok", None))
-            except Exception as exc:
-                conn.send(("error", f"{type(exc).__name__}: {exc}"))
-            return
-        try:
-            conn.send(("ok", getattr(child, kind)(*args)))
-        except Exception as exc:
-            log.debug("worker request %s failed", kind, exc_info=True)
-            conn.send(("error", f"{type(exc).__name__}: {exc}"))
 
 
 class _Sender:
@@ -292,8 +115,8 @@ class DetectionWorker:
         context = multiprocessing.get_context("fork")
         self._conn, child_conn = context.Pipe()
         self.process = context.Process(
-            target=_serve,
-            args=(child_conn, self._conn, _Child(model, config, decoder, template_state)),
+            target=serve,
+            args=(child_conn, self._conn, WorkerChild(model, config, decoder, template_state)),
             name="driftline-detect", daemon=True)
         self.process.start()
         child_conn.close()
