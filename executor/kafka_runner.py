@@ -8,7 +8,9 @@
    partition's pipeline, joins labels and writes predictions;
 3. the producer is flushed (dead letters and predictions are acknowledged);
 4. the touched partitions are checkpointed (every ``checkpoint.every_batches`` batches);
-5. the offsets are committed -- only now, so every event is processed at least once;
+5. the offsets are committed -- only now, so every event is processed at least once (the
+   commit is not waited for: a refused one fails the next iteration; the last commit of a
+   session, at shutdown, is waited for);
 6. consumer lag per partition goes to the exporter.
 
 With ``batch.worker_process`` (the default) step 2's decoding and detection run in a forked
@@ -302,6 +304,7 @@ class KafkaExecutor:
         and written only after the flush succeeded (a checkpoint never covers unacknowledged
         dead letters).
         """
+        states.raise_commit_failure()
         if not processor.overlapped:
             if records:
                 processor.submit(records)
@@ -323,8 +326,9 @@ class KafkaExecutor:
         if stateless is not None and self.worker is not None:
             self.worker.post("write", stateless)
         # Committing before the worker wrote the checkpoint is safe: a partition restarts
-        # from its checkpoint's offset, whatever was committed.
-        states.commit(raise_errors=True, timeout_ms=COMMIT_TIMEOUT_MS, offsets=offsets)
+        # from its checkpoint's offset, whatever was committed. Not waited for: a failure
+        # fails the next step (and the last commit of a session is synchronous).
+        states.commit_async(offsets)
         self.backoff_s = self.backoff_initial_s
 
     def _finish(self, processor: BatchProcessor, states: PartitionStates) -> None:
@@ -337,7 +341,7 @@ class KafkaExecutor:
         self.n_batches += 1
         if self.n_batches % self.config.checkpoint.every_batches == 0:
             states.checkpoint()
-        states.commit(raise_errors=True, timeout_ms=COMMIT_TIMEOUT_MS)
+        states.commit_async(dict(states.next_offsets))
         self.backoff_s = self.backoff_initial_s
         log.debug("batch %d: %d records, %d processed, %d dead letters", self.n_batches,
                   outcome.n_records, outcome.n_processed, sum(outcome.dead_letters.values()))

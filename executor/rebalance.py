@@ -88,6 +88,7 @@ class PartitionStates(ConsumerRebalanceListener):
         self.restored_from_checkpoint: list[int] = []
         self.dirty: set[TopicPartition] = set()
         self.n_assignments = 0
+        self._async_commits: list[Any] = []
 
     # -- kafka-python callbacks -----------------------------------------------------------------
 
@@ -230,6 +231,23 @@ class PartitionStates(ConsumerRebalanceListener):
             log.warning("offset commit failed (the checkpoint keeps the position): %s", exc)
             return False
         return True
+
+    def commit_async(self, offsets: dict[TopicPartition, int]) -> None:
+        """Send a commit of exactly ``offsets`` without waiting for the broker's answer; a
+        failure is raised by the next :meth:`raise_commit_failure`."""
+        if offsets:
+            self._async_commits.append(self.consumer.commit_async(_commit_offsets(dict(offsets))))
+
+    def raise_commit_failure(self) -> None:
+        """Raise the error of the first answered :meth:`commit_async` that failed."""
+        pending = []
+        for future in self._async_commits:
+            if not future.is_done:
+                pending.append(future)
+            elif future.failed():
+                self._async_commits = []
+                raise future.exception
+        self._async_commits = pending
 
     def _forget(self, partitions: Iterable[TopicPartition]) -> None:
         for tp in partitions:

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from kafka import TopicPartition
+from kafka.future import Future
 
 from executor.checkpoint import CheckpointStore
 from executor.kafka_batch import decode_label, period_of
@@ -19,6 +20,7 @@ class RecordingConsumer:
     def __init__(self, fail_commit: bool = False) -> None:
         self.seeks: dict[TopicPartition, int] = {}
         self.commits: list[dict[TopicPartition, int]] = []
+        self.async_commits: list[tuple[dict[TopicPartition, int], Future]] = []
         self.fail_commit = fail_commit
 
     def seek(self, tp: TopicPartition, offset: int) -> None:
@@ -28,6 +30,11 @@ class RecordingConsumer:
         if self.fail_commit:
             raise TimeoutError("coordinator unavailable")
         self.commits.append({tp: o.offset for tp, o in offsets.items()})
+
+    def commit_async(self, offsets: dict[TopicPartition, Any]) -> Future:
+        # answered later, as by the broker: the test resolves the futures
+        self.async_commits.append(({tp: o.offset for tp, o in offsets.items()}, Future()))
+        return self.async_commits[-1][1]
 
 
 class CountingPipeline:
@@ -120,6 +127,23 @@ def test_commit_failure_is_reported_or_raised(tmp_path: Path) -> None:
     assert states.commit() is False
     with pytest.raises(TimeoutError):
         states.commit(raise_errors=True)
+
+
+def test_an_async_commit_failure_is_raised_once_answered(tmp_path: Path) -> None:
+    consumer = RecordingConsumer()
+    states = states_with(tmp_path, consumer)
+    tp = TopicPartition(EVENTS, 0)
+    states.commit_async({tp: 3})
+    states.commit_async({})  # nothing to commit: nothing sent
+    states.commit_async({tp: 7})
+    assert [offsets for offsets, _ in consumer.async_commits] == [{tp: 3}, {tp: 7}]
+    states.raise_commit_failure()  # nothing answered yet
+    consumer.async_commits[0][1].success(None)
+    states.raise_commit_failure()
+    consumer.async_commits[1][1].failure(TimeoutError("coordinator unavailable"))
+    with pytest.raises(TimeoutError):
+        states.raise_commit_failure()
+    states.raise_commit_failure()  # raised once
 
 
 def test_clear_forgets_everything(tmp_path: Path) -> None:
