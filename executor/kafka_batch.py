@@ -28,6 +28,7 @@ from executor.dead_letter import DeadLetterProducer
 from executor.decode import DeadLetter, DecodedEvent, EventDecoder, with_originals
 from executor.rebalance import PartitionStates
 from executor.summary import RunSummary
+from executor.worker import PackedRecords
 
 __all__ = ["BatchOutcome", "BatchProcessor", "PartitionOutcome", "decode_label", "detect_records",
            "period_of"]
@@ -201,7 +202,9 @@ class BatchProcessor:
                 self._labels(tp, batch, outcome)
                 self.states.advance(tp, batch[-1].offset + 1)
                 continue
-            payload = [(r.value, r.key, r.offset, r.timestamp) for r in batch]
+            payload: Sequence[Any] = (
+                [(r.value, r.key, r.offset, r.timestamp) for r in batch] if self.worker is None
+                else PackedRecords(batch))
             jobs.append((tp, batch[-1].offset + 1, self.states.pipeline(tp.partition), payload))
         if self.worker is not None and jobs:
             self.worker.submit_batch([(tp.topic, tp.partition, payload)

@@ -37,13 +37,13 @@ import multiprocessing
 import pickle
 import queue
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from executor.worker_child import BankReading, ExporterRecorder, WorkerChild, WorkerError, serve
 
-__all__ = ["BankReading", "DetectionWorker", "ExporterRecorder", "RemotePipeline", "WorkerError",
-           "replay"]
+__all__ = ["BankReading", "DetectionWorker", "ExporterRecorder", "PackedRecords", "RemotePipeline",
+           "WorkerError", "replay"]
 
 log = logging.getLogger("driftline.worker")
 
@@ -56,6 +56,43 @@ def replay(exporter: Any | None, calls: list[tuple[str, tuple[Any, ...], dict[st
         return
     for name, args, kwargs in calls:
         getattr(exporter, name)(*args, **kwargs)
+
+
+class PackedRecords:
+    """One partition's records as ``(value, key, offset, timestamp_ms)`` tuples, packed for the
+    pipe to the worker: the values and the keys each as one byte string with their lengths (-1
+    for None). Pickling 2,000 separate ``bytes`` costs the executor several times more (each
+    one is memoised); the worker slices them back out as it iterates."""
+
+    __slots__ = ("_key_lengths", "_keys", "_offsets", "_timestamps", "_value_lengths", "_values")
+
+    def __init__(self, records: Sequence[Any]) -> None:
+        values = [r.value for r in records]
+        keys = [r.key for r in records]
+        self._values = b"".join(v for v in values if v is not None)
+        self._value_lengths = [-1 if v is None else len(v) for v in values]
+        self._keys = b"".join(k for k in keys if k is not None)
+        self._key_lengths = [-1 if k is None else len(k) for k in keys]
+        self._offsets = [r.offset for r in records]
+        self._timestamps = [r.timestamp for r in records]
+
+    def __len__(self) -> int:
+        return len(self._offsets)
+
+    def __iter__(self) -> Iterator[tuple[bytes | None, bytes | None, int, int | None]]:
+        return zip(_unpack(self._values, self._value_lengths),
+                   _unpack(self._keys, self._key_lengths), self._offsets, self._timestamps,
+                   strict=True)
+
+
+def _unpack(joined: bytes, lengths: list[int]) -> Iterator[bytes | None]:
+    start = 0
+    for length in lengths:
+        if length < 0:
+            yield None
+        else:
+            yield joined[start : start + length]
+            start += length
 
 
 class _Sender:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import signal
 import time
 from pathlib import Path
@@ -17,7 +18,13 @@ from executor.exporter import DriftExporter
 from executor.kafka_batch import detect_records
 from executor.pipeline import DetectionPipeline
 from executor.sources import ReplaySource
-from executor.worker import DetectionWorker, ExporterRecorder, RemotePipeline, WorkerError
+from executor.worker import (
+    DetectionWorker,
+    ExporterRecorder,
+    PackedRecords,
+    RemotePipeline,
+    WorkerError,
+)
 from tests.executor.pipeline_helpers import fast_config
 
 
@@ -174,3 +181,16 @@ def test_recorder_captures_bank_readings_by_value() -> None:
     assert args[2].feature_statistics()["a"]["statistic"] == 0.5
     assert name2 == "observe_events" and kwargs2 == {"processed": 5}
     assert recorder.take() == []
+
+
+def test_packed_records_give_back_every_field_in_order() -> None:
+    class Record:
+        def __init__(self, value: Any, key: Any, offset: int, timestamp: Any) -> None:
+            self.value, self.key, self.offset, self.timestamp = value, key, offset, timestamp
+
+    rows = [(b'{"a": 1}', b"k1", 10, 1_700_000_000_000), (None, None, 11, None),
+            (b"", b"", 12, -1), (b"\xff\x00 bytes", None, 13, 5), (None, b"k5", 14, 6)]
+    packed = PackedRecords([Record(*row) for row in rows])
+    assert len(packed) == len(rows)
+    assert list(pickle.loads(pickle.dumps(packed))) == rows
+    assert list(PackedRecords([])) == []
