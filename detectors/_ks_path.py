@@ -205,10 +205,10 @@ def ks_path(
     return out
 
 
-#: a gap of fewer steps than this is computed densely (one statistic alone costs ~8 steps)
-MIN_SKIP = 12
+#: a gap of fewer steps than this is computed densely (one statistic alone costs ~5 dense steps)
+MIN_SKIP = 8
 #: steps computed densely at once where the statistic is near the bound
-DENSE_BLOCK = 256
+DENSE_BLOCK = 128
 
 
 class _CodedWindows:
