@@ -37,7 +37,7 @@ import multiprocessing
 import pickle
 import queue
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from executor.worker_child import BankReading, ExporterRecorder, WorkerChild, WorkerError, serve
@@ -159,7 +159,9 @@ class DetectionWorker:
         child_conn.close()
         self._sender = _Sender(self._conn)
         self._lock = threading.RLock()
-        self._expected: collections.deque[str] = collections.deque()  # answers not read yet
+        # answers not read yet: "batch", or what to do with a posted request's answer
+        self._expected: collections.deque[str | Callable[[Any], None] | None] = (
+            collections.deque())
         # batch answers read off the pipe (still pickled) and not collected yet
         self._collected: collections.deque[bytes] = collections.deque()
         self.closed = False
@@ -194,8 +196,10 @@ class DetectionWorker:
             try:
                 if kind == "batch":
                     self._collected.append(self._receive_bytes())
-                else:
+                elif kind is None:
                     self._receive()
+                else:
+                    kind(self._receive())
             except WorkerError as exc:
                 if not self.alive:
                     self._expected.clear()
@@ -211,11 +215,12 @@ class DetectionWorker:
             self._send(kind, *args)
             return self._receive()
 
-    def post(self, kind: str, *args: Any) -> None:
-        """Send a request without waiting for its answer."""
+    def post(self, kind: str, *args: Any,
+             on_answer: Callable[[Any], None] | None = None) -> None:
+        """Send a request without waiting for its answer (given to ``on_answer`` when read)."""
         with self._lock:
             self._send(kind, *args)
-            self._expected.append("post")
+            self._expected.append(on_answer)
 
     def submit_batch(self, items: list[tuple[str, int, list[Any]]]) -> None:
         """Start processing ``[(topic, partition, records), ...]`` in the worker."""
@@ -269,7 +274,12 @@ class RemotePipeline:
         self.worker = worker
         self.partition = int(partition)
         self.exporter = exporter
-        self.replay(worker.call("create", self.partition, state))
+        if state is None:
+            # A fresh pipeline is built from the template, which fits by construction: no
+            # need to wait here (for the batch in flight, then the construction).
+            worker.post("create", self.partition, None, on_answer=self.replay)
+        else:
+            self.replay(worker.call("create", self.partition, state))
 
     def replay(self, calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]]) -> None:
         """Apply exporter calls recorded by this partition's pipeline in the worker."""
