@@ -21,7 +21,7 @@ import dataclasses
 import json
 import logging
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from executor.dead_letter import DeadLetterProducer
@@ -91,7 +91,7 @@ class PartitionOutcome:
 
 
 def detect_records(decoder: EventDecoder, pipeline: Any, topic: str, partition: int,
-                   records: Sequence[tuple[bytes | None, bytes | None, int, int | None]]
+                   records: Iterable[tuple[bytes | None, bytes | None, int, int | None]]
                    ) -> PartitionOutcome:
     """Decode ``[(value, key, offset, timestamp_ms), ...]`` of one partition and run the
     decoded events through ``pipeline``."""
@@ -124,7 +124,7 @@ class _Submitted:
     once it is done and its partitions' offsets advanced (:meth:`BatchProcessor.receive`)."""
 
     outcome: BatchOutcome
-    jobs: list[tuple[Any, int, Any, list[Any]]]
+    jobs: list[tuple[Any, int, Any, Iterable[Any]]]
     results: list[PartitionOutcome] | None
     received: bool
 
@@ -202,7 +202,7 @@ class BatchProcessor:
                 self._labels(tp, batch, outcome)
                 self.states.advance(tp, batch[-1].offset + 1)
                 continue
-            payload: Sequence[Any] = (
+            payload: Iterable[Any] = (
                 [(r.value, r.key, r.offset, r.timestamp) for r in batch] if self.worker is None
                 else PackedRecords(batch))
             jobs.append((tp, batch[-1].offset + 1, self.states.pipeline(tp.partition), payload))

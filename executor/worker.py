@@ -37,7 +37,7 @@ import multiprocessing
 import pickle
 import queue
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from executor.worker_child import BankReading, ExporterRecorder, WorkerChild, WorkerError, serve
@@ -222,7 +222,7 @@ class DetectionWorker:
             self._send(kind, *args)
             self._expected.append(on_answer)
 
-    def submit_batch(self, items: list[tuple[str, int, list[Any]]]) -> None:
+    def submit_batch(self, items: list[tuple[str, int, Iterable[Any]]]) -> None:
         """Start processing ``[(topic, partition, records), ...]`` in the worker."""
         with self._lock:
             if "batch" in self._expected:

@@ -11,7 +11,7 @@ import concurrent.futures
 import dataclasses
 import logging
 import signal
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -113,7 +113,7 @@ class WorkerChild:
         self.pipelines[partition] = (pipeline, recorder)
         return recorder.take()
 
-    def batch(self, items: list[tuple[str, int, list[Any]]]) -> list[Any]:
+    def batch(self, items: list[tuple[str, int, Iterable[Any]]]) -> list[Any]:
         from executor.kafka_batch import detect_records
 
         self._check_writes(wait=False)
