@@ -23,13 +23,10 @@ Example
 
 from __future__ import annotations
 
-import base64
-import dataclasses
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
@@ -37,6 +34,8 @@ try:  # orjson parses an event in a fifth of the time of the json module
     import orjson
 except ImportError:  # pragma: no cover - orjson is a dependency; the json module still works
     orjson = None
+
+from executor.decoded import DeadLetter, DecodedEvent, with_originals
 
 __all__ = ["REASONS", "DeadLetter", "DecodedEvent", "EventDecoder", "encode_event",
            "with_originals"]
@@ -59,63 +58,6 @@ def _plain_loads(value: bytes) -> Any:
 
 #: the fast path's parser: strict UTF-8, no hooks; its results are checked (see ``_fast``)
 FAST_LOADS = orjson.loads if orjson is not None else _plain_loads
-
-
-class DecodedEvent(NamedTuple):
-    """A valid event: features in the decoder's column order, and where it came from.
-
-    Immutable; a named tuple rather than a frozen dataclass because one is built per event
-    and this is several times cheaper to construct.
-    """
-
-    event_id: str
-    features: np.ndarray
-    label: int | None
-    timestamp: float
-    topic: str
-    partition: int
-    offset: int
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    """An event that could not be processed, with the original bytes and why."""
-
-    reason: str
-    detail: str
-    value: bytes | None
-    key: bytes | None
-    topic: str
-    partition: int
-    offset: int
-    timestamp_ms: int | None
-
-    def to_record(self) -> dict[str, Any]:
-        """JSON-able form (bytes as base64) for a JSONL dead-letter file."""
-        def b64(raw: bytes | None) -> str | None:
-            return None if raw is None else base64.b64encode(raw).decode("ascii")
-
-        return {"reason": self.reason, "detail": self.detail, "value_b64": b64(self.value),
-                "key_b64": b64(self.key), "topic": self.topic, "partition": self.partition,
-                "offset": self.offset, "timestamp_ms": self.timestamp_ms}
-
-
-def with_originals(letters: Sequence[DeadLetter],
-                   originals: Mapping[int, tuple[bytes | None, bytes | None, int | None]],
-                   ) -> list[DeadLetter]:
-    """``letters`` with the original ``(value, key, timestamp_ms)`` of their offset.
-
-    The pipeline dead-letters decoded events (a batch the model failed on) and only knows their
-    ids; the record that goes to the dead-letter topic or file must carry the bytes that came in.
-    """
-    out = []
-    for letter in letters:
-        original = originals.get(letter.offset)
-        if original is not None:
-            value, key, timestamp_ms = original
-            letter = dataclasses.replace(letter, value=value, key=key, timestamp_ms=timestamp_ms)
-        out.append(letter)
-    return out
 
 
 class _EventError(Exception):

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
 
-from executor.exporter_sources import DetectorReading, SourceView, combine_readings
+from executor.exporter_sources import DetectorReading, SourceView, combine_readings, finite_or_none
 from executor.metrics_histograms import DistributionCollector
 
 __all__ = ["DEFAULT_LATENCY_BUCKETS", "STREAMS", "DriftExporter"]
@@ -43,14 +43,6 @@ __all__ = ["DEFAULT_LATENCY_BUCKETS", "STREAMS", "DriftExporter"]
 STREAMS = ("inputs", "predictions", "errors")
 DEFAULT_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 _DETECTOR_LABELS = ("detector", "stream", "feature")
-
-
-def _finite(value: Any) -> float | None:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return None
-    return out if math.isfinite(out) else None
 
 
 class DriftExporter:
@@ -236,16 +228,16 @@ class DriftExporter:
             raise ValueError(f"stream must be one of {STREAMS}, got {stream!r}")
         labels = (detector, stream, feature)
         key = (labels, source)
-        stat = _finite(statistics.get("statistic"))
-        thr = _finite(statistics.get("threshold"))
+        stat = finite_or_none(statistics.get("statistic"))
+        thr = finite_or_none(statistics.get("threshold"))
         if drift_detected is None:
-            drift_detected = bool(_finite(statistics.get("drift")) or 0.0)
+            drift_detected = bool(finite_or_none(statistics.get("drift")) or 0.0)
         warning = warning_detected
         if warning is None:
-            warning = bool(_finite(statistics.get("warning")) or 0.0)
-        ready = _finite(statistics.get("ready"))
+            warning = bool(finite_or_none(statistics.get("warning")) or 0.0)
+        ready = finite_or_none(statistics.get("ready"))
         if ready is None:
-            fill = _finite(statistics.get("window_fill"))
+            fill = finite_or_none(statistics.get("window_fill"))
             if fill is not None:
                 ready = float(fill >= 1.0)
             else:
@@ -253,7 +245,7 @@ class DriftExporter:
         now = self.clock()
         with self._lock:
             if detections is None:
-                total = _finite(statistics.get("n_detections"))
+                total = finite_or_none(statistics.get("n_detections"))
                 if total is not None:
                     previous = self._last_n_detections.get(key, 0.0)
                     # A reset detector restarts its count: count what it has seen since.
@@ -268,9 +260,9 @@ class DriftExporter:
                 self._last_detection_at[labels] = now
             readings = self._readings.setdefault(labels, {})
             readings[source] = readings.get(source, DetectorReading()).updated(
-                statistic=stat, threshold=thr, p_value=_finite(statistics.get("p_value")),
-                n_seen=_finite(statistics.get("n_seen")),
-                error_rate=_finite(statistics.get("error_rate")), drift=bool(drift_detected),
+                statistic=stat, threshold=thr, p_value=finite_or_none(statistics.get("p_value")),
+                n_seen=finite_or_none(statistics.get("n_seen")),
+                error_rate=finite_or_none(statistics.get("error_rate")), drift=bool(drift_detected),
                 warning=bool(warning), ready=bool(ready))
             self._export_reading(labels, combine_readings(readings.values()), now)
             self._child("last_update", labels).set(now)

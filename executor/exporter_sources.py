@@ -18,11 +18,21 @@ Example
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-__all__ = ["DetectorReading", "SourceView", "combine_readings"]
+__all__ = ["DetectorReading", "SourceView", "combine_readings", "finite_or_none"]
+
+
+def finite_or_none(value: Any) -> float | None:
+    """``float(value)`` when that is a finite number, else None (a statistic not reported)."""
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return None
+    return out if math.isfinite(out) else None
 
 
 @dataclass(frozen=True)
