@@ -101,11 +101,11 @@ class IncrementalKSBank(DetectorBank):
         # this bound need not be computed (detectors._ks_path.ks_path_sparse).
         self._below = [safe_statistic_bound(det._threshold, float(en), alpha, window_size)
                        for det, en in zip(detectors, self._en, strict=True)]
+        self._tie_ends = [np.searchsorted(det._ref_sorted, det._ref_sorted, side="right")
+                          for det in detectors]
         # p <= alpha / m is rejected by Bonferroni and BH alike: with resets, a column's path
         # may stop there (everything after is recomputed from the emptied window).
         m = len(detectors)
-        self._tie_ends = [np.searchsorted(det._ref_sorted, det._ref_sorted, side="right")
-                          for det in detectors]
         self._stop_above = [
             statistic_reaching(float(en), alpha / m) + 2.0 / window_size
             if reset_on_drift and correction is not None else math.inf for en in self._en]

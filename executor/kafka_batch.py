@@ -220,14 +220,18 @@ class BatchProcessor:
         offsets -- without applying its outcome, so that the next batch can be submitted before
         :meth:`complete` does that. True when a batch awaits :meth:`complete`."""
         for batch in self._submitted:
-            if batch.received:
-                continue
-            if batch.results is None:
-                self.worker.drain()
+            if not batch.received:
+                if batch.results is None:
+                    self.worker.drain()
+                self._advance(batch)
+        return bool(self._submitted or self._finished)
+
+    def _advance(self, batch: _Submitted) -> None:
+        """Advance the offsets of ``batch``'s partitions (once)."""
+        if not batch.received:
             for tp, next_offset, _, _ in batch.jobs:
                 self.states.advance(tp, next_offset)
             batch.received = True
-        return bool(self._submitted or self._finished)
 
     def complete(self) -> BatchOutcome | None:
         """The outcome of the oldest submitted batch once it is done (waits for the worker),
@@ -250,13 +254,11 @@ class BatchProcessor:
         if results is None:
             assert self.worker is not None
             results = self.worker.collect_batch()
-        for (tp, next_offset, pipeline, _), partition_outcome in zip(batch.jobs, results,
-                                                                     strict=True):
+        self._advance(batch)
+        for (tp, _, pipeline, _), partition_outcome in zip(batch.jobs, results, strict=True):
             if partition_outcome.exporter_calls:
                 pipeline.replay(partition_outcome.exporter_calls)
             self._apply(tp, partition_outcome, outcome)
-            if not batch.received:
-                self.states.advance(tp, next_offset)
         if self.exporter is not None and outcome.dead_letters:
             # Model failures are already counted as failed by the pipeline.
             failed = {r: n for r, n in outcome.dead_letters.items() if r != "model"}

@@ -215,11 +215,10 @@ class PartitionStates(ConsumerRebalanceListener):
         return stateless
 
     def commit(self, partitions: Iterable[TopicPartition] | None = None,
-               *, raise_errors: bool = False, timeout_ms: int = 10_000,
-               offsets: dict[TopicPartition, int] | None = None) -> bool:
-        """Commit the next offsets of ``partitions`` (default: all known), or exactly
-        ``offsets``; False on failure unless ``raise_errors``."""
-        wanted = offsets if offsets is not None else self.next_offsets if partitions is None else {
+               *, raise_errors: bool = False, timeout_ms: int = 10_000) -> bool:
+        """Commit the next offsets of ``partitions`` (default: all known); False on failure
+        unless ``raise_errors``."""
+        wanted = self.next_offsets if partitions is None else {
             tp: self.next_offsets[tp] for tp in partitions if tp in self.next_offsets}
         if not wanted:
             return True
