@@ -26,7 +26,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 bench: $(STAMP)
-	$(BIN)/python -m evaluation.bench_detectors
+	$(BIN)/python -m driftline.evaluation.bench_detectors
 
 clean:
 	rm -rf $(VENV) artifacts .pytest_cache

@@ -22,7 +22,7 @@ replayed as one ordered event stream:
 
 Example
 -------
->>> from dataloader.insurance import load_month, load_months, load_split
+>>> from driftline.dataloader.insurance import load_month, load_months, load_split
 >>> train = load_split("train")
 >>> train.features.shape
 (1200, 5)

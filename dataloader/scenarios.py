@@ -7,7 +7,7 @@ deterministic per ``seed`` and returns the data together with its ground truth.
 
 Example
 -------
->>> from dataloader.scenarios import bimodal_stream, make_tabular_scenario
+>>> from driftline.dataloader.scenarios import bimodal_stream, make_tabular_scenario
 >>> stream = bimodal_stream(length=2000, change_points=1000, seed=3)
 >>> stream.kind, stream.change_points
 ('shape', (1000,))
@@ -18,7 +18,7 @@ Example
 
 from __future__ import annotations
 
-from dataloader.scenarios_tabular import (
+from driftline.dataloader.scenarios_tabular import (
     TABULAR_KINDS,
     TabularScenario,
     abrupt_scenario,
@@ -31,7 +31,7 @@ from dataloader.scenarios_tabular import (
     target_weights,
     variance_scenario,
 )
-from dataloader.scenarios_univariate import (
+from driftline.dataloader.scenarios_univariate import (
     DriftStream,
     bimodal_stream,
     check_change_points,

@@ -25,7 +25,7 @@ All scenarios are deterministic per ``seed``.
 
 Example
 -------
->>> from dataloader.scenarios_tabular import correlation_scenario
+>>> from driftline.dataloader.scenarios_tabular import correlation_scenario
 >>> sc = correlation_scenario(n_rows=4000, rho_after=0.9, seed=1)
 >>> sc.rows.shape, sc.feature_names[:2], sc.change_points, sc.kind
 ((4000, 5), ('x0', 'x1'), (2000,), 'correlation')
@@ -43,9 +43,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-
-from dataloader.scenarios_univariate import check_change_points
-from detectors.base import check_choice, check_int, check_number
+from driftline.dataloader.scenarios_univariate import check_change_points
+from driftline.detectors.base import check_choice, check_int, check_number
 
 __all__ = [
     "TABULAR_KINDS",

@@ -18,7 +18,7 @@ Available streams:
 
 Example
 -------
->>> from dataloader.scenarios_univariate import mean_shift_stream
+>>> from driftline.dataloader.scenarios_univariate import mean_shift_stream
 >>> stream = mean_shift_stream(length=1000, change_points=500, shift=2.0, seed=7)
 >>> stream.values.shape, stream.change_points, stream.kind
 ((1000,), (500,), 'mean_shift')
@@ -35,8 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-
-from detectors.base import check_int, check_number
+from driftline.detectors.base import check_int, check_number
 
 __all__ = [
     "DriftStream",

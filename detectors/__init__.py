@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from detectors.base import DriftDetector, NonFiniteInputError
+from driftline.detectors.base import DriftDetector, NonFiniteInputError
 
 __all__ = [
     "REGISTRY",
@@ -22,13 +22,13 @@ __all__ = [
 
 # name -> "module:Class"; imported lazily so that importing one detector stays cheap.
 REGISTRY: dict[str, str] = {
-    "page_hinkley": "detectors.page_hinkley:PageHinkley",
-    "incremental_ks": "detectors.incremental_ks:IncrementalKS",
-    "nm_ddm": "detectors.nm_ddm:NMDDM",
-    "ddm": "detectors.ddm:DDM",
-    "eddm": "detectors.eddm:EDDM",
-    "hddm_a": "detectors.hddm_a:HDDMA",
-    "adwin": "detectors.adwin:ADWIN",
+    "page_hinkley": "driftline.detectors.page_hinkley:PageHinkley",
+    "incremental_ks": "driftline.detectors.incremental_ks:IncrementalKS",
+    "nm_ddm": "driftline.detectors.nm_ddm:NMDDM",
+    "ddm": "driftline.detectors.ddm:DDM",
+    "eddm": "driftline.detectors.eddm:EDDM",
+    "hddm_a": "driftline.detectors.hddm_a:HDDMA",
+    "adwin": "driftline.detectors.adwin:ADWIN",
 }
 
 

@@ -22,9 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
-from detectors._workspace import shared_workspace
-from detectors.bank_base import sorted_hits
+from driftline.detectors._workspace import shared_workspace
+from driftline.detectors.bank_base import sorted_hits
 
 __all__ = ["DDMParams", "DDMState", "advance", "estimate"]
 
@@ -107,7 +106,7 @@ def estimate(real: bool, shift: Any, s1: Any, s2: Any, n: Any) -> tuple[Any, Any
 
 def advance(params: DDMParams, st: DDMState, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Consume rows ``x`` (shape ``(L, m)``); return detections as (rows, tests), row-major."""
-    from detectors.ddm_pass import binary_pass  # it builds on this module's state
+    from driftline.detectors.ddm_pass import binary_pass  # it builds on this module's state
 
     n_rows, m = x.shape
     chunk = max(FIRST_SPAN, CHUNK_VALUES // max(1, m))

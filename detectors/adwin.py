@@ -29,7 +29,7 @@ of the 2007 SIAM International Conference on Data Mining, 443-448.
 Examples
 --------
 >>> import numpy as np
->>> from detectors.adwin import ADWIN
+>>> from driftline.detectors.adwin import ADWIN
 >>> rng = np.random.default_rng(4)
 >>> errors = np.concatenate([rng.random(3000) < 0.1, rng.random(1000) < 0.4]).astype(float)
 >>> adwin = ADWIN()
@@ -44,9 +44,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from detectors._bounded import check_bounds, scale
-from detectors._error_input import KINDS, ErrorInputMixin
-from detectors.base import DriftDetector, check_choice, check_int, check_probability
+from driftline.detectors._bounded import check_bounds, scale
+from driftline.detectors._error_input import KINDS, ErrorInputMixin
+from driftline.detectors.base import DriftDetector, check_choice, check_int, check_probability
 
 __all__ = ["ADWIN"]
 

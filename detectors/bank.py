@@ -18,8 +18,8 @@ whose window is not full yet has p-value 1 and still counts in the family of ``m
 Examples
 --------
 >>> import numpy as np
->>> from detectors.bank import DetectorBank
->>> from detectors.incremental_ks import IncrementalKS
+>>> from driftline.detectors.bank import DetectorBank
+>>> from driftline.detectors.incremental_ks import IncrementalKS
 >>> rng = np.random.default_rng(0)
 >>> refs = rng.normal(size=(300, 3))
 >>> bank = DetectorBank(["a", "b", "c"],
@@ -37,10 +37,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-
-from detectors.bank_base import FeatureBankBase, hit_pairs
-from detectors.base import DriftDetector, check_probability
-from detectors.multiple_testing import CORRECTIONS, correct
+from driftline.detectors.bank_base import FeatureBankBase, hit_pairs
+from driftline.detectors.base import DriftDetector, check_probability
+from driftline.detectors.multiple_testing import CORRECTIONS, correct
 
 __all__ = ["DetectorBank", "check_correction"]
 

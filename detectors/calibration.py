@@ -34,7 +34,7 @@ streams are extended (doubled) and ``h`` is solved again.
 Examples
 --------
 >>> import numpy as np
->>> from detectors.calibration import calibrate_page_hinkley
+>>> from driftline.detectors.calibration import calibrate_page_hinkley
 >>> reference = np.random.default_rng(0).normal(size=5000)
 >>> result = calibrate_page_hinkley(reference, 1000, delta=0.25, n_streams=100,
 ...                                 random_state=1)
@@ -51,9 +51,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
-from detectors.base import DriftDetector, check_int, check_number
-from detectors.page_hinkley import PageHinkley
+from driftline.detectors.base import DriftDetector, check_int, check_number
+from driftline.detectors.page_hinkley import PageHinkley
 
 __all__ = [
     "CalibrationResult",

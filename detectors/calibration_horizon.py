@@ -23,8 +23,8 @@ a threshold that would not hold.
 Examples
 --------
 >>> import numpy as np
->>> from detectors.ddm import DDM
->>> from detectors.calibration_horizon import calibrate_parameter
+>>> from driftline.detectors.ddm import DDM
+>>> from driftline.detectors.calibration_horizon import calibrate_parameter
 >>> errors = (np.random.default_rng(0).random(20_000) < 0.1).astype(float)
 >>> result = calibrate_parameter(lambda d: DDM(drift_threshold=d), errors, 2000.0,
 ...                              bounds=(2.0, 15.0), horizon=1000, random_state=0)
@@ -40,9 +40,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
-
-from detectors.base import check_int, check_number
-from detectors.calibration import moving_block_bootstrap
+from driftline.detectors.base import check_int, check_number
+from driftline.detectors.calibration import moving_block_bootstrap
 
 __all__ = ["BatchDetector", "HorizonCalibration", "calibrate_parameter", "false_alarms"]
 

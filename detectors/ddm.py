@@ -33,7 +33,7 @@ LNCS 3171, 286-295.
 Examples
 --------
 >>> import numpy as np
->>> from detectors.ddm import DDM
+>>> from driftline.detectors.ddm import DDM
 >>> rng = np.random.default_rng(7)
 >>> errors = np.concatenate([rng.random(2000) < 0.1, rng.random(1000) < 0.4]).astype(float)
 >>> ddm = DDM()
@@ -50,10 +50,9 @@ import math
 from typing import Any
 
 import numpy as np
-
-from detectors import _ddm_kernel as kernel
-from detectors._error_input import KINDS, ErrorInputMixin
-from detectors.base import DriftDetector, check_choice, check_int, check_number
+from driftline.detectors import _ddm_kernel as kernel
+from driftline.detectors._error_input import KINDS, ErrorInputMixin
+from driftline.detectors.base import DriftDetector, check_choice, check_int, check_number
 
 __all__ = ["DDM", "ddm_params"]
 

@@ -12,7 +12,7 @@ J. Gama, P. Medas, G. Castillo, P. Rodrigues, "Learning with drift detection", S
 Examples
 --------
 >>> import numpy as np
->>> from detectors.ddm_bank import DDMBank
+>>> from driftline.detectors.ddm_bank import DDMBank
 >>> rng = np.random.default_rng(3)
 >>> rows = (rng.random((3000, 2)) < [0.1, 0.1]).astype(float)
 >>> rows[2000:, 1] = rng.random(1000) < 0.5          # the second stream degrades at 2000
@@ -28,11 +28,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-
-from detectors import _ddm_kernel as kernel
-from detectors._error_input import check_binary
-from detectors.bank_base import FeatureBankBase
-from detectors.ddm import ddm_params
+from driftline.detectors import _ddm_kernel as kernel
+from driftline.detectors._error_input import check_binary
+from driftline.detectors.bank_base import FeatureBankBase
+from driftline.detectors.ddm import ddm_params
 
 __all__ = ["DDMBank"]
 

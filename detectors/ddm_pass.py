@@ -14,9 +14,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-
-from detectors._ddm_kernel import DDMParams, DDMState, first_fires, store_minima
-from detectors._workspace import shared_workspace
+from driftline.detectors._ddm_kernel import DDMParams, DDMState, first_fires, store_minima
+from driftline.detectors._workspace import shared_workspace
 
 __all__ = ["binary_pass"]
 

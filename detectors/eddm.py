@@ -23,7 +23,7 @@ M. Baena-García, J. del Campo-Ávila, R. Fidalgo, A. Bifet, R. Gavaldà, R. Mor
 Examples
 --------
 >>> import numpy as np
->>> from detectors.eddm import EDDM
+>>> from driftline.detectors.eddm import EDDM
 >>> rng = np.random.default_rng(1)
 >>> errors = np.concatenate([rng.random(3000) < 0.05, rng.random(2000) < 0.4]).astype(float)
 >>> eddm = EDDM(alpha=0.8, beta=0.75)
@@ -36,9 +36,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-
-from detectors._error_input import ErrorInputMixin
-from detectors.base import DriftDetector, check_choice, check_int, check_probability
+from driftline.detectors._error_input import ErrorInputMixin
+from driftline.detectors.base import DriftDetector, check_choice, check_int, check_probability
 
 __all__ = ["EDDM"]
 

@@ -29,7 +29,7 @@ bounds", IEEE Transactions on Knowledge and Data Engineering 27(3) (2015) 810-82
 Examples
 --------
 >>> import numpy as np
->>> from detectors.hddm_a import HDDMA
+>>> from driftline.detectors.hddm_a import HDDMA
 >>> rng = np.random.default_rng(2)
 >>> errors = np.concatenate([rng.random(2000) < 0.1, rng.random(1000) < 0.4]).astype(float)
 >>> [int(i) for i in HDDMA().update_many(errors)]
@@ -41,9 +41,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from detectors._bounded import check_bounds, scale
-from detectors._error_input import KINDS, ErrorInputMixin
-from detectors.base import DriftDetector, check_choice, check_probability
+from driftline.detectors._bounded import check_bounds, scale
+from driftline.detectors._error_input import KINDS, ErrorInputMixin
+from driftline.detectors.base import DriftDetector, check_choice, check_probability
 
 __all__ = ["HDDMA"]
 

@@ -16,7 +16,7 @@ reported p-value is the asymptotic (Kolmogorov distribution) one.
 Examples
 --------
 >>> import numpy as np
->>> from detectors.incremental_ks import IncrementalKS
+>>> from driftline.detectors.incremental_ks import IncrementalKS
 >>> rng = np.random.default_rng(42)
 >>> detector = IncrementalKS(reference=rng.normal(size=500), window_size=200, alpha=0.001)
 >>> stream = np.r_[rng.normal(size=1000), rng.normal(loc=1.0, size=1000)]
@@ -34,10 +34,9 @@ from collections import deque
 from typing import Any
 
 import numpy as np
-
-from detectors._ks_path import ks_p_value, ks_path
-from detectors._treap import ECDFDiffTreap
-from detectors.base import DriftDetector, check_int, check_probability
+from driftline.detectors._ks_path import ks_p_value, ks_path
+from driftline.detectors._treap import ECDFDiffTreap
+from driftline.detectors.base import DriftDetector, check_int, check_probability
 
 __all__ = ["IncrementalKS", "ks_threshold"]
 

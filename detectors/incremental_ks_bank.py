@@ -11,7 +11,7 @@ already runs its own vectorised ``update_many``.
 Examples
 --------
 >>> import numpy as np
->>> from detectors.incremental_ks_bank import IncrementalKSBank
+>>> from driftline.detectors.incremental_ks_bank import IncrementalKSBank
 >>> rng = np.random.default_rng(0)
 >>> bank = IncrementalKSBank([f"x{j}" for j in range(20)], rng.normal(size=(500, 20)),
 ...                          window_size=200, alpha=0.01, correction="bonferroni")
@@ -29,18 +29,17 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-
-from detectors._ks_path import (
+from driftline.detectors._ks_path import (
     kolmogorov_sf,
     ks_path_sparse,
     safe_statistic_bound,
     statistic_reaching,
 )
-from detectors.bank import DetectorBank
-from detectors.bank_base import hit_pairs
-from detectors.base import NonFiniteInputError, check_int
-from detectors.incremental_ks import IncrementalKS
-from detectors.multiple_testing import correct
+from driftline.detectors.bank import DetectorBank
+from driftline.detectors.bank_base import hit_pairs
+from driftline.detectors.base import NonFiniteInputError, check_int
+from driftline.detectors.incremental_ks import IncrementalKS
+from driftline.detectors.multiple_testing import correct
 
 __all__ = ["IncrementalKSBank"]
 

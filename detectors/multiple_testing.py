@@ -13,7 +13,7 @@ mask and the adjusted p-values, same shape.
 Examples
 --------
 >>> import numpy as np
->>> from detectors.multiple_testing import benjamini_hochberg, bonferroni
+>>> from driftline.detectors.multiple_testing import benjamini_hochberg, bonferroni
 >>> p = np.array([0.001, 0.012, 0.04, 0.3])
 >>> bonferroni(p, 0.05)[0].tolist()
 [True, True, False, False]
@@ -27,8 +27,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-
-from detectors.base import check_probability
+from driftline.detectors.base import check_probability
 
 __all__ = ["CORRECTIONS", "benjamini_hochberg", "bonferroni", "correct"]
 

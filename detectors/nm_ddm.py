@@ -49,7 +49,7 @@ derives from ``random_state``; the RFF weights are regenerated from it, bit for 
 Examples
 --------
 >>> import numpy as np
->>> from detectors.nm_ddm import NMDDM
+>>> from driftline.detectors.nm_ddm import NMDDM
 >>> rng = np.random.default_rng(0)
 >>> reference = rng.normal(size=(2000, 2))
 >>> detector = NMDDM(reference, window_size=200, target_arl0=2000, random_state=1)
@@ -64,8 +64,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
-
-from detectors._kernel_features import (
+from driftline.detectors._kernel_features import (
     FEATURE_SCALE,
     ExactFourierFeatures,
     calibrate_null,
@@ -73,7 +72,7 @@ from detectors._kernel_features import (
     mmd2_from_means,
     mmd2_of_column_sums,
 )
-from detectors.base import DriftDetector, check_int, check_number, check_probability
+from driftline.detectors.base import DriftDetector, check_int, check_number, check_probability
 
 __all__ = ["NMDDM"]
 

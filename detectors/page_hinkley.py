@@ -39,7 +39,7 @@ D. V. Hinkley, "Inference about the change-point from cumulative sum tests", Bio
 Examples
 --------
 >>> import numpy as np
->>> from detectors.page_hinkley import PageHinkley
+>>> from driftline.detectors.page_hinkley import PageHinkley
 >>> rng = np.random.default_rng(42)
 >>> stream = np.concatenate([rng.normal(0.0, 2.0, 1000), rng.normal(3.0, 2.0, 500)])
 >>> ph = PageHinkley(delta=0.1, threshold=25.0)
@@ -56,11 +56,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-
-from detectors.base import DriftDetector, check_choice, check_int, check_number
+from driftline.detectors.base import DriftDetector, check_choice, check_int, check_number
 
 if TYPE_CHECKING:
-    from detectors.page_hinkley_kernel import PHState
+    from driftline.detectors.page_hinkley_kernel import PHState
 
 __all__ = ["PHCore", "PageHinkley", "forgetting_block", "make_core", "warmup_std"]
 
@@ -285,7 +284,9 @@ class PageHinkley(DriftDetector):
 
     # -- vectorised path --------------------------------------------------------------------
     def _to_arrays(self) -> PHState:
-        from detectors.page_hinkley_kernel import PHState  # the kernel module imports this one
+        from driftline.detectors.page_hinkley_kernel import (
+            PHState,  # the kernel module imports this one
+        )
 
         st = PHState(self._core)
         st.from_json(self._get_state_arrays())
@@ -310,7 +311,7 @@ class PageHinkley(DriftDetector):
         self._buffer = data["buffers"][0] if self._sigma is None else []
 
     def _update_batch(self, values: np.ndarray) -> np.ndarray:
-        from detectors.page_hinkley_kernel import advance
+        from driftline.detectors.page_hinkley_kernel import advance
 
         st = self._to_arrays()
         rows, _ = advance(self._core, st, values[:, None])
@@ -327,7 +328,7 @@ class PageHinkley(DriftDetector):
         values = np.asarray(xs, dtype=np.float64)
         if values.ndim != 1 or not np.isfinite(values).all():
             raise ValueError("statistic_path expects a 1-D array of finite values")
-        from detectors.page_hinkley_kernel import advance
+        from driftline.detectors.page_hinkley_kernel import advance
 
         core = self._core
         free = PHCore(**{**core.__dict__, "thresholds": np.array([math.inf]),

@@ -12,7 +12,7 @@ Reference: E. S. Page, "Continuous inspection schemes", Biometrika 41 (1954) 100
 Examples
 --------
 >>> import numpy as np
->>> from detectors.page_hinkley_bank import PageHinkleyBank
+>>> from driftline.detectors.page_hinkley_bank import PageHinkleyBank
 >>> rng = np.random.default_rng(0)
 >>> rows = rng.normal(size=(3000, 3))
 >>> rows[2000:, 1] += 1.5                       # feature "b" shifts up at row 2000
@@ -28,10 +28,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-
-from detectors.bank_base import FeatureBankBase
-from detectors.page_hinkley import make_core
-from detectors.page_hinkley_kernel import PHState, advance
+from driftline.detectors.bank_base import FeatureBankBase
+from driftline.detectors.page_hinkley import make_core
+from driftline.detectors.page_hinkley_kernel import PHState, advance
 
 __all__ = ["PHState", "PageHinkleyBank", "advance"]
 

@@ -20,13 +20,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
-
-from detectors._workspace import shared_workspace
-from detectors.bank_base import sorted_hits
+from driftline.detectors._workspace import shared_workspace
+from driftline.detectors.bank_base import sorted_hits
 
 if TYPE_CHECKING:
-    from detectors.page_hinkley import PHCore
-    from detectors.page_hinkley_kernel import PHState
+    from driftline.detectors.page_hinkley import PHCore
+    from driftline.detectors.page_hinkley_kernel import PHState
 
 __all__ = ["advance_steady"]
 

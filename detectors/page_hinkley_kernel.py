@@ -25,10 +25,9 @@ import math
 from typing import Any
 
 import numpy as np
-
-from detectors.bank_base import sorted_hits
-from detectors.page_hinkley import PHCore, warmup_std
-from detectors.page_hinkley_fast import advance_steady
+from driftline.detectors.bank_base import sorted_hits
+from driftline.detectors.page_hinkley import PHCore, warmup_std
+from driftline.detectors.page_hinkley_fast import advance_steady
 
 __all__ = ["PHState", "advance"]
 

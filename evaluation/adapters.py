@@ -16,7 +16,7 @@ prints.
 Example
 -------
 >>> import numpy as np
->>> from evaluation.adapters import RiverDetector, run_with_restarts
+>>> from driftline.evaluation.adapters import RiverDetector, run_with_restarts
 >>> from river.drift import PageHinkley
 >>> values = np.r_[np.zeros(500), np.full(500, 5.0)]
 >>> run_with_restarts(lambda: RiverDetector(PageHinkley(threshold=20.0)), values)[:1]
@@ -31,11 +31,10 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
-
-from detectors import make_detector
-from detectors.base import DriftDetector
-from evaluation.baselines import AlwaysFire
-from evaluation.config import DetectorConfig
+from driftline.detectors import make_detector
+from driftline.detectors.base import DriftDetector
+from driftline.evaluation.baselines import AlwaysFire
+from driftline.evaluation.config import DetectorConfig
 
 __all__ = [
     "DetectorUnavailableError",

@@ -8,7 +8,7 @@ figures honest.
 
 Example
 -------
->>> from evaluation.baselines import AlwaysFire
+>>> from driftline.evaluation.baselines import AlwaysFire
 >>> AlwaysFire().update_many([0.1, 0.2, 0.3]).tolist()
 [0, 1, 2]
 """

@@ -31,25 +31,24 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
-from dataloader.scenarios_univariate import (
+from driftline.dataloader.scenarios_univariate import (
     DriftStream,
     bimodal_stream,
     mean_shift_stream,
     no_drift_stream,
     variance_stream,
 )
-from evaluation.bench_common import (
+from driftline.evaluation.bench_common import (
     Available,
     markdown_table,
     ours_detections,
     river_detections,
     try_build,
 )
-from evaluation.bench_common import (
+from driftline.evaluation.bench_common import (
     verdict as _verdict,
 )
-from evaluation.metrics import evaluate_detections, summarize_reports
+from driftline.evaluation.metrics import evaluate_detections, summarize_reports
 
 __all__ = [
     "IKS_ALPHA_GRID",
@@ -112,8 +111,8 @@ def _reference(seed: int) -> np.ndarray:
 
 def _ph_factory(reference: np.ndarray, seed: int, n_streams: int) -> Callable[[], Any]:
     """PageHinkley pinned to the reference, threshold calibrated to ``TARGET_ARL0`` on it."""
-    from detectors import make_detector
-    from detectors.calibration import calibrate_page_hinkley
+    from driftline.detectors import make_detector
+    from driftline.detectors.calibration import calibrate_page_hinkley
 
     result = calibrate_page_hinkley(reference, TARGET_ARL0, delta=PH_DELTA, pin_reference=True,
                                     n_streams=n_streams, random_state=seed)
@@ -127,7 +126,7 @@ def _iks_factory(reference: np.ndarray, alpha: float) -> Callable[[], Any]:
     ref = reference[:IKS_REFERENCE_SIZE].tolist()
 
     def build() -> Any:
-        from detectors import make_detector
+        from driftline.detectors import make_detector
 
         return make_detector("incremental_ks", reference=ref, window_size=IKS_WINDOW, alpha=alpha)
 

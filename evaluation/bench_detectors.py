@@ -1,6 +1,7 @@
 """Detector benchmarks: speed against river and detection quality on known change points.
 
-Run ``python -m evaluation.bench_detectors [--quick] [--speed-only] [--repeats N] [--json PATH]``.
+Run ``python -m driftline.evaluation.bench_detectors [--quick] [--speed-only] [--repeats N]
+[--json PATH]``.
 Prints two markdown tables (only the first with ``--speed-only``):
 
 (a) speed — µs per value of each driftline detector (single-value ``update()`` and batch
@@ -26,9 +27,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-
-from evaluation.bench_detection import DetectionConfig, detection_table, run_detection
-from evaluation.bench_speed import DEFAULT_BATCH_SIZE, run_speed, speed_table
+from driftline.evaluation.bench_detection import DetectionConfig, detection_table, run_detection
+from driftline.evaluation.bench_speed import DEFAULT_BATCH_SIZE, run_speed, speed_table
 
 __all__ = ["main", "run_benchmarks"]
 
@@ -116,7 +116,7 @@ def render(results: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m evaluation.bench_detectors",
+    parser = argparse.ArgumentParser(prog="python -m driftline.evaluation.bench_detectors",
                                      description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, for smoke tests")
     parser.add_argument("--speed-only", action="store_true",

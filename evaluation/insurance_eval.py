@@ -19,9 +19,9 @@ detection. The model's error rate and fallback rate per month come from
 
 Example
 -------
->>> from configs import CONFIG_DIR, load_config
->>> from evaluation.config import EvaluateConfig
->>> from evaluation.insurance_eval import evaluate_insurance
+>>> from driftline.configs import CONFIG_DIR, load_config
+>>> from driftline.evaluation.config import EvaluateConfig
+>>> from driftline.evaluation.insurance_eval import evaluate_insurance
 >>> config = load_config(CONFIG_DIR / "evaluate_small.yaml", EvaluateConfig)
 >>> replay = evaluate_insurance(config)  # doctest: +SKIP
 >>> replay.summary_rows()[0]["feature"]  # doctest: +SKIP
@@ -36,15 +36,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from configs import CONFIG_DIR, load_config
-from dataloader.insurance import DRIFTING_FEATURES, load_months, load_split
-from evaluation.adapters import build_factory, run_with_restarts
-from evaluation.config import DetectorConfig, EvaluateConfig
-from evaluation.metrics import evaluate_detections
-from evaluation.thresholds import calibrate_detector
-from model.artifacts import LoadedModel, load_artifacts
-from model.months import MonthQuality, evaluate_months
+from driftline.configs import CONFIG_DIR, load_config
+from driftline.dataloader.insurance import DRIFTING_FEATURES, load_months, load_split
+from driftline.evaluation.adapters import build_factory, run_with_restarts
+from driftline.evaluation.config import DetectorConfig, EvaluateConfig
+from driftline.evaluation.metrics import evaluate_detections
+from driftline.evaluation.thresholds import calibrate_detector
+from driftline.model.artifacts import LoadedModel, load_artifacts
+from driftline.model.months import MonthQuality, evaluate_months
 
 __all__ = ["ERROR_STREAM", "InsuranceReplay", "evaluate_insurance", "load_or_train_model"]
 
@@ -98,8 +97,8 @@ def load_or_train_model(artifacts_dir: str | Path, train_if_missing: bool) -> Lo
     """The saved model, trained with ``configs/train.yaml`` into ``artifacts_dir`` if absent."""
     directory = Path(artifacts_dir)
     if not (directory / "model.pt").exists() and train_if_missing:
-        from model.config import TrainConfig
-        from model.train import train_and_save
+        from driftline.model.config import TrainConfig
+        from driftline.model.train import train_and_save
 
         train_and_save(load_config(CONFIG_DIR / "train.yaml", TrainConfig), directory)
     return load_artifacts(directory)

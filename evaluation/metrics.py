@@ -22,7 +22,7 @@ Massive Online Analysis", IDA 2013):
 
 Example
 -------
->>> from evaluation.metrics import evaluate_detections
+>>> from driftline.evaluation.metrics import evaluate_detections
 >>> r = evaluate_detections([120, 530, 900], change_points=[500], length=1000, tolerance=200)
 >>> r.delays, r.n_false_alarms, r.missed_detection_rate
 ((30,), 2, 0.0)
@@ -39,8 +39,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-
-from detectors.base import check_int
+from driftline.detectors.base import check_int
 
 __all__ = ["DetectionReport", "evaluate_detections", "mean_time_ratio", "summarize_reports"]
 

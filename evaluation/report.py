@@ -5,7 +5,7 @@ at default thresholds are separate tables: only the first are comparable across 
 
 Example
 -------
->>> from evaluation.report import jsonable
+>>> from driftline.evaluation.report import jsonable
 >>> jsonable({"mtfa": float("inf"), "delay": float("nan"), "n": 3})
 {'mtfa': 'inf', 'delay': None, 'n': 3}
 """
@@ -19,12 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from evaluation.bench_common import format_number, markdown_table
-from evaluation.config import EvaluateConfig
-from evaluation.curves import TradeoffPoint
-from evaluation.insurance_eval import InsuranceReplay
-from evaluation.runner import EvaluationResult
+from driftline.evaluation.bench_common import format_number, markdown_table
+from driftline.evaluation.config import EvaluateConfig
+from driftline.evaluation.curves import TradeoffPoint
+from driftline.evaluation.insurance_eval import InsuranceReplay
+from driftline.evaluation.runner import EvaluationResult
 
 __all__ = ["insurance_markdown", "jsonable", "markdown_report", "results_table", "write_results"]
 

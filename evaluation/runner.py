@@ -17,9 +17,9 @@ pooled MTFA / MTR of :func:`evaluation.metrics.summarize_reports`, and µs per u
 
 Example
 -------
->>> from configs import CONFIG_DIR, load_config
->>> from evaluation.config import EvaluateConfig
->>> from evaluation.runner import run_evaluation
+>>> from driftline.configs import CONFIG_DIR, load_config
+>>> from driftline.evaluation.config import EvaluateConfig
+>>> from driftline.evaluation.runner import run_evaluation
 >>> config = load_config(CONFIG_DIR / "evaluate_small.yaml", EvaluateConfig)
 >>> result = run_evaluation(config, progress=False)  # doctest: +SKIP
 """
@@ -33,9 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
-
-from dataloader.scenarios_univariate import (
+from driftline.dataloader.scenarios_univariate import (
     DriftStream,
     bimodal_stream,
     error_rate_stream,
@@ -43,15 +41,16 @@ from dataloader.scenarios_univariate import (
     no_drift_stream,
     variance_stream,
 )
-from evaluation.adapters import (
+from driftline.evaluation.adapters import (
     DetectorUnavailableError,
     StreamDetector,
     build_factory,
     run_with_restarts,
 )
-from evaluation.config import DetectorConfig, EvaluateConfig, StreamConfig
-from evaluation.metrics import DetectionReport, evaluate_detections, summarize_reports
-from evaluation.thresholds import Calibration, calibrate_detector
+from driftline.evaluation.config import DetectorConfig, EvaluateConfig, StreamConfig
+from driftline.evaluation.metrics import DetectionReport, evaluate_detections, summarize_reports
+from driftline.evaluation.thresholds import Calibration, calibrate_detector
+from tqdm.auto import tqdm
 
 __all__ = [
     "EvaluationResult",

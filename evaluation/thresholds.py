@@ -25,9 +25,9 @@ Two procedures, both on a reference sample drawn from the stream's pre-change di
 Example
 -------
 >>> import numpy as np
->>> from evaluation.adapters import build_factory
->>> from evaluation.config import DetectorConfig
->>> from evaluation.thresholds import calibrate_by_run_length
+>>> from driftline.evaluation.adapters import build_factory
+>>> from driftline.evaluation.config import DetectorConfig
+>>> from driftline.evaluation.thresholds import calibrate_by_run_length
 >>> spec = DetectorConfig("PageHinkley", library="river", threshold_param="threshold",
 ...                       threshold_bounds=[1.0, 500.0])
 >>> reference = np.random.default_rng(0).normal(size=5000)
@@ -43,10 +43,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-
-from detectors.calibration import calibrate_threshold, moving_block_bootstrap
-from evaluation.adapters import DriftlineDetector, StreamDetector, run_with_restarts
-from evaluation.config import CalibrationConfig, DetectorConfig
+from driftline.detectors.calibration import calibrate_threshold, moving_block_bootstrap
+from driftline.evaluation.adapters import DriftlineDetector, StreamDetector, run_with_restarts
+from driftline.evaluation.config import CalibrationConfig, DetectorConfig
 
 __all__ = ["Calibration", "calibrate_by_run_length", "calibrate_detector"]
 
@@ -140,7 +139,7 @@ def calibrate_detector(
                 verify_length=int(config.run_length_factor * target_arl0),
             )
             return Calibration(threshold=result.threshold,
-                               method="detectors.calibration.calibrate_threshold",
+                               method="driftline.detectors.calibration.calibrate_threshold",
                                target_arl0=target_arl0, measured_arl0=result.measured_arl0,
                                n_values=result.samples_simulated,
                                at_bound=result.threshold <= spec.threshold_bounds[0])

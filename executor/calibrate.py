@@ -27,10 +27,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
-from detectors.calibration import calibrate_threshold
-from detectors.calibration_horizon import calibrate_parameter
-from detectors.page_hinkley import PageHinkley
+from driftline.detectors.calibration import calibrate_threshold
+from driftline.detectors.calibration_horizon import calibrate_parameter
+from driftline.detectors.page_hinkley import PageHinkley
 
 __all__ = ["ERROR_PARAMETERS", "ErrorParameter", "calibrate_error_detector",
            "calibrate_page_hinkley_columns", "error_detector_params"]
@@ -197,7 +196,7 @@ def calibrate_error_detector(
     often than the target: that value is used) or ``"fallback"`` (even the most conservative
     value alarms more often: that value is used and ``message`` says so).
     """
-    from detectors import make_detector
+    from driftline.detectors import make_detector
 
     if not (math.isfinite(error_rate) and 0.0 <= error_rate <= 1.0):
         raise ValueError(f"error_rate must lie in [0, 1], got {error_rate!r}")

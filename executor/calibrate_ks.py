@@ -24,9 +24,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-
-from detectors._ks_path import kolmogorov_sf
-from detectors.calibration import estimate_arl
+from driftline.detectors._ks_path import kolmogorov_sf
+from driftline.detectors.calibration import estimate_arl
 
 __all__ = ["KSCalibration", "calibrate_ks_bank_alpha", "ks_family_alpha", "ks_max_path"]
 

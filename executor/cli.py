@@ -42,9 +42,9 @@ def _overrides(pairs: list[str]) -> dict[str, Any]:
 
 def run_main(args: argparse.Namespace) -> int:
     """Run the executor described by ``--config``; returns the exit status."""
-    from configs import ConfigError
-    from executor.config import load_run_config
-    from executor.logging_setup import setup_logging
+    from driftline.configs import ConfigError
+    from driftline.executor.config import load_run_config
+    from driftline.executor.logging_setup import setup_logging
 
     try:
         config = load_run_config(args.config, _overrides(args.set))
@@ -59,15 +59,15 @@ def run_main(args: argparse.Namespace) -> int:
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-        from model.artifacts import ArtifactError
+        from driftline.model.artifacts import ArtifactError
 
         try:
             if config.source.kind == "kafka":
-                from executor.kafka_runner import run_kafka
+                from driftline.executor.kafka_runner import run_kafka
 
                 summary = run_kafka(config, stop_event=stop)
             else:
-                from executor.local_runner import run_local
+                from driftline.executor.local_runner import run_local
 
                 summary = run_local(config, stop_event=stop)
         except ArtifactError as exc:
@@ -84,13 +84,13 @@ def run_main(args: argparse.Namespace) -> int:
 
 def replay_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``driftline replay`` (defined by :mod:`executor.replay`)."""
-    from executor.replay import replay_arguments as arguments
+    from driftline.executor.replay import replay_arguments as arguments
 
     arguments(parser)
 
 
 def replay_main(args: argparse.Namespace) -> int:
     """Produce the insurance months or a scenario into a Kafka topic."""
-    from executor.replay import replay_main as main
+    from driftline.executor.replay import replay_main as main
 
     return int(main(args) or 0)

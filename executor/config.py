@@ -7,8 +7,8 @@ name the dotted key) and applies the environment overrides used by docker-compos
 
 Example
 -------
->>> from configs import CONFIG_DIR
->>> from executor.config import load_run_config
+>>> from driftline.configs import CONFIG_DIR
+>>> from driftline.executor.config import load_run_config
 >>> config = load_run_config(CONFIG_DIR / "demo.yaml", environ={})
 >>> config.source.kind, config.source.dataset
 ('replay', 'insurance')
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from configs import ConfigError, load_config
+from driftline.configs import ConfigError, load_config
 
 __all__ = [
     "BatchConfig",

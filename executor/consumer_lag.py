@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from executor.rebalance import PartitionStates
+from driftline.executor.rebalance import PartitionStates
 
 __all__ = ["export_lag"]
 

@@ -36,7 +36,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from executor.decode import DeadLetter
+    from driftline.executor.decode import DeadLetter
 
 __all__ = [
     "DETAIL_MAX_BYTES",

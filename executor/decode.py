@@ -35,7 +35,7 @@ try:  # orjson parses an event in a fifth of the time of the json module
 except ImportError:  # pragma: no cover - orjson is a dependency; the json module still works
     orjson = None
 
-from executor.decoded import DeadLetter, DecodedEvent, with_originals
+from driftline.executor.decoded import DeadLetter, DecodedEvent, with_originals
 
 __all__ = ["REASONS", "DeadLetter", "DecodedEvent", "EventDecoder", "encode_event",
            "with_originals"]

@@ -33,10 +33,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from driftline.executor.exporter_sources import (
+    DetectorReading,
+    SourceView,
+    combine_readings,
+    finite_or_none,
+)
+from driftline.executor.metrics_histograms import DistributionCollector
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
-
-from executor.exporter_sources import DetectorReading, SourceView, combine_readings, finite_or_none
-from executor.metrics_histograms import DistributionCollector
 
 __all__ = ["DEFAULT_LATENCY_BUCKETS", "STREAMS", "DriftExporter"]
 

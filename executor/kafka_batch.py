@@ -24,11 +24,11 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from executor.dead_letter import DeadLetterProducer
-from executor.decode import DeadLetter, DecodedEvent, EventDecoder, with_originals
-from executor.rebalance import PartitionStates
-from executor.summary import RunSummary
-from executor.worker import PackedRecords
+from driftline.executor.dead_letter import DeadLetterProducer
+from driftline.executor.decode import DeadLetter, DecodedEvent, EventDecoder, with_originals
+from driftline.executor.rebalance import PartitionStates
+from driftline.executor.summary import RunSummary
+from driftline.executor.worker import PackedRecords
 
 __all__ = ["BatchOutcome", "BatchProcessor", "PartitionOutcome", "decode_label", "detect_records",
            "period_of"]

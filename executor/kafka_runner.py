@@ -39,18 +39,17 @@ import time
 from collections.abc import Callable
 from typing import IO, Any
 
+from driftline.executor.checkpoint import CheckpointStore
+from driftline.executor.config import RunConfig
+from driftline.executor.consumer_lag import export_lag
+from driftline.executor.dead_letter import DeadLetterProducer
+from driftline.executor.decode import EventDecoder
+from driftline.executor.kafka_batch import BatchProcessor
+from driftline.executor.kafka_clients import ensure_output_topics, make_consumer, make_producer
+from driftline.executor.rebalance import PartitionStates
+from driftline.executor.summary import RunSummary, format_summary
+from driftline.executor.worker import DetectionWorker, RemotePipeline
 from kafka import TopicPartition
-
-from executor.checkpoint import CheckpointStore
-from executor.config import RunConfig
-from executor.consumer_lag import export_lag
-from executor.dead_letter import DeadLetterProducer
-from executor.decode import EventDecoder
-from executor.kafka_batch import BatchProcessor
-from executor.kafka_clients import ensure_output_topics, make_consumer, make_producer
-from executor.rebalance import PartitionStates
-from executor.summary import RunSummary, format_summary
-from executor.worker import DetectionWorker, RemotePipeline
 
 __all__ = ["BACKOFF_INITIAL_S", "BACKOFF_MAX_S", "KafkaExecutor", "run_kafka"]
 
@@ -95,8 +94,8 @@ class KafkaExecutor:
                  exporter: Any | None = None, stop_event: threading.Event | None = None,
                  backoff_initial_s: float = BACKOFF_INITIAL_S,
                  backoff_max_s: float = BACKOFF_MAX_S) -> None:
-        from executor.exporter import DriftExporter
-        from model.artifacts import load_artifacts
+        from driftline.executor.exporter import DriftExporter
+        from driftline.model.artifacts import load_artifacts
 
         if config.source.kind != "kafka":
             raise ValueError(f"source.kind must be 'kafka', got {config.source.kind!r}")
@@ -134,7 +133,7 @@ class KafkaExecutor:
         """Build (or read from the checkpoint directory) the calibrated state of a fresh
         pipeline. Calibration takes seconds, so it happens once, before joining the group,
         never inside a rebalance or a batch."""
-        from executor.pipeline import DetectionPipeline
+        from driftline.executor.pipeline import DetectionPipeline
 
         if self._template_state is not None:
             return
@@ -160,7 +159,7 @@ class KafkaExecutor:
     def make_pipeline(self, state: dict[str, Any] | None, partition: int) -> Any:
         """The pipeline of ``partition``, restored from ``state`` or fresh (from the calibrated
         template); it reports through its own view of the exporter, which combines partitions."""
-        from executor.pipeline import DetectionPipeline
+        from driftline.executor.pipeline import DetectionPipeline
 
         self.prepare()
         exporter = None if self.exporter is None else self.exporter.for_source(partition)
@@ -370,7 +369,7 @@ def run_kafka(config: RunConfig, *, out: IO[str] | None = None,
               backoff_max_s: float = BACKOFF_MAX_S) -> RunSummary:
     """Run the Kafka executor until SIGTERM/SIGINT or ``stop_event``; print and return the
     summary. Serves ``/metrics`` and ``/healthz`` when ``metrics.enabled``."""
-    from executor.metrics_http import serve
+    from driftline.executor.metrics_http import serve
 
     out = sys.stdout if out is None else out
     stop = stop_event if stop_event is not None else threading.Event()

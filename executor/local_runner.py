@@ -19,12 +19,11 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
-
-from executor.config import RunConfig
-from executor.decode import DeadLetter, DecodedEvent, EventDecoder, with_originals
-from executor.pipeline import BatchResult, DetectionPipeline
-from executor.sources import ReplaySource, SourceRecord
-from executor.summary import RunSummary, format_summary
+from driftline.executor.config import RunConfig
+from driftline.executor.decode import DeadLetter, DecodedEvent, EventDecoder, with_originals
+from driftline.executor.pipeline import BatchResult, DetectionPipeline
+from driftline.executor.sources import ReplaySource, SourceRecord
+from driftline.executor.summary import RunSummary, format_summary
 
 __all__ = ["POISON_PAYLOADS", "build_source", "run_local"]
 
@@ -84,9 +83,9 @@ def run_local(config: RunConfig, *, out: IO[str] | None = None,
               stop_event: threading.Event | None = None, model: Any | None = None,
               source: Iterable[SourceRecord] | None = None) -> RunSummary:
     """Replay ``config.source`` through the pipeline; print and return the summary."""
-    from executor.exporter import DriftExporter
-    from executor.metrics_http import serve
-    from model.artifacts import load_artifacts
+    from driftline.executor.exporter import DriftExporter
+    from driftline.executor.metrics_http import serve
+    from driftline.model.artifacts import load_artifacts
 
     out = sys.stdout if out is None else out
     started = time.perf_counter()

@@ -6,7 +6,7 @@ old, else 503. The server binds loopback by default and runs in a daemon thread.
 Example
 -------
 >>> import urllib.request
->>> from executor.exporter import DriftExporter
+>>> from driftline.executor.exporter import DriftExporter
 >>> exporter = DriftExporter(feature_names=[])
 >>> server = serve(exporter, port=0)
 >>> port = server.server_address[1]
@@ -23,9 +23,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+from driftline.executor.exporter import DriftExporter
 from prometheus_client import make_wsgi_app
-
-from executor.exporter import DriftExporter
 
 __all__ = ["make_app", "serve"]
 

@@ -28,11 +28,10 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
-
-from executor.config import RunConfig
-from executor.decode import DeadLetter, DecodedEvent
-from executor.labels import LabelJoin
-from executor.pipeline_detectors import (
+from driftline.executor.config import RunConfig
+from driftline.executor.decode import DeadLetter, DecodedEvent
+from driftline.executor.labels import LabelJoin
+from driftline.executor.pipeline_detectors import (
     ColumnDetectors,
     build_column_detectors,
     build_error_detectors,

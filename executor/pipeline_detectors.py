@@ -17,19 +17,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-
-from detectors import make_detector
-from detectors.base import DriftDetector
-from detectors.incremental_ks_bank import IncrementalKSBank
-from detectors.nm_ddm import NMDDM
-from detectors.page_hinkley_bank import PageHinkleyBank
-from executor.calibrate import (
+from driftline.detectors import make_detector
+from driftline.detectors.base import DriftDetector
+from driftline.detectors.incremental_ks_bank import IncrementalKSBank
+from driftline.detectors.nm_ddm import NMDDM
+from driftline.detectors.page_hinkley_bank import PageHinkleyBank
+from driftline.executor.calibrate import (
     ERROR_PARAMETERS,
     calibrate_error_detector,
     calibrate_page_hinkley_columns,
 )
-from executor.calibrate_ks import ks_family_alpha
-from executor.config import DetectorsConfig
+from driftline.executor.calibrate_ks import ks_family_alpha
+from driftline.executor.config import DetectorsConfig
 
 __all__ = ["ColumnDetectors", "build_column_detectors", "build_error_detectors", "build_nm_ddm",
            "calibrate_errors"]

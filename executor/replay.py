@@ -31,12 +31,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+from driftline.configs import ConfigError
+from driftline.executor.decode import encode_event
+from driftline.executor.kafka_clients import ensure_topic, make_producer
 from kafka.errors import KafkaError
 from tqdm import tqdm
-
-from configs import ConfigError
-from executor.decode import encode_event
-from executor.kafka_clients import ensure_topic, make_producer
 
 __all__ = [
     "ReplayEvent",
@@ -108,7 +107,7 @@ def _rows_of(source: Any) -> tuple[int, Iterator[ReplayEvent]]:
 
 def insurance_events(months: Sequence[int]) -> tuple[int, Iterator[ReplayEvent]]:
     """``(count, rows)`` of the insurance ``months`` in stream order, labelled with ``group``."""
-    from executor.sources import ReplaySource
+    from driftline.executor.sources import ReplaySource
 
     return _rows_of(ReplaySource.insurance(list(months)))
 
@@ -117,9 +116,9 @@ def scenario_events(name: str, *, seed: int, n_rows: int,
                     artifacts_dir: str | Path) -> tuple[int, Iterator[ReplayEvent]]:
     """``(count, rows)`` of the tabular drift scenario ``name`` mapped onto the model's features
     (reference mean and standard deviation of the profile in ``artifacts_dir``); no labels."""
-    from executor.sources import ReplaySource
-    from model.artifacts import PROFILE_FILE
-    from model.profile import ReferenceProfile
+    from driftline.executor.sources import ReplaySource
+    from driftline.model.artifacts import PROFILE_FILE
+    from driftline.model.profile import ReferenceProfile
 
     path = Path(artifacts_dir) / PROFILE_FILE
     try:
@@ -225,7 +224,7 @@ def replay_arguments(parser: argparse.ArgumentParser) -> None:
 def _settings_from_args(args: argparse.Namespace) -> tuple[str, str, str | None, str]:
     bootstrap, topic, labels_topic, artifacts = None, None, None, "artifacts"
     if args.config:
-        from executor.config import load_run_config
+        from driftline.executor.config import load_run_config
 
         config = load_run_config(args.config)
         source = config.source

@@ -24,8 +24,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-
-from executor.decode import encode_event
+from driftline.executor.decode import encode_event
 
 __all__ = ["ReplaySource", "SourceRecord"]
 
@@ -90,7 +89,7 @@ class ReplaySource:
                   bad_records: Sequence[tuple[int, bytes]] = (),
                   data_dir: str | None = None) -> ReplaySource:
         """The insurance ``months`` in order, with ``group`` as inline label."""
-        from dataloader.insurance import load_months
+        from driftline.dataloader.insurance import load_months
 
         data = load_months(months, data_dir)
         labels: list[int | None] = ([int(g) for g in data.group] if with_labels
@@ -107,7 +106,7 @@ class ReplaySource:
                  period_rows: int = 1000) -> ReplaySource:
         """A tabular scenario mapped onto the model's features: column ``j`` of the scenario
         (standardised) becomes ``means[j] + stds[j] * x``; no labels."""
-        from dataloader.scenarios import make_tabular_scenario
+        from driftline.dataloader.scenarios import make_tabular_scenario
 
         scenario = make_tabular_scenario(name, n_rows=n_rows, seed=seed)
         rows = scenario.rows

@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-
-from executor.decode import DeadLetter
-from executor.pipeline import Detection
+from driftline.executor.decode import DeadLetter
+from driftline.executor.pipeline import Detection
 
 __all__ = ["PeriodStats", "RunSummary", "format_summary"]
 

@@ -40,7 +40,13 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from executor.worker_child import BankReading, ExporterRecorder, WorkerChild, WorkerError, serve
+from driftline.executor.worker_child import (
+    BankReading,
+    ExporterRecorder,
+    WorkerChild,
+    WorkerError,
+    serve,
+)
 
 __all__ = ["BankReading", "DetectionWorker", "ExporterRecorder", "PackedRecords", "RemotePipeline",
            "WorkerError", "replay"]

@@ -15,8 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
-
-from executor.checkpoint import CheckpointStore
+from driftline.executor.checkpoint import CheckpointStore
 
 __all__ = ["BankReading", "ExporterRecorder", "WorkerChild", "WorkerError", "serve"]
 
@@ -105,7 +104,7 @@ class WorkerChild:
             raise WorkerError(f"no pipeline for partition {partition} in the worker") from None
 
     def create(self, partition: int, state: Mapping[str, Any] | None) -> list[Any]:
-        from executor.pipeline import DetectionPipeline
+        from driftline.executor.pipeline import DetectionPipeline
 
         recorder = ExporterRecorder()
         pipeline = DetectionPipeline(self.model, self.config, exporter=recorder,
@@ -114,7 +113,7 @@ class WorkerChild:
         return recorder.take()
 
     def batch(self, items: list[tuple[str, int, Iterable[Any]]]) -> list[Any]:
-        from executor.kafka_batch import detect_records
+        from driftline.executor.kafka_batch import detect_records
 
         self._check_writes(wait=False)
         outcomes = []

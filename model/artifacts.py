@@ -9,10 +9,10 @@ guard and the SHA-256 of the weights. ``reference_profile.json`` sits beside it.
 Example
 -------
 >>> import tempfile
->>> from dataloader.insurance import load_month
->>> from model.artifacts import load_artifacts
->>> from model.config import TrainConfig
->>> from model.train import train_and_save
+>>> from driftline.dataloader.insurance import load_month
+>>> from driftline.model.artifacts import load_artifacts
+>>> from driftline.model.config import TrainConfig
+>>> from driftline.model.train import train_and_save
 >>> config = TrainConfig()
 >>> config.optimiser.epochs, config.quality.min_accuracy, config.quality.min_macro_f1 = 2, 0, 0
 >>> with tempfile.TemporaryDirectory() as directory:
@@ -31,11 +31,10 @@ from typing import Any
 
 import numpy as np
 import torch
-
-from model.fallback import InputGuard, RuleFallback
-from model.network import GroupNet, state_dict_sha256
-from model.predict import Predictions, check_features, network_outputs, serve
-from model.profile import ReferenceProfile
+from driftline.model.fallback import InputGuard, RuleFallback
+from driftline.model.network import GroupNet, state_dict_sha256
+from driftline.model.predict import Predictions, check_features, network_outputs, serve
+from driftline.model.profile import ReferenceProfile
 
 __all__ = [
     "MODEL_FILE",

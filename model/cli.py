@@ -14,12 +14,12 @@ import argparse
 import sys
 import time
 
-from configs import ConfigError, load_config
-from dataloader.insurance import N_MONTHS, InsuranceDataError
-from model.artifacts import ArtifactError, load_artifacts
-from model.config import DEFAULT_CONFIG_PATH, TrainConfig
-from model.months import evaluate_months, months_table
-from model.train import QualityGateError, train_and_save
+from driftline.configs import ConfigError, load_config
+from driftline.dataloader.insurance import N_MONTHS, InsuranceDataError
+from driftline.model.artifacts import ArtifactError, load_artifacts
+from driftline.model.config import DEFAULT_CONFIG_PATH, TrainConfig
+from driftline.model.months import evaluate_months, months_table
+from driftline.model.train import QualityGateError, train_and_save
 
 __all__ = ["months_arguments", "months_main", "train_arguments", "train_main"]
 

@@ -2,8 +2,8 @@
 
 Example
 -------
->>> from configs import CONFIG_DIR, load_config
->>> from model.config import TrainConfig
+>>> from driftline.configs import CONFIG_DIR, load_config
+>>> from driftline.model.config import TrainConfig
 >>> config = load_config(CONFIG_DIR / "train.yaml", TrainConfig)
 >>> config.quality.min_accuracy > 0
 True
@@ -15,8 +15,8 @@ import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from configs import CONFIG_DIR, load_config
-from dataloader.insurance import FEATURE_NAMES
+from driftline.configs import CONFIG_DIR, load_config
+from driftline.dataloader.insurance import FEATURE_NAMES
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",

@@ -11,7 +11,7 @@ class probability below a threshold).
 Example
 -------
 >>> import numpy as np
->>> from model.fallback import InputGuard, RuleFallback
+>>> from driftline.model.fallback import InputGuard, RuleFallback
 >>> X = np.array([[20.0, 0.0], [25.0, 0.0], [60.0, 1.0], [65.0, 1.0]])
 >>> rules = RuleFallback(["age", "eb"], rule_features=["age", "eb"], rule_bins=2).fit(
 ...     X, group=np.array([0, 0, 2, 2]), risk=np.array([4.0, 3.0, 0.0, -1.0]), n_classes=3)

@@ -3,7 +3,7 @@
 Example
 -------
 >>> import numpy as np
->>> from model.metrics import accuracy, macro_f1
+>>> from driftline.model.metrics import accuracy, macro_f1
 >>> y_true = np.array([0, 0, 1, 1, 2, 2])
 >>> y_pred = np.array([0, 1, 1, 1, 2, 0])
 >>> round(accuracy(y_true, y_pred), 4)

@@ -5,7 +5,7 @@ as ``age``, ``emergency_braking`` and ``miles`` drift away from the training per
 
 Example
 -------
->>> from model.months import MonthQuality, months_table
+>>> from driftline.model.months import MonthQuality, months_table
 >>> row = MonthQuality(month=1, n_rows=1500, accuracy=0.73, macro_f1=0.71, model_accuracy=0.73,
 ...                    fallback_rate=0.02, feature_means={"age": 36.14})
 >>> print(months_table([row]))
@@ -22,9 +22,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from dataloader.insurance import DRIFTING_FEATURES, GROUP_NAMES, N_MONTHS, load_month
-from model.artifacts import LoadedModel
-from model.metrics import accuracy, macro_f1
+from driftline.dataloader.insurance import DRIFTING_FEATURES, GROUP_NAMES, N_MONTHS, load_month
+from driftline.model.artifacts import LoadedModel
+from driftline.model.metrics import accuracy, macro_f1
 
 __all__ = ["MonthQuality", "evaluate_months", "months_table"]
 

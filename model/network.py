@@ -7,7 +7,7 @@ scaling. An optional second head regresses the (standardised) ``risk`` target.
 Example
 -------
 >>> import numpy as np, torch
->>> from model.network import GroupNet
+>>> from driftline.model.network import GroupNet
 >>> net = GroupNet(n_features=5, hidden_sizes=[8], n_classes=3, risk_head=True)
 >>> net.set_standardisation(np.zeros(5), np.ones(5), risk_mean=0.0, risk_std=1.0)
 >>> logits, risk = net(torch.zeros(4, 5, dtype=torch.float64))

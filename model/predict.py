@@ -3,9 +3,9 @@
 Example
 -------
 >>> import numpy as np
->>> from model.fallback import InputGuard, RuleFallback
->>> from model.network import GroupNet
->>> from model.predict import serve
+>>> from driftline.model.fallback import InputGuard, RuleFallback
+>>> from driftline.model.network import GroupNet
+>>> from driftline.model.predict import serve
 >>> X = np.array([[20.0, 0.0], [25.0, 0.0], [60.0, 1.0], [65.0, 1.0]])
 >>> net = GroupNet(n_features=2, hidden_sizes=[4], n_classes=3, risk_head=False)
 >>> rules = RuleFallback(["age", "eb"], ["age"], 2).fit(X, np.array([0, 0, 2, 2]), None, 3)
@@ -22,9 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-
-from model.fallback import InputGuard, RuleFallback
-from model.network import GroupNet
+from driftline.model.fallback import InputGuard, RuleFallback
+from driftline.model.network import GroupNet
 
 __all__ = ["Predictions", "check_features", "network_outputs", "serve"]
 

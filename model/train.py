@@ -8,8 +8,8 @@ therefore give the same weights, bit for bit, and the same ``model_sha256``.
 
 Example
 -------
->>> from model.config import TrainConfig
->>> from model.train import fit
+>>> from driftline.model.config import TrainConfig
+>>> from driftline.model.train import fit
 >>> config = TrainConfig()
 >>> config.optimiser.epochs = 2
 >>> result = fit(config)
@@ -27,16 +27,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from driftline.dataloader.insurance import GROUP_NAMES, InsuranceData, load_split
+from driftline.model.artifacts import save_artifacts
+from driftline.model.config import OptimiserConfig, QualityConfig, TrainConfig
+from driftline.model.fallback import InputGuard, RuleFallback
+from driftline.model.metrics import accuracy, macro_f1
+from driftline.model.network import GroupNet, state_dict_sha256
+from driftline.model.predict import serve
+from driftline.model.profile import Histogram, ReferenceProfile, data_sha256, runtime_versions
 from torch.nn import functional
-
-from dataloader.insurance import GROUP_NAMES, InsuranceData, load_split
-from model.artifacts import save_artifacts
-from model.config import OptimiserConfig, QualityConfig, TrainConfig
-from model.fallback import InputGuard, RuleFallback
-from model.metrics import accuracy, macro_f1
-from model.network import GroupNet, state_dict_sha256
-from model.predict import serve
-from model.profile import Histogram, ReferenceProfile, data_sha256, runtime_versions
 
 __all__ = ["QualityGateError", "TrainResult", "check_quality", "fit", "train_and_save",
            "train_network"]

@@ -22,9 +22,8 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
-
-from model.config import load_train_config
-from model.train import TrainResult, train_and_save
+from driftline.model.config import load_train_config
+from driftline.model.train import TrainResult, train_and_save
 
 BROKER_START_TIMEOUT_S = 20.0
 

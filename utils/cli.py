@@ -1,8 +1,8 @@
 """The ``driftline`` command line: one sub-command per job, each owned by its package.
 
-A sub-command is registered as ``"module:prefix"``; the module defines
-``<prefix>_arguments(parser)`` and ``<prefix>_main(args) -> int``. Modules are imported only when
-their sub-command runs, so ``driftline replay`` does not pay for torch.
+A sub-command is registered as ``"module:prefix"`` (module relative to ``driftline``); the module
+defines ``<prefix>_arguments(parser)`` and ``<prefix>_main(args) -> int``. Modules are imported
+only when their sub-command runs, so ``driftline replay`` does not pay for torch.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 
 def _resolve(target: str, suffix: str) -> Callable[..., Any]:
     module_name, prefix = target.split(":")
-    module = importlib.import_module(module_name)
+    module = importlib.import_module(f"driftline.{module_name}")
     return getattr(module, f"{prefix}_{suffix}")
 
 

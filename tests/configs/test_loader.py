@@ -8,8 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 import pytest
-
-from configs import ConfigError, build_config, load_config
+from driftline.configs import ConfigError, build_config, load_config
 
 
 @dataclass

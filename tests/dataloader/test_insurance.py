@@ -8,8 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from dataloader.insurance import (
+from driftline.dataloader.insurance import (
     COLUMNS,
     DATA_DIR,
     FEATURE_NAMES,

@@ -6,9 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from scipy import stats
-
-from dataloader.scenarios import (
+from driftline.dataloader.scenarios import (
     TABULAR_KINDS,
     abrupt_scenario,
     bimodal_stream,
@@ -25,6 +23,7 @@ from dataloader.scenarios import (
     variance_scenario,
     variance_stream,
 )
+from scipy import stats
 
 N = 20_000
 

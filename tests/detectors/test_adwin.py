@@ -6,9 +6,9 @@ import json
 
 import numpy as np
 import pytest
+from driftline.detectors.adwin import ADWIN
 from river.drift import ADWIN as RiverADWIN  # noqa: N811
 
-from detectors.adwin import ADWIN
 from tests.detectors.error_streams import piecewise_binary, river_path
 
 
@@ -94,7 +94,7 @@ def test_validation_and_binary_check() -> None:
 def test_module_docstring_example_runs() -> None:
     import doctest
 
-    import detectors.adwin as module
+    import driftline.detectors.adwin as module
 
     result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0

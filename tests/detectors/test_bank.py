@@ -8,14 +8,13 @@ import math
 
 import numpy as np
 import pytest
+from driftline.detectors.bank import DetectorBank
+from driftline.detectors.incremental_ks import IncrementalKS
+from driftline.detectors.incremental_ks_bank import IncrementalKSBank
+from driftline.detectors.page_hinkley import PageHinkley
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
-
-from detectors.bank import DetectorBank
-from detectors.incremental_ks import IncrementalKS
-from detectors.incremental_ks_bank import IncrementalKSBank
-from detectors.page_hinkley import PageHinkley
 
 # scipy falls back from its exact p-value on some tie-heavy samples; the statistic (all we
 # compare) is computed before that and is unaffected

@@ -17,8 +17,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-
-from detectors.calibration import (
+from driftline.detectors.calibration import (
     CalibrationResult,
     calibrate_bank,
     calibrate_page_hinkley,
@@ -26,11 +25,11 @@ from detectors.calibration import (
     estimate_arl,
     moving_block_bootstrap,
 )
-from detectors.calibration_horizon import calibrate_parameter, false_alarms
-from detectors.ddm import DDM
-from detectors.eddm import EDDM
-from detectors.page_hinkley import PageHinkley
-from detectors.page_hinkley_bank import PageHinkleyBank
+from driftline.detectors.calibration_horizon import calibrate_parameter, false_alarms
+from driftline.detectors.ddm import DDM
+from driftline.detectors.eddm import EDDM
+from driftline.detectors.page_hinkley import PageHinkley
+from driftline.detectors.page_hinkley_bank import PageHinkleyBank
 
 TARGET = 2000.0
 TOLERANCE = 0.25

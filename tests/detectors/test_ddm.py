@@ -6,9 +6,8 @@ import json
 
 import numpy as np
 import pytest
+from driftline.detectors.ddm import DDM
 from river.drift.binary import DDM as RiverDDM  # noqa: N811
-
-from detectors.ddm import DDM
 
 
 def _stream(seed: int, n_blocks: int = 6, block: int = 700) -> np.ndarray:
@@ -143,7 +142,7 @@ def test_parameter_validation(kwargs: dict[str, object], match: str) -> None:
 def test_module_docstring_example_runs() -> None:
     import doctest
 
-    import detectors.ddm as module
+    import driftline.detectors.ddm as module
 
     result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0

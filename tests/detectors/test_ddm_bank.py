@@ -6,9 +6,8 @@ import json
 
 import numpy as np
 import pytest
-
-from detectors.ddm import DDM
-from detectors.ddm_bank import DDMBank
+from driftline.detectors.ddm import DDM
+from driftline.detectors.ddm_bank import DDMBank
 
 
 def _rows(seed: int, kind: str, n: int = 3000, m: int = 7) -> np.ndarray:
@@ -72,7 +71,7 @@ def test_input_checks() -> None:
 def test_module_docstring_example_runs() -> None:
     import doctest
 
-    import detectors.ddm_bank as module
+    import driftline.detectors.ddm_bank as module
 
     result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0

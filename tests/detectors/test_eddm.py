@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from driftline.detectors.eddm import EDDM
 from river.drift.binary import EDDM as RiverEDDM  # noqa: N811
 
-from detectors.eddm import EDDM
 from tests.detectors.error_streams import piecewise_binary, river_path
 
 
@@ -69,7 +69,7 @@ def test_statistics_and_validation() -> None:
 def test_module_docstring_example_runs() -> None:
     import doctest
 
-    import detectors.eddm as module
+    import driftline.detectors.eddm as module
 
     result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0

@@ -6,9 +6,9 @@ import json
 
 import numpy as np
 import pytest
+from driftline.detectors.hddm_a import HDDMA
 from river.drift.binary import HDDMA as RiverHDDMA  # noqa: N811
 
-from detectors.hddm_a import HDDMA
 from tests.detectors.error_streams import piecewise_binary, river_path
 
 
@@ -72,7 +72,7 @@ def test_statistics_and_validation() -> None:
 def test_module_docstring_example_runs() -> None:
     import doctest
 
-    import detectors.hddm_a as module
+    import driftline.detectors.hddm_a as module
 
     result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0

@@ -6,10 +6,14 @@ import math
 
 import numpy as np
 import pytest
+from driftline.detectors._ks_path import (
+    _statistic_after,
+    ks_path,
+    ks_path_sparse,
+    safe_statistic_bound,
+)
+from driftline.detectors.incremental_ks import ks_threshold
 from scipy import stats
-
-from detectors._ks_path import _statistic_after, ks_path, ks_path_sparse, safe_statistic_bound
-from detectors.incremental_ks import ks_threshold
 
 
 def _samples(kind: str, rng: np.random.Generator, n: int) -> np.ndarray:

@@ -9,11 +9,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+from driftline.detectors import detector_from_state, make_detector
+from driftline.detectors.base import NonFiniteInputError
+from driftline.detectors.page_hinkley import PageHinkley
 from river.drift import PageHinkley as RiverPageHinkley
-
-from detectors import detector_from_state, make_detector
-from detectors.base import NonFiniteInputError
-from detectors.page_hinkley import PageHinkley
 
 
 def _stats_after_each(det: PageHinkley, xs: list[float]) -> list[dict[str, float]]:
@@ -126,7 +125,7 @@ def test_detects_mean_shift(shift: float) -> None:
 
 
 def test_no_detection_on_stationary_data_at_calibrated_threshold() -> None:
-    from detectors.calibration import calibrate_page_hinkley
+    from driftline.detectors.calibration import calibrate_page_hinkley
 
     rng = np.random.default_rng(21)
     result = calibrate_page_hinkley(rng.normal(size=5000), 50_000, delta=0.25, n_streams=100,

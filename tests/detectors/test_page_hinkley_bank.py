@@ -8,10 +8,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-
-from detectors.base import NonFiniteInputError
-from detectors.page_hinkley import PageHinkley
-from detectors.page_hinkley_bank import PageHinkleyBank
+from driftline.detectors.base import NonFiniteInputError
+from driftline.detectors.page_hinkley import PageHinkley
+from driftline.detectors.page_hinkley_bank import PageHinkleyBank
 
 N_FEATURES = 6
 NAMES = [f"f{i}" for i in range(N_FEATURES)]

@@ -6,19 +6,18 @@ import importlib.util
 
 import numpy as np
 import pytest
-from river.drift import ADWIN, KSWIN, PageHinkley
-from river.drift.binary import DDM
-
-from detectors import make_detector
-from evaluation.adapters import (
+from driftline.detectors import make_detector
+from driftline.evaluation.adapters import (
     DetectorUnavailableError,
     DriftlineDetector,
     RiverDetector,
     build_factory,
     run_with_restarts,
 )
-from evaluation.baselines import AlwaysFire
-from evaluation.config import DetectorConfig
+from driftline.evaluation.baselines import AlwaysFire
+from driftline.evaluation.config import DetectorConfig
+from river.drift import ADWIN, KSWIN, PageHinkley
+from river.drift.binary import DDM
 
 
 def _river_direct(make, values: np.ndarray) -> list[int]:

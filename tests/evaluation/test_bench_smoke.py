@@ -8,9 +8,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-
-from evaluation import bench_detectors
-from evaluation.bench_common import (
+from driftline.evaluation import bench_detectors
+from driftline.evaluation.bench_common import (
     format_number,
     markdown_table,
     ours_detections,
@@ -19,7 +18,7 @@ from evaluation.bench_common import (
     try_build,
     verdict,
 )
-from evaluation.bench_detection import DetectionConfig
+from driftline.evaluation.bench_detection import DetectionConfig
 
 TINY = DetectionConfig(pre=300, post=300, no_drift_length=1000, seeds=(0,), no_drift_seeds=(0,),
                        calibration_length=1000, calibration_seeds=(101,))

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from configs import CONFIG_DIR, ConfigError, load_config
-from evaluation.config import EvaluateConfig
-from utils.cli import main
+from driftline.configs import CONFIG_DIR, ConfigError, load_config
+from driftline.evaluation.config import EvaluateConfig
+from driftline.utils.cli import main
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

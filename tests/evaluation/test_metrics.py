@@ -5,8 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
-
-from evaluation.metrics import evaluate_detections, mean_time_ratio, summarize_reports
+from driftline.evaluation.metrics import evaluate_detections, mean_time_ratio, summarize_reports
 
 
 def test_two_changes_no_tolerance_hand_computed() -> None:

@@ -7,19 +7,18 @@ from typing import Any
 
 import numpy as np
 import pytest
-
-from configs import build_config
-from dataloader.scenarios_univariate import DriftStream
-from evaluation.adapters import build_factory, run_with_restarts
-from evaluation.config import DetectorConfig, EvaluateConfig, StreamConfig
-from evaluation.runner import (
+from driftline.configs import build_config
+from driftline.dataloader.scenarios_univariate import DriftStream
+from driftline.evaluation.adapters import build_factory, run_with_restarts
+from driftline.evaluation.config import DetectorConfig, EvaluateConfig, StreamConfig
+from driftline.evaluation.runner import (
     make_stream,
     reference_sample,
     run_detector,
     run_evaluation,
     summarize_records,
 )
-from evaluation.thresholds import calibrate_by_run_length
+from driftline.evaluation.thresholds import calibrate_by_run_length
 
 
 class AboveFive:
@@ -152,8 +151,9 @@ def test_reference_sample_comes_from_the_pre_change_distribution() -> None:
 
 
 @pytest.mark.parametrize("module", [
-    "evaluation.adapters", "evaluation.baselines", "evaluation.config", "evaluation.figures",
-    "evaluation.report", "evaluation.thresholds",
+    "driftline.evaluation.adapters", "driftline.evaluation.baselines",
+    "driftline.evaluation.config", "driftline.evaluation.figures",
+    "driftline.evaluation.report", "driftline.evaluation.thresholds",
 ])
 def test_docstring_examples_run(module: str) -> None:
     import doctest
@@ -164,8 +164,8 @@ def test_docstring_examples_run(module: str) -> None:
 
 
 def test_detector_run_length_factor_overrides_the_config() -> None:
-    from evaluation.config import CalibrationConfig
-    from evaluation.thresholds import calibrate_detector
+    from driftline.evaluation.config import CalibrationConfig
+    from driftline.evaluation.thresholds import calibrate_detector
 
     spec = DetectorConfig("PageHinkley", library="river", threshold_param="threshold",
                           threshold_bounds=[0.5, 300.0], run_length_factor=7.0)

@@ -14,6 +14,6 @@ import pytest
 
 @pytest.fixture(scope="session")
 def loaded_model(artifacts_dir: Path) -> Any:
-    from model.artifacts import load_artifacts
+    from driftline.model.artifacts import load_artifacts
 
     return load_artifacts(artifacts_dir)

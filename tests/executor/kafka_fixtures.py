@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from driftline.configs import build_config
+from driftline.executor.config import RunConfig
 
-from configs import build_config
-from executor.config import RunConfig
 from tests.executor.kafka_helpers import run_config
 
 
@@ -28,7 +28,7 @@ def kafka_model(loaded_model: Any) -> Any:
 def pipeline_template(tmp_path_factory: pytest.TempPathFactory, artifacts_dir: Path,
                       kafka_model: Any) -> Path:
     """The checkpoint file holding the calibrated fresh-pipeline state of the test config."""
-    from executor.kafka_runner import KafkaExecutor
+    from driftline.executor.kafka_runner import KafkaExecutor
 
     directory = tmp_path_factory.mktemp("template")
     raw = run_config(directory, bootstrap="127.0.0.1:9", topic="t", group="g",

@@ -150,7 +150,7 @@ class ExecutorProcess:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "utils.cli", "run", "--config", str(config_path)],
+                [sys.executable, "-m", "driftline.utils.cli", "run", "--config", str(config_path)],
                 cwd=ROOT, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env)
 
     def alive(self) -> bool:

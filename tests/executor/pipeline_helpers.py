@@ -6,8 +6,8 @@ import copy
 from pathlib import Path
 from typing import Any
 
-from configs import build_config
-from executor.config import RunConfig
+from driftline.configs import build_config
+from driftline.executor.config import RunConfig
 
 FAST_DETECTORS: dict[str, Any] = {
     "iks": {"window_size": 200, "target_arl0": 2000},

@@ -15,15 +15,15 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import driftline.executor.calibrate as calibrate
 import numpy as np
 import pytest
+from driftline.detectors import make_detector
+from driftline.detectors.calibration_horizon import false_alarms
+from driftline.executor.calibrate import ERROR_PARAMETERS, calibrate_error_detector
+from driftline.executor.pipeline import DetectionPipeline
+from driftline.executor.summary import RunSummary, format_summary
 
-import executor.calibrate as calibrate
-from detectors import make_detector
-from detectors.calibration_horizon import false_alarms
-from executor.calibrate import ERROR_PARAMETERS, calibrate_error_detector
-from executor.pipeline import DetectionPipeline
-from executor.summary import RunSummary, format_summary
 from tests.executor.pipeline_helpers import fast_config
 
 ERROR_RATE = 0.25
@@ -99,7 +99,7 @@ def test_calibration_is_stored_and_restored_without_recalibrating(
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("a restored pipeline recalibrated its error detectors")
 
-    monkeypatch.setattr("executor.pipeline_detectors.calibrate_error_detector", refuse)
+    monkeypatch.setattr("driftline.executor.pipeline_detectors.calibrate_error_detector", refuse)
     monkeypatch.setattr(calibrate, "calibrate_parameter", refuse)
     restored = DetectionPipeline(loaded_model, config, state=state)
     for name, detector in restored.error_detectors.items():

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from driftline.detectors.incremental_ks_bank import IncrementalKSBank
+from driftline.executor.calibrate_ks import calibrate_ks_bank_alpha, ks_family_alpha, ks_max_path
 from scipy import stats
-
-from detectors.incremental_ks_bank import IncrementalKSBank
-from executor.calibrate_ks import calibrate_ks_bank_alpha, ks_family_alpha, ks_max_path
 
 
 def grid_bins(ref: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:

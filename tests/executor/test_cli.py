@@ -6,9 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-
-from configs import CONFIG_DIR
-from utils.cli import main
+from driftline.configs import CONFIG_DIR
+from driftline.utils.cli import main
 
 
 def test_run_replay_prints_summary_and_writes_json(

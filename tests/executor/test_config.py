@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from configs import CONFIG_DIR, ConfigError
-from executor.config import RunConfig, load_run_config
+from driftline.configs import CONFIG_DIR, ConfigError
+from driftline.executor.config import RunConfig, load_run_config
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
-from executor.dead_letter import (
+from driftline.executor.dead_letter import (
     DETAIL_MAX_BYTES,
     DeadLetterError,
     DeadLetterProducer,
     dead_letter_headers,
 )
-from executor.decode import DeadLetter
+from driftline.executor.decode import DeadLetter
+
 from tests.conftest import TansuBroker
 from tests.executor.kafka_helpers import consume_all, unique
 
@@ -129,7 +129,7 @@ def test_bad_suffix_is_refused() -> None:
 
 @pytest.mark.kafka
 def test_dead_letters_reach_the_broker_with_their_headers(kafka_broker: TansuBroker) -> None:
-    from executor.kafka_clients import ensure_topic, make_producer
+    from driftline.executor.kafka_clients import ensure_topic, make_producer
 
     topic = unique("dlt-unit")
     assert ensure_topic(kafka_broker.bootstrap_servers, f"{topic}.dlt", 1)

@@ -8,10 +8,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-from executor.decode import (
+from driftline.executor.decode import (
     FAST_LOADS,
     REASONS,
     DeadLetter,
@@ -20,6 +17,8 @@ from executor.decode import (
     _plain_loads,
     encode_event,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 FEATURES = ["age", "emergency_braking", "miles"]
 GOOD = {"age": 31.5, "emergency_braking": 1, "miles": 80.25}

@@ -10,13 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from driftline.configs import CONFIG_DIR
+from driftline.dataloader.insurance import DRIFTING_FEATURES, STABLE_FEATURES
+from driftline.executor.config import RunConfig, load_run_config
+from driftline.executor.local_runner import POISON_PAYLOADS, build_source, run_local
+from driftline.executor.sources import ReplaySource, SourceRecord
+from driftline.model.artifacts import LoadedModel
 
-from configs import CONFIG_DIR
-from dataloader.insurance import DRIFTING_FEATURES, STABLE_FEATURES
-from executor.config import RunConfig, load_run_config
-from executor.local_runner import POISON_PAYLOADS, build_source, run_local
-from executor.sources import ReplaySource, SourceRecord
-from model.artifacts import LoadedModel
 from tests.executor.pipeline_helpers import fast_config
 
 MONTHS = [1, 2, 34, 35, 36]
@@ -61,7 +61,7 @@ def test_demo_counts_every_event_and_dead_letter(demo_run: tuple) -> None:
 
 def test_demo_reports_accuracy_from_the_inline_labels(demo_run: tuple,
                                                       loaded_model: LoadedModel) -> None:
-    from dataloader.insurance import load_month
+    from driftline.dataloader.insurance import load_month
 
     summary, text, _ = demo_run
     for month in (1, 36):

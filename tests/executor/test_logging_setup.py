@@ -6,7 +6,7 @@ import io
 import json
 import logging
 
-from executor.logging_setup import setup_logging
+from driftline.executor.logging_setup import setup_logging
 
 
 def test_json_lines_carry_extra_fields() -> None:

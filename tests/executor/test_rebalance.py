@@ -6,12 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from driftline.executor.checkpoint import CheckpointStore
+from driftline.executor.kafka_batch import decode_label, period_of
+from driftline.executor.rebalance import PartitionStates
 from kafka import TopicPartition
 from kafka.future import Future
-
-from executor.checkpoint import CheckpointStore
-from executor.kafka_batch import decode_label, period_of
-from executor.rebalance import PartitionStates
 
 EVENTS, LABELS = "events", "labels"
 

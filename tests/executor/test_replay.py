@@ -7,10 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
-
-from dataloader.insurance import load_months
-from executor.decode import EventDecoder
-from executor.replay import (
+from driftline.dataloader.insurance import load_months
+from driftline.executor.decode import EventDecoder
+from driftline.executor.replay import (
     ReplayEvent,
     insurance_events,
     parse_months,
@@ -18,6 +17,7 @@ from executor.replay import (
     replay_arguments,
     replay_main,
 )
+
 from tests.conftest import TansuBroker
 from tests.executor.kafka_helpers import consume_all, partition_sizes, unique
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from dataloader.insurance import FEATURE_NAMES, load_month
-from executor.decode import DecodedEvent, EventDecoder
-from executor.sources import ReplaySource
+from driftline.dataloader.insurance import FEATURE_NAMES, load_month
+from driftline.executor.decode import DecodedEvent, EventDecoder
+from driftline.executor.sources import ReplaySource
 
 
 def test_insurance_records_decode_back_to_the_data() -> None:
@@ -43,7 +42,7 @@ def test_bad_records_are_inserted_in_place_including_at_the_end() -> None:
 
 
 def test_rate_spaces_the_events(monkeypatch: pytest.MonkeyPatch) -> None:
-    import executor.sources as sources
+    import driftline.executor.sources as sources
 
     clock = {"now": 50.0}
     sleeps: list[float] = []

@@ -11,20 +11,20 @@ from typing import Any
 
 import numpy as np
 import pytest
-
-from executor.checkpoint import CheckpointStore
-from executor.decode import EventDecoder
-from executor.exporter import DriftExporter
-from executor.kafka_batch import detect_records
-from executor.pipeline import DetectionPipeline
-from executor.sources import ReplaySource
-from executor.worker import (
+from driftline.executor.checkpoint import CheckpointStore
+from driftline.executor.decode import EventDecoder
+from driftline.executor.exporter import DriftExporter
+from driftline.executor.kafka_batch import detect_records
+from driftline.executor.pipeline import DetectionPipeline
+from driftline.executor.sources import ReplaySource
+from driftline.executor.worker import (
     DetectionWorker,
     ExporterRecorder,
     PackedRecords,
     RemotePipeline,
     WorkerError,
 )
+
 from tests.executor.pipeline_helpers import fast_config
 
 

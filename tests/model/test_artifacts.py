@@ -11,13 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-from dataloader.insurance import FEATURE_NAMES, load_split
-from model.artifacts import MODEL_FILE, PROFILE_FILE, ArtifactError, load_artifacts
-from model.metrics import accuracy
-from model.network import state_dict_sha256
-from model.profile import Histogram, ReferenceProfile, data_sha256
-from model.train import TrainResult
+from driftline.dataloader.insurance import FEATURE_NAMES, load_split
+from driftline.model.artifacts import MODEL_FILE, PROFILE_FILE, ArtifactError, load_artifacts
+from driftline.model.metrics import accuracy
+from driftline.model.network import state_dict_sha256
+from driftline.model.profile import Histogram, ReferenceProfile, data_sha256
+from driftline.model.train import TrainResult
 
 
 def test_profile_json_round_trip_is_exact(artifacts_dir: Path) -> None:

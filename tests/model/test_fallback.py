@@ -6,10 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from dataloader.insurance import FEATURE_NAMES, load_split
-from model.artifacts import load_artifacts
-from model.fallback import InputGuard, RuleFallback
+from driftline.dataloader.insurance import FEATURE_NAMES, load_split
+from driftline.model.artifacts import load_artifacts
+from driftline.model.fallback import InputGuard, RuleFallback
 
 
 def test_rules_are_the_majority_class_of_each_training_cell() -> None:

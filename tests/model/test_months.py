@@ -6,11 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from dataloader.insurance import load_month
-from model.artifacts import load_artifacts
-from model.metrics import accuracy, macro_f1
-from model.months import MonthQuality, evaluate_months, months_table
+from driftline.dataloader.insurance import load_month
+from driftline.model.artifacts import load_artifacts
+from driftline.model.metrics import accuracy, macro_f1
+from driftline.model.months import MonthQuality, evaluate_months, months_table
 
 
 def test_months_report_served_quality_and_drifting_means(artifacts_dir: Path) -> None:

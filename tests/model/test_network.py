@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
-from model.network import GroupNet, state_dict_sha256
+from driftline.model.network import GroupNet, state_dict_sha256
 
 
 def test_standardisation_is_applied_inside_the_network() -> None:

@@ -7,13 +7,12 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-
-from configs import ConfigError, load_config
-from model.artifacts import load_artifacts
-from model.config import DEFAULT_CONFIG_PATH, TrainConfig, load_train_config
-from model.network import state_dict_sha256
-from model.train import QualityGateError, TrainResult, check_quality, fit, train_and_save
-from utils.cli import main
+from driftline.configs import ConfigError, load_config
+from driftline.model.artifacts import load_artifacts
+from driftline.model.config import DEFAULT_CONFIG_PATH, TrainConfig, load_train_config
+from driftline.model.network import state_dict_sha256
+from driftline.model.train import QualityGateError, TrainResult, check_quality, fit, train_and_save
+from driftline.utils.cli import main
 
 
 def small_config(seed: int = 3, epochs: int = 3) -> TrainConfig:

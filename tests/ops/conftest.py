@@ -12,11 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from driftline.executor.sources import SourceRecord
+from driftline.model.profile import Histogram, ReferenceProfile
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
-
-from executor.sources import SourceRecord
-from model.profile import Histogram, ReferenceProfile
 
 ROOT = Path(__file__).resolve().parents[2]
 OPS = ROOT / "ops"
@@ -67,9 +66,10 @@ def executor_samples(
     insurance months 1-2 with inline labels and poison records through every detector; the
     page is fetched over HTTP right after the last batch, while the server still runs.
     """
-    from executor.config import load_run_config
-    from executor.local_runner import build_source, run_local
-    from model.artifacts import load_artifacts
+    from driftline.executor.config import load_run_config
+    from driftline.executor.local_runner import build_source, run_local
+    from driftline.model.artifacts import load_artifacts
+
     from tests.ops.services import free_port
 
     port = free_port()

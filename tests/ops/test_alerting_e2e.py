@@ -23,10 +23,10 @@ from typing import Any
 
 import pytest
 import yaml
+from driftline.dataloader.scenarios import make_tabular_scenario
+from driftline.model.artifacts import load_artifacts
 from prometheus_client.parser import text_string_to_metric_families
 
-from dataloader.scenarios import make_tabular_scenario
-from model.artifacts import load_artifacts
 from tests.ops.conftest import ROOT
 from tests.ops.services import MonitoringStack, free_port, get_json
 from tests.ops.test_grafana_dashboard import dashboard_exprs, substitute
@@ -63,7 +63,7 @@ def run_config(artifacts_dir: Path, metrics_port: int) -> dict[str, Any]:
 def driftline_command() -> list[str]:
     """The installed console script (as users run it), else the dispatcher module."""
     script = Path(sys.executable).with_name("driftline")
-    return [str(script)] if script.is_file() else [sys.executable, "-m", "utils.cli"]
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "driftline.utils.cli"]
 
 
 class ProgressProbe:

@@ -6,11 +6,11 @@ from __future__ import annotations
 import fnmatch
 
 import yaml
+from driftline.executor.config import load_run_config
+from driftline.executor.replay import parse_months
+from driftline.utils.cli import build_parser
 
-from executor.config import load_run_config
-from executor.replay import parse_months
 from tests.ops.conftest import OPS, ROOT
-from utils.cli import build_parser
 
 COMPOSE = OPS / "docker-compose.yml"
 

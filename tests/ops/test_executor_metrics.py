@@ -107,10 +107,10 @@ def test_kafka_executor_exports_everything_rules_and_dashboard_read(
 ) -> None:
     """The consumer-group executor (what docker-compose runs) on a 3-partition topic exports
     every family read by the rules and the dashboard, consumer lag per partition included."""
-    from executor.config import load_run_config
-    from executor.kafka_runner import KafkaExecutor
-    from executor.metrics_http import serve
-    from executor.replay import insurance_events, replay
+    from driftline.executor.config import load_run_config
+    from driftline.executor.kafka_runner import KafkaExecutor
+    from driftline.executor.metrics_http import serve
+    from driftline.executor.replay import insurance_events, replay
 
     topic = f"ops-metrics-{tmp_path.name[-12:]}"
     total, events = insurance_events([1])

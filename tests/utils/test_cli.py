@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from utils.cli import SUBCOMMANDS, build_parser, main
+from driftline.utils.cli import SUBCOMMANDS, build_parser, main
 
 
 def test_every_subcommand_resolves_to_real_functions() -> None:
