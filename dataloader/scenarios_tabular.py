@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
 from driftline.dataloader.scenarios_univariate import check_change_points
 from driftline.detectors.base import check_choice, check_int, check_number
 

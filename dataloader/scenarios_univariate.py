@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
 from driftline.detectors.base import check_int, check_number
 
 __all__ = [

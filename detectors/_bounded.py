@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
 from driftline.detectors.base import check_number
 
 __all__ = ["check_bounds", "scale"]

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
 from driftline.detectors._workspace import shared_workspace
 from driftline.detectors.bank_base import sorted_hits
 

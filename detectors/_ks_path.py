@@ -24,6 +24,7 @@ import math
 from typing import Any
 
 import numpy as np
+
 from driftline.detectors._treap import lcm_statistic, uses_lcm_rounding
 
 __all__ = ["kolmogorov_sf", "ks_p_value", "ks_path", "ks_path_sparse", "safe_statistic_bound",

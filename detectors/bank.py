@@ -37,6 +37,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+
 from driftline.detectors.bank_base import FeatureBankBase, hit_pairs
 from driftline.detectors.base import DriftDetector, check_probability
 from driftline.detectors.multiple_testing import CORRECTIONS, correct

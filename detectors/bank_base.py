@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
+
 from driftline.detectors.base import NonFiniteInputError
 
 __all__ = ["FeatureBankBase", "hit_pairs", "sorted_hits"]

@@ -51,6 +51,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
 from driftline.detectors.base import DriftDetector, check_int, check_number
 from driftline.detectors.page_hinkley import PageHinkley
 

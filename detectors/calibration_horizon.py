@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
+
 from driftline.detectors.base import check_int, check_number
 from driftline.detectors.calibration import moving_block_bootstrap
 

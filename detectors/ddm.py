@@ -50,6 +50,7 @@ import math
 from typing import Any
 
 import numpy as np
+
 from driftline.detectors import _ddm_kernel as kernel
 from driftline.detectors._error_input import KINDS, ErrorInputMixin
 from driftline.detectors.base import DriftDetector, check_choice, check_int, check_number

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
 from driftline.detectors import _ddm_kernel as kernel
 from driftline.detectors._error_input import check_binary
 from driftline.detectors.bank_base import FeatureBankBase

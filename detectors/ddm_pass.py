@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
 from driftline.detectors._ddm_kernel import DDMParams, DDMState, first_fires, store_minima
 from driftline.detectors._workspace import shared_workspace
 

@@ -36,6 +36,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
 from driftline.detectors._error_input import ErrorInputMixin
 from driftline.detectors.base import DriftDetector, check_choice, check_int, check_probability
 

@@ -34,6 +34,7 @@ from collections import deque
 from typing import Any
 
 import numpy as np
+
 from driftline.detectors._ks_path import ks_p_value, ks_path
 from driftline.detectors._treap import ECDFDiffTreap
 from driftline.detectors.base import DriftDetector, check_int, check_probability

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
 from driftline.detectors._ks_path import (
     kolmogorov_sf,
     ks_path_sparse,

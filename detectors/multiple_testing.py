@@ -27,6 +27,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
 from driftline.detectors.base import check_probability
 
 __all__ = ["CORRECTIONS", "benjamini_hochberg", "bonferroni", "correct"]

@@ -64,6 +64,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
+
 from driftline.detectors._kernel_features import (
     FEATURE_SCALE,
     ExactFourierFeatures,

@@ -56,6 +56,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
 from driftline.detectors.base import DriftDetector, check_choice, check_int, check_number
 
 if TYPE_CHECKING:

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
 from driftline.detectors.bank_base import FeatureBankBase
 from driftline.detectors.page_hinkley import make_core
 from driftline.detectors.page_hinkley_kernel import PHState, advance

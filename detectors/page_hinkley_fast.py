@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
+
 from driftline.detectors._workspace import shared_workspace
 from driftline.detectors.bank_base import sorted_hits
 

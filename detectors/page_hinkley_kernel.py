@@ -25,6 +25,7 @@ import math
 from typing import Any
 
 import numpy as np
+
 from driftline.detectors.bank_base import sorted_hits
 from driftline.detectors.page_hinkley import PHCore, warmup_std
 from driftline.detectors.page_hinkley_fast import advance_steady

@@ -31,6 +31,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
+
 from driftline.detectors import make_detector
 from driftline.detectors.base import DriftDetector
 from driftline.evaluation.baselines import AlwaysFire

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
 from driftline.dataloader.scenarios_univariate import (
     DriftStream,
     bimodal_stream,

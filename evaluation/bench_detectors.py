@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
 from driftline.evaluation.bench_detection import DetectionConfig, detection_table, run_detection
 from driftline.evaluation.bench_speed import DEFAULT_BATCH_SIZE, run_speed, speed_table
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
 from driftline.evaluation.bench_common import Available, markdown_table, time_interleaved, try_build
 from driftline.evaluation.bench_common import verdict as _verdict
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
 from driftline.evaluation.adapters import run_with_restarts
 from driftline.evaluation.config import EvaluateConfig
 from driftline.evaluation.metrics import evaluate_detections, summarize_reports

@@ -28,9 +28,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from matplotlib.figure import Figure
+
 from driftline.evaluation.curves import StatisticTrace, TradeoffPoint
 from driftline.evaluation.insurance_eval import InsuranceReplay
-from matplotlib.figure import Figure
 
 __all__ = [
     "plot_insurance_quality",

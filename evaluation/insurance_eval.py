@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from driftline.configs import CONFIG_DIR, load_config
 from driftline.dataloader.insurance import DRIFTING_FEATURES, load_months, load_split
 from driftline.evaluation.adapters import build_factory, run_with_restarts

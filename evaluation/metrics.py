@@ -39,6 +39,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+
 from driftline.detectors.base import check_int
 
 __all__ = ["DetectionReport", "evaluate_detections", "mean_time_ratio", "summarize_reports"]

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from driftline.evaluation.bench_common import format_number, markdown_table
 from driftline.evaluation.config import EvaluateConfig
 from driftline.evaluation.curves import TradeoffPoint

@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from tqdm.auto import tqdm
+
 from driftline.dataloader.scenarios_univariate import (
     DriftStream,
     bimodal_stream,
@@ -50,7 +52,6 @@ from driftline.evaluation.adapters import (
 from driftline.evaluation.config import DetectorConfig, EvaluateConfig, StreamConfig
 from driftline.evaluation.metrics import DetectionReport, evaluate_detections, summarize_reports
 from driftline.evaluation.thresholds import Calibration, calibrate_detector
-from tqdm.auto import tqdm
 
 __all__ = [
     "EvaluationResult",

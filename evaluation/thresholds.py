@@ -43,6 +43,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+
 from driftline.detectors.calibration import calibrate_threshold, moving_block_bootstrap
 from driftline.evaluation.adapters import DriftlineDetector, StreamDetector, run_with_restarts
 from driftline.evaluation.config import CalibrationConfig, DetectorConfig

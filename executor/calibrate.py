@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
 from driftline.detectors.calibration import calibrate_threshold
 from driftline.detectors.calibration_horizon import calibrate_parameter
 from driftline.detectors.page_hinkley import PageHinkley

@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
 from driftline.detectors._ks_path import kolmogorov_sf
 from driftline.detectors.calibration import estimate_arl
 

@@ -33,6 +33,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
+
 from driftline.executor.exporter_sources import (
     DetectorReading,
     SourceView,
@@ -40,7 +42,6 @@ from driftline.executor.exporter_sources import (
     finite_or_none,
 )
 from driftline.executor.metrics_histograms import DistributionCollector
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
 
 __all__ = ["DEFAULT_LATENCY_BUCKETS", "STREAMS", "DriftExporter"]
 

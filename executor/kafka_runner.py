@@ -39,6 +39,8 @@ import time
 from collections.abc import Callable
 from typing import IO, Any
 
+from kafka import TopicPartition
+
 from driftline.executor.checkpoint import CheckpointStore
 from driftline.executor.config import RunConfig
 from driftline.executor.consumer_lag import export_lag
@@ -49,7 +51,6 @@ from driftline.executor.kafka_clients import ensure_output_topics, make_consumer
 from driftline.executor.rebalance import PartitionStates
 from driftline.executor.summary import RunSummary, format_summary
 from driftline.executor.worker import DetectionWorker, RemotePipeline
-from kafka import TopicPartition
 
 __all__ = ["BACKOFF_INITIAL_S", "BACKOFF_MAX_S", "KafkaExecutor", "run_kafka"]
 

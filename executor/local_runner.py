@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
+
 from driftline.executor.config import RunConfig
 from driftline.executor.decode import DeadLetter, DecodedEvent, EventDecoder, with_originals
 from driftline.executor.pipeline import BatchResult, DetectionPipeline

@@ -23,8 +23,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from driftline.executor.exporter import DriftExporter
 from prometheus_client import make_wsgi_app
+
+from driftline.executor.exporter import DriftExporter
 
 __all__ = ["make_app", "serve"]
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
+
 from driftline.executor.config import RunConfig
 from driftline.executor.decode import DeadLetter, DecodedEvent
 from driftline.executor.labels import LabelJoin

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
 from driftline.detectors import make_detector
 from driftline.detectors.base import DriftDetector
 from driftline.detectors.incremental_ks_bank import IncrementalKSBank

@@ -32,9 +32,10 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from driftline.executor.checkpoint import CheckpointStore
 from kafka import ConsumerRebalanceListener, TopicPartition
 from kafka.structs import OffsetAndMetadata
+
+from driftline.executor.checkpoint import CheckpointStore
 
 __all__ = ["PartitionStates"]
 

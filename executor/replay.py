@@ -31,11 +31,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+from kafka.errors import KafkaError
+from tqdm import tqdm
+
 from driftline.configs import ConfigError
 from driftline.executor.decode import encode_event
 from driftline.executor.kafka_clients import ensure_topic, make_producer
-from kafka.errors import KafkaError
-from tqdm import tqdm
 
 __all__ = [
     "ReplayEvent",

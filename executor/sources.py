@@ -24,6 +24,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
 from driftline.executor.decode import encode_event
 
 __all__ = ["ReplaySource", "SourceRecord"]

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
 from driftline.executor.decode import DeadLetter
 from driftline.executor.pipeline import Detection
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
+
 from driftline.executor.checkpoint import CheckpointStore
 
 __all__ = ["BankReading", "ExporterRecorder", "WorkerChild", "WorkerError", "serve"]

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import torch
+
 from driftline.model.fallback import InputGuard, RuleFallback
 from driftline.model.network import GroupNet, state_dict_sha256
 from driftline.model.predict import Predictions, check_features, network_outputs, serve

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+
 from driftline.model.fallback import InputGuard, RuleFallback
 from driftline.model.network import GroupNet
 

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.nn import functional
+
 from driftline.dataloader.insurance import GROUP_NAMES, InsuranceData, load_split
 from driftline.model.artifacts import save_artifacts
 from driftline.model.config import OptimiserConfig, QualityConfig, TrainConfig
@@ -35,7 +37,6 @@ from driftline.model.metrics import accuracy, macro_f1
 from driftline.model.network import GroupNet, state_dict_sha256
 from driftline.model.predict import serve
 from driftline.model.profile import Histogram, ReferenceProfile, data_sha256, runtime_versions
-from torch.nn import functional
 
 __all__ = ["QualityGateError", "TrainResult", "check_quality", "fit", "train_and_save",
            "train_network"]

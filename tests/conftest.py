@@ -22,6 +22,7 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
+
 from driftline.model.config import load_train_config
 from driftline.model.train import TrainResult, train_and_save
 

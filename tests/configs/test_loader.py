@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 import pytest
+
 from driftline.configs import ConfigError, build_config, load_config
 
 

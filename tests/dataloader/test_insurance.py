@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from driftline.dataloader.insurance import (
     COLUMNS,
     DATA_DIR,

@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 import pytest
+from scipy import stats
+
 from driftline.dataloader.scenarios import (
     TABULAR_KINDS,
     abrupt_scenario,
@@ -23,7 +25,6 @@ from driftline.dataloader.scenarios import (
     variance_scenario,
     variance_stream,
 )
-from scipy import stats
 
 N = 20_000
 

@@ -6,9 +6,9 @@ import json
 
 import numpy as np
 import pytest
-from driftline.detectors.adwin import ADWIN
 from river.drift import ADWIN as RiverADWIN  # noqa: N811
 
+from driftline.detectors.adwin import ADWIN
 from tests.detectors.error_streams import piecewise_binary, river_path
 
 

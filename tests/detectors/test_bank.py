@@ -8,13 +8,14 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
+
 from driftline.detectors.bank import DetectorBank
 from driftline.detectors.incremental_ks import IncrementalKS
 from driftline.detectors.incremental_ks_bank import IncrementalKSBank
 from driftline.detectors.page_hinkley import PageHinkley
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from scipy import stats
 
 # scipy falls back from its exact p-value on some tie-heavy samples; the statistic (all we
 # compare) is computed before that and is unaffected

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+
 from driftline.detectors.calibration import (
     CalibrationResult,
     calibrate_bank,

@@ -6,8 +6,9 @@ import json
 
 import numpy as np
 import pytest
-from driftline.detectors.ddm import DDM
 from river.drift.binary import DDM as RiverDDM  # noqa: N811
+
+from driftline.detectors.ddm import DDM
 
 
 def _stream(seed: int, n_blocks: int = 6, block: int = 700) -> np.ndarray:

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+
 from driftline.detectors.ddm import DDM
 from driftline.detectors.ddm_bank import DDMBank
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from driftline.detectors.eddm import EDDM
 from river.drift.binary import EDDM as RiverEDDM  # noqa: N811
 
+from driftline.detectors.eddm import EDDM
 from tests.detectors.error_streams import piecewise_binary, river_path
 
 

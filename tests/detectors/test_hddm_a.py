@@ -6,9 +6,9 @@ import json
 
 import numpy as np
 import pytest
-from driftline.detectors.hddm_a import HDDMA
 from river.drift.binary import HDDMA as RiverHDDMA  # noqa: N811
 
+from driftline.detectors.hddm_a import HDDMA
 from tests.detectors.error_streams import piecewise_binary, river_path
 
 

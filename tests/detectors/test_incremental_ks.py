@@ -7,13 +7,14 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
+
 from driftline.detectors import detector_from_state, make_detector
 from driftline.detectors._ks_path import kolmogorov_sf, ks_p_value, ks_path
 from driftline.detectors.base import NonFiniteInputError
 from driftline.detectors.incremental_ks import IncrementalKS, ks_threshold
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from scipy import stats
 
 small_ints = st.integers(min_value=-2, max_value=3).map(float)
 any_floats = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, width=64)

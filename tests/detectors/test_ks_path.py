@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 import pytest
+from scipy import stats
+
 from driftline.detectors._ks_path import (
     _statistic_after,
     ks_path,
@@ -13,7 +15,6 @@ from driftline.detectors._ks_path import (
     safe_statistic_bound,
 )
 from driftline.detectors.incremental_ks import ks_threshold
-from scipy import stats
 
 
 def _samples(kind: str, rng: np.random.Generator, n: int) -> np.ndarray:

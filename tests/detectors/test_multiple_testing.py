@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from driftline.detectors.multiple_testing import benjamini_hochberg, bonferroni, correct
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
+
+from driftline.detectors.multiple_testing import benjamini_hochberg, bonferroni, correct
 
 p_matrix = st.integers(min_value=1, max_value=12).flatmap(
     lambda m: st.lists(

@@ -7,10 +7,11 @@ import math
 
 import numpy as np
 import pytest
+from scipy import stats
+
 from driftline.detectors import detector_from_state, make_detector
 from driftline.detectors.base import NonFiniteInputError
 from driftline.detectors.nm_ddm import NMDDM
-from scipy import stats
 
 RHO_COV = np.array([[1.0, 0.8], [0.8, 1.0]])
 

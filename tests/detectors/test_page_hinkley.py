@@ -9,10 +9,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from river.drift import PageHinkley as RiverPageHinkley
+
 from driftline.detectors import detector_from_state, make_detector
 from driftline.detectors.base import NonFiniteInputError
 from driftline.detectors.page_hinkley import PageHinkley
-from river.drift import PageHinkley as RiverPageHinkley
 
 
 def _stats_after_each(det: PageHinkley, xs: list[float]) -> list[dict[str, float]]:

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+
 from driftline.detectors.base import NonFiniteInputError
 from driftline.detectors.page_hinkley import PageHinkley
 from driftline.detectors.page_hinkley_bank import PageHinkleyBank

@@ -7,6 +7,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
+
 from driftline.detectors._treap import ECDFDiffTreap, key_priority, lcm_statistic, uses_lcm_rounding
 
 

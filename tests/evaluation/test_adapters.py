@@ -6,6 +6,9 @@ import importlib.util
 
 import numpy as np
 import pytest
+from river.drift import ADWIN, KSWIN, PageHinkley
+from river.drift.binary import DDM
+
 from driftline.detectors import make_detector
 from driftline.evaluation.adapters import (
     DetectorUnavailableError,
@@ -16,8 +19,6 @@ from driftline.evaluation.adapters import (
 )
 from driftline.evaluation.baselines import AlwaysFire
 from driftline.evaluation.config import DetectorConfig
-from river.drift import ADWIN, KSWIN, PageHinkley
-from river.drift.binary import DDM
 
 
 def _river_direct(make, values: np.ndarray) -> list[int]:

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+
 from driftline.evaluation import bench_detectors
 from driftline.evaluation.bench_common import (
     format_number,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from driftline.configs import CONFIG_DIR, ConfigError, load_config
 from driftline.evaluation.config import EvaluateConfig
 from driftline.utils.cli import main

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+
 from driftline.evaluation.metrics import evaluate_detections, mean_time_ratio, summarize_reports
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+
 from driftline.configs import build_config
 from driftline.dataloader.scenarios_univariate import DriftStream
 from driftline.evaluation.adapters import build_factory, run_with_restarts

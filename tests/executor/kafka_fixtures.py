@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from driftline.configs import build_config
 from driftline.executor.config import RunConfig
-
 from tests.executor.kafka_helpers import run_config
 
 

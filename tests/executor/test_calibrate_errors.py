@@ -15,15 +15,15 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import driftline.executor.calibrate as calibrate
 import numpy as np
 import pytest
+
+import driftline.executor.calibrate as calibrate
 from driftline.detectors import make_detector
 from driftline.detectors.calibration_horizon import false_alarms
 from driftline.executor.calibrate import ERROR_PARAMETERS, calibrate_error_detector
 from driftline.executor.pipeline import DetectionPipeline
 from driftline.executor.summary import RunSummary, format_summary
-
 from tests.executor.pipeline_helpers import fast_config
 
 ERROR_RATE = 0.25

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import stats
+
 from driftline.detectors.incremental_ks_bank import IncrementalKSBank
 from driftline.executor.calibrate_ks import calibrate_ks_bank_alpha, ks_family_alpha, ks_max_path
-from scipy import stats
 
 
 def grid_bins(ref: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:

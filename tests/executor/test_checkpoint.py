@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from driftline.executor.checkpoint import Checkpoint, CheckpointStore, dump_state, load_state
 
 STATE = {"counters": {"n_processed": 1200}, "window": [0.5, 1.5, float("inf")], "name": "é"}

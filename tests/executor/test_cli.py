@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from driftline.configs import CONFIG_DIR
 from driftline.utils.cli import main
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from driftline.configs import CONFIG_DIR, ConfigError
 from driftline.executor.config import RunConfig, load_run_config
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from driftline.executor.dead_letter import (
     DETAIL_MAX_BYTES,
     DeadLetterError,
@@ -12,7 +13,6 @@ from driftline.executor.dead_letter import (
     dead_letter_headers,
 )
 from driftline.executor.decode import DeadLetter
-
 from tests.conftest import TansuBroker
 from tests.executor.kafka_helpers import consume_all, unique
 

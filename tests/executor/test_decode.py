@@ -8,6 +8,9 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from driftline.executor.decode import (
     FAST_LOADS,
     REASONS,
@@ -17,8 +20,6 @@ from driftline.executor.decode import (
     _plain_loads,
     encode_event,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 FEATURES = ["age", "emergency_braking", "miles"]
 GOOD = {"age": 31.5, "emergency_braking": 1, "miles": 80.25}

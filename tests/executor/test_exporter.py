@@ -7,14 +7,14 @@ import urllib.request
 
 import numpy as np
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
 from driftline.detectors.ddm import DDM
 from driftline.detectors.incremental_ks import IncrementalKS
 from driftline.detectors.page_hinkley_bank import PageHinkleyBank
 from driftline.executor.exporter import DriftExporter
 from driftline.executor.metrics_http import serve
 from driftline.model.profile import Histogram, ReferenceProfile
-from prometheus_client.parser import text_string_to_metric_families
-
 from tests.ops.conftest import synthetic_profile
 
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from driftline.detectors.page_hinkley_bank import PageHinkleyBank
 from driftline.executor.exporter import DriftExporter
 from driftline.executor.exporter_sources import DetectorReading, combine_readings
-
 from tests.executor.test_exporter import FakeClock, samples, value
 
 NAMES = ["a", "b"]
@@ -125,7 +125,6 @@ def test_pipelines_of_two_partitions_through_views(artifacts_dir: Path) -> None:
     from driftline.executor.decode import DecodedEvent
     from driftline.executor.pipeline import DetectionPipeline
     from driftline.model.artifacts import load_artifacts
-
     from tests.executor.pipeline_helpers import fast_config
 
     model = load_artifacts(artifacts_dir)

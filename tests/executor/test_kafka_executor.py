@@ -18,11 +18,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from kafka import KafkaConsumer, TopicPartition
+
 from driftline.dataloader.insurance import DRIFTING_FEATURES, FEATURE_NAMES, STABLE_FEATURES
 from driftline.executor.checkpoint import CheckpointStore
 from driftline.executor.replay import ReplayEvent, insurance_events, replay
-from kafka import KafkaConsumer, TopicPartition
-
 from tests.conftest import TansuBroker, free_port
 from tests.executor.kafka_helpers import (
     ExecutorProcess,

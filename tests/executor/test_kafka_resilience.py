@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from driftline.configs import build_config
 from driftline.executor.checkpoint import CheckpointStore
 from driftline.executor.config import RunConfig
@@ -28,7 +29,6 @@ from driftline.executor.decode import DeadLetter, EventDecoder, encode_event
 from driftline.executor.kafka_clients import ensure_topic
 from driftline.executor.kafka_runner import KafkaExecutor
 from driftline.executor.replay import insurance_events, replay
-
 from tests.conftest import TansuBroker
 from tests.executor.kafka_helpers import (
     consume_all,

@@ -10,13 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from driftline.configs import CONFIG_DIR
 from driftline.dataloader.insurance import DRIFTING_FEATURES, STABLE_FEATURES
 from driftline.executor.config import RunConfig, load_run_config
 from driftline.executor.local_runner import POISON_PAYLOADS, build_source, run_local
 from driftline.executor.sources import ReplaySource, SourceRecord
 from driftline.model.artifacts import LoadedModel
-
 from tests.executor.pipeline_helpers import fast_config
 
 MONTHS = [1, 2, 34, 35, 36]

@@ -7,15 +7,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-import driftline.executor.pipeline_detectors as pipeline_detectors
 import numpy as np
 import pytest
+
+import driftline.executor.pipeline_detectors as pipeline_detectors
 from driftline.dataloader.insurance import load_months
 from driftline.executor.decode import DecodedEvent
 from driftline.executor.exporter import DriftExporter
 from driftline.executor.pipeline import DetectionPipeline
 from driftline.model.artifacts import LoadedModel
-
 from tests.executor.pipeline_helpers import fast_config
 
 

@@ -6,11 +6,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kafka import TopicPartition
+from kafka.future import Future
+
 from driftline.executor.checkpoint import CheckpointStore
 from driftline.executor.kafka_batch import decode_label, period_of
 from driftline.executor.rebalance import PartitionStates
-from kafka import TopicPartition
-from kafka.future import Future
 
 EVENTS, LABELS = "events", "labels"
 

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from driftline.dataloader.insurance import load_months
 from driftline.executor.decode import EventDecoder
 from driftline.executor.replay import (
@@ -17,7 +18,6 @@ from driftline.executor.replay import (
     replay_arguments,
     replay_main,
 )
-
 from tests.conftest import TansuBroker
 from tests.executor.kafka_helpers import consume_all, partition_sizes, unique
 

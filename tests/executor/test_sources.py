@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from driftline.dataloader.insurance import FEATURE_NAMES, load_month
 from driftline.executor.decode import DecodedEvent, EventDecoder
 from driftline.executor.sources import ReplaySource

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+
 from driftline.executor.checkpoint import CheckpointStore
 from driftline.executor.decode import EventDecoder
 from driftline.executor.exporter import DriftExporter
@@ -24,7 +25,6 @@ from driftline.executor.worker import (
     RemotePipeline,
     WorkerError,
 )
-
 from tests.executor.pipeline_helpers import fast_config
 
 

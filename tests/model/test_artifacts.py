@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
 from driftline.dataloader.insurance import FEATURE_NAMES, load_split
 from driftline.model.artifacts import MODEL_FILE, PROFILE_FILE, ArtifactError, load_artifacts
 from driftline.model.metrics import accuracy

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from driftline.dataloader.insurance import FEATURE_NAMES, load_split
 from driftline.model.artifacts import load_artifacts
 from driftline.model.fallback import InputGuard, RuleFallback

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from driftline.model.metrics import accuracy, confusion_matrix, macro_f1
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from driftline.model.metrics import accuracy, confusion_matrix, macro_f1
 
 
 def test_macro_f1_hand_computed_case() -> None:

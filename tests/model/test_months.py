@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from driftline.dataloader.insurance import load_month
 from driftline.model.artifacts import load_artifacts
 from driftline.model.metrics import accuracy, macro_f1

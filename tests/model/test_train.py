@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+
 from driftline.configs import ConfigError, load_config
 from driftline.model.artifacts import load_artifacts
 from driftline.model.config import DEFAULT_CONFIG_PATH, TrainConfig, load_train_config

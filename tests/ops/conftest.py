@@ -12,10 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from driftline.executor.sources import SourceRecord
-from driftline.model.profile import Histogram, ReferenceProfile
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
+
+from driftline.executor.sources import SourceRecord
+from driftline.model.profile import Histogram, ReferenceProfile
 
 ROOT = Path(__file__).resolve().parents[2]
 OPS = ROOT / "ops"
@@ -69,7 +70,6 @@ def executor_samples(
     from driftline.executor.config import load_run_config
     from driftline.executor.local_runner import build_source, run_local
     from driftline.model.artifacts import load_artifacts
-
     from tests.ops.services import free_port
 
     port = free_port()

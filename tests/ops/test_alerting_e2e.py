@@ -23,10 +23,10 @@ from typing import Any
 
 import pytest
 import yaml
-from driftline.dataloader.scenarios import make_tabular_scenario
-from driftline.model.artifacts import load_artifacts
 from prometheus_client.parser import text_string_to_metric_families
 
+from driftline.dataloader.scenarios import make_tabular_scenario
+from driftline.model.artifacts import load_artifacts
 from tests.ops.conftest import ROOT
 from tests.ops.services import MonitoringStack, free_port, get_json
 from tests.ops.test_grafana_dashboard import dashboard_exprs, substitute

@@ -6,10 +6,10 @@ from __future__ import annotations
 import fnmatch
 
 import yaml
+
 from driftline.executor.config import load_run_config
 from driftline.executor.replay import parse_months
 from driftline.utils.cli import build_parser
-
 from tests.ops.conftest import OPS, ROOT
 
 COMPOSE = OPS / "docker-compose.yml"

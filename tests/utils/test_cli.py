@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from driftline.utils.cli import SUBCOMMANDS, build_parser, main
 
 
