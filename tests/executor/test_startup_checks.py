@@ -105,7 +105,7 @@ def test_checks_pass_on_a_usable_config(artifacts_dir: Path, tmp_path: Path) -> 
 
 def test_artifacts_dir_without_the_profile(artifacts_dir: Path, tmp_path: Path) -> None:
     (tmp_path / "model.pt").write_bytes((artifacts_dir / "model.pt").read_bytes())
-    with pytest.raises(StartupError, match="has no reference_profile.json") as info:
+    with pytest.raises(StartupError, match=r"has no reference_profile\.json") as info:
         check_artifacts(tmp_path)
     assert info.value.key == "model.artifacts_dir"
 
@@ -124,20 +124,20 @@ def test_port_of_an_earlier_run_in_time_wait_is_free() -> None:
 
 
 def test_metrics_host_that_is_not_local() -> None:
-    with pytest.raises(StartupError, match="'203.0.113.7' is not an address of this machine") \
-            as info:
+    with pytest.raises(StartupError,
+                       match=r"'203\.0\.113\.7' is not an address of this machine") as info:
         check_port("203.0.113.7", 0)
     assert info.value.key == "metrics.host"
 
 
 def test_directory_below_a_file(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("")
-    with pytest.raises(StartupError, match="cannot create .*: Not a directory"):
+    with pytest.raises(StartupError, match=r"cannot create .*: Not a directory"):
         check_writable_directory("checkpoint.dir", tmp_path / "file" / "below")
 
 
 def test_dead_letter_path_that_is_a_directory(artifacts_dir: Path, tmp_path: Path) -> None:
     config = RunConfig.model_validate({"model": {"artifacts_dir": str(artifacts_dir)},
                                        "dead_letter": {"path": str(tmp_path)}})
-    with pytest.raises(StartupError, match="dead_letter.path: .* is a directory, not a file"):
+    with pytest.raises(StartupError, match=r"dead_letter\.path: .* is a directory, not a file"):
         check_startup(config)
