@@ -27,10 +27,10 @@ from pydantic import Field, model_validator
 
 from driftline.configs import ConfigError, ConfigModel, key_error, load_config
 from driftline.configs.kafka_names import (
+    MAX_TOPIC_LENGTH,
     BootstrapServers,
     TopicName,
     TopicSuffix,
-    topic_name_problem,
 )
 
 __all__ = [
@@ -287,11 +287,12 @@ class RunConfig(ConfigModel):
         if not self.dead_letter.enabled:
             return self
         for key, topic in inputs.items():
-            dead_letters = None if topic is None else topic + self.dead_letter.topic_suffix
-            problem = None if dead_letters is None else topic_name_problem(dead_letters)
-            if problem is not None:
+            # both parts are legal on their own: only the length can make the sum illegal
+            length = 0 if topic is None else len(topic + self.dead_letter.topic_suffix)
+            if length > MAX_TOPIC_LENGTH:
                 raise key_error("dead_letter.topic_suffix",
-                                f"the dead-letter topic of {key}, {problem}")
+                                f"the dead-letter topic of {key} would be {length} characters "
+                                f"long; Kafka allows at most {MAX_TOPIC_LENGTH}")
         return self
 
 

@@ -123,9 +123,11 @@ def test_assignment_is_validated() -> None:
     ("dead_letter: {topic_suffix: ''}", "dead_letter.topic_suffix: must not be empty"),
     ("dead_letter: {topic_suffix: '/dlt'}", "dead_letter.topic_suffix: '/dlt' contains '/'"),
     (f"source: {{topic: {'t' * 246}}}",
-     "dead_letter.topic_suffix: the dead-letter topic of source.topic, is 250 characters long"),
+     "dead_letter.topic_suffix: the dead-letter topic of source.topic would be 250 characters "
+     "long; Kafka allows at most 249"),
     (f"source: {{topic: t, labels_topic: {'l' * 247}}}",
-     "dead_letter.topic_suffix: the dead-letter topic of source.labels_topic, is 251 characters"),
+     "dead_letter.topic_suffix: the dead-letter topic of source.labels_topic would be 251 "
+     "characters long"),
     ("source: {bootstrap_servers: ''}",
      "source.bootstrap_servers: must list at least one host:port"),
     ("source: {bootstrap_servers: 'a:9092,b'}",
