@@ -1,41 +1,76 @@
-"""YAML configuration files and their validation.
+"""YAML configuration files, validated by pydantic models.
 
-Each command declares its configuration as a (nested) dataclass; :func:`load_config` reads a YAML
-file and builds that dataclass, rejecting unknown keys, wrong types and out-of-range values with a
-:class:`ConfigError` whose message names the file and the dotted key::
+Each command declares its configuration once, as a (nested) :class:`ConfigModel`: pydantic
+validates types, bounds and cross-field rules, rejects unknown keys, and exports the JSON Schema
+that editors use to complete and check the YAML files (``driftline config-schema``).
+:func:`load_config` reads a YAML file into such a model; any problem becomes a
+:class:`ConfigError` with one line per problem, naming the file and the dotted key::
 
-    configs/train.yaml: model.hidden_sizes[1]: expected int, got str 'wide'
+    configs/train.yaml: network.hidden_sizes[1]: Input should be a valid integer, got str 'wide'
 
-Supported field types: ``int``, ``float`` (ints accepted), ``str``, ``bool``, ``list[T]``,
-``tuple[T, ...]``, ``dict[str, T]``, ``Literal[...]``, ``T | None`` and nested dataclasses.
-Bounds come from field metadata: ``field(default=1, metadata={"min": 0, "max": 10})``; a
-dataclass's ``__post_init__`` may raise ``ValueError`` for cross-field checks, reported at that
-dataclass's key.
+Example
+-------
+>>> from pydantic import Field
+>>> class Window(ConfigModel):
+...     size: int = Field(500, ge=10)
+...     stride: int = 1
+>>> try:
+...     build_config({"size": 5, "strid": 1}, Window, source="demo.yaml")
+... except ConfigError as exc:
+...     print(exc)
+demo.yaml: size: must be >= 10, got 5
+demo.yaml: strid: unknown key (did you mean 'stride'? allowed: size, stride)
+>>> build_config({}, Window).size
+500
 """
 
 from __future__ import annotations
 
-import dataclasses
+import difflib
 import types
 import typing
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic_core import ErrorDetails, PydanticCustomError
 
-__all__ = ["CONFIG_DIR", "ConfigError", "build_config", "load_config"]
+__all__ = ["CONFIG_DIR", "ConfigError", "ConfigModel", "build_config", "key_error", "load_config"]
 
 CONFIG_DIR = Path(__file__).resolve().parent
 
-T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
+
+# The error type of :func:`key_error`; its context carries the offending key below the model.
+_KEY_ERROR = "config_key"
+_BOUNDS = {"greater_than": (">", "gt"), "greater_than_equal": (">=", "ge"),
+           "less_than": ("<", "lt"), "less_than_equal": ("<=", "le")}
+_MAPPING_TYPES = frozenset({"model_type", "model_attributes_type", "dict_type"})
 
 
 class ConfigError(ValueError):
     """A configuration file is missing, unreadable or does not match its schema."""
 
 
-def load_config(path: str | Path, schema: type[T], overrides: dict[str, Any] | None = None) -> T:
-    """Read the YAML file at ``path`` and validate it against the dataclass ``schema``.
+class ConfigModel(BaseModel):
+    """Base of every config section: unknown keys are errors, values keep their YAML type
+    (``true`` is not a number, ``"5"`` is not an int; an int is a valid float), and assigning
+    an attribute validates the new value."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, validate_assignment=True)
+
+
+def key_error(key: str, message: str) -> PydanticCustomError:
+    """An error for a model validator to raise about its field ``key`` (dotted, relative to the
+    model: ``"months"``, ``"tradeoff.stream"``, ``"detectors[0].streams"``); reported at the
+    model's own key joined with ``key``."""
+    return PydanticCustomError(_KEY_ERROR, "{key}: {message}", {"key": key, "message": message})
+
+
+def load_config(path: str | Path, schema: type[M], overrides: dict[str, Any] | None = None) -> M:
+    """Read the YAML file at ``path`` and validate it against the model ``schema``.
 
     ``overrides`` maps dotted keys (``"source.max_events"``) to values applied before validation.
     """
@@ -55,9 +90,13 @@ def load_config(path: str | Path, schema: type[T], overrides: dict[str, Any] | N
     return build_config(data, schema, source=str(path))
 
 
-def build_config(data: Any, schema: type[T], source: str = "<config>") -> T:
-    """Validate already-parsed data (e.g. from YAML) against the dataclass ``schema``."""
-    return _convert(data, schema, "", source)
+def build_config(data: Any, schema: type[M], source: str = "<config>") -> M:
+    """Validate already-parsed data (e.g. from YAML) against the model ``schema``."""
+    try:
+        return schema.model_validate(data)
+    except ValidationError as exc:
+        lines = [f"{source}: {_describe_error(error, schema)}" for error in exc.errors()]
+        raise ConfigError("\n".join(lines)) from None
 
 
 def _apply_override(data: Any, dotted: str, value: Any, source: str) -> None:
@@ -72,109 +111,56 @@ def _apply_override(data: Any, dotted: str, value: Any, source: str) -> None:
     node[keys[-1]] = value
 
 
-def _join(prefix: str, key: str) -> str:
-    return f"{prefix}.{key}" if prefix else key
+def _dotted(loc: Sequence[int | str]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}" if out else str(part)
+    return out
 
 
-def _describe(value: Any) -> str:
-    return f"{type(value).__name__} {value!r}"
+def _value(value: Any) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 60 else text[:57] + '...'}"
 
 
-def _convert(value: Any, tp: Any, key: str, source: str) -> Any:
-    where = f"{source}: {key or '<top level>'}"
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-
-    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
-        return _convert_dataclass(value, tp, key, source)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        non_none = [a for a in args if a is not type(None)]
-        errors = []
-        for option in non_none:
-            try:
-                return _convert(value, option, key, source)
-            except ConfigError as exc:
-                errors.append(str(exc).split(": ", 2)[-1])
-        raise ConfigError(f"{where}: {'; or '.join(errors)}")
-    if origin is Literal:
-        if value not in args:
-            raise ConfigError(f"{where}: expected one of {list(args)}, got {value!r}")
-        return value
-    if origin in (list, tuple):
-        if not isinstance(value, list | tuple):
-            raise ConfigError(f"{where}: expected a list, got {_describe(value)}")
-        item_type = args[0] if args else Any
-        items = [_convert(v, item_type, f"{key}[{i}]", source) for i, v in enumerate(value)]
-        return tuple(items) if origin is tuple else items
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a mapping, got {_describe(value)}")
-        value_type = args[1] if len(args) == 2 else Any
-        result = {}
-        for k, v in value.items():
-            if not isinstance(k, str):
-                raise ConfigError(f"{where}: keys must be strings, got {_describe(k)}")
-            result[k] = _convert(v, value_type, _join(key, k), source)
-        return result
-    if tp is Any:
-        return value
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where}: expected true or false, got {_describe(value)}")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where}: expected int, got {_describe(value)}")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{where}: expected a number, got {_describe(value)}")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{where}: expected a string, got {_describe(value)}")
-        return value
-    raise ConfigError(f"{where}: unsupported schema type {tp!r}")
+def _describe_error(error: ErrorDetails, schema: type[BaseModel]) -> str:
+    """``key: message`` for one pydantic error."""
+    kind, ctx, loc = error["type"], error.get("ctx") or {}, error["loc"]
+    key = _dotted(loc)
+    if kind == _KEY_ERROR:
+        below = str(ctx["key"])
+        key = f"{key}{below}" if below.startswith("[") or not key else f"{key}.{below}"
+        return f"{key}: {ctx['message']}"
+    key = key or "<top level>"
+    if kind in _BOUNDS:
+        symbol, name = _BOUNDS[kind]
+        return f"{key}: must be {symbol} {ctx[name]}, got {error['input']!r}"
+    if kind == "missing":
+        return f"{key}: required key is missing"
+    if kind == "extra_forbidden":
+        allowed = sorted(_fields_at(schema, loc[:-1]))
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        return f"{key}: unknown key ({hint}allowed: {', '.join(allowed)})"
+    if kind in _MAPPING_TYPES:
+        return f"{key}: expected a mapping, got {_value(error['input'])}"
+    if kind == "value_error":
+        return f"{key}: {ctx['error']}"
+    return f"{key}: {error['msg']}, got {_value(error['input'])}"
 
 
-def _check_bounds(value: Any, metadata: Any, where: str) -> None:
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        return
-    low, high = metadata.get("min"), metadata.get("max")
-    if low is not None and value < low:
-        raise ConfigError(f"{where}: must be >= {low}, got {value!r}")
-    if high is not None and value > high:
-        raise ConfigError(f"{where}: must be <= {high}, got {value!r}")
-    if metadata.get("exclusive_min") is not None and value <= metadata["exclusive_min"]:
-        raise ConfigError(f"{where}: must be > {metadata['exclusive_min']}, got {value!r}")
-
-
-def _convert_dataclass(value: Any, tp: type, key: str, source: str) -> Any:
-    where = f"{source}: {key or '<top level>'}"
-    if not isinstance(value, dict):
-        raise ConfigError(f"{where}: expected a mapping, got {_describe(value)}")
-    fields = {f.name: f for f in dataclasses.fields(tp) if f.init}
-    unknown = sorted(set(value) - set(fields), key=str)
-    if unknown:
-        raise ConfigError(
-            f"{source}: {_join(key, str(unknown[0]))}: unknown key (allowed: {sorted(fields)})"
-        )
-    hints = typing.get_type_hints(tp)
-    kwargs = {}
-    for name, field in fields.items():
-        field_key = _join(key, name)
-        if name not in value:
-            no_default = (field.default is dataclasses.MISSING
-                          and field.default_factory is dataclasses.MISSING)
-            if no_default:
-                raise ConfigError(f"{source}: {field_key}: required key is missing")
-            continue
-        converted = _convert(value[name], hints[name], field_key, source)
-        _check_bounds(converted, field.metadata, f"{source}: {field_key}")
-        kwargs[name] = converted
-    try:
-        return tp(**kwargs)
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(f"{where}: {exc}") from None
+def _fields_at(schema: type[BaseModel], loc: Sequence[int | str]) -> list[str]:
+    """Field names of the model found at ``loc`` below ``schema`` (empty if none is)."""
+    tp: Any = schema
+    for part in (*loc, None):
+        if typing.get_origin(tp) in (typing.Union, types.UnionType):
+            tp = next(arg for arg in typing.get_args(tp) if arg is not type(None))
+        if part is None:
+            break
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            field = tp.model_fields.get(part) if isinstance(part, str) else None
+            tp = field.annotation if field is not None else None
+        else:
+            args = typing.get_args(tp)
+            tp = args[-1] if args else None
+    return list(tp.model_fields) if isinstance(tp, type) and issubclass(tp, BaseModel) else []

@@ -1,4 +1,5 @@
-"""Schema of ``driftline evaluate`` configs (``configs/evaluate.yaml``), loaded with
+"""Schema of ``driftline evaluate`` configs (``configs/evaluate.yaml``): pydantic models,
+exported by ``driftline config-schema`` as ``configs/evaluate.schema.json`` and loaded with
 :func:`configs.load_config`; errors name the file and the dotted key.
 
 Example
@@ -12,8 +13,11 @@ True
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, model_validator
+
+from driftline.configs import ConfigModel, key_error
 
 __all__ = [
     "CalibrationConfig",
@@ -27,8 +31,10 @@ __all__ = [
 StreamKind = Literal["mean_shift", "variance", "bimodal", "no_drift", "error_rate"]
 
 
-@dataclass
-class StreamConfig:
+Month = Annotated[int, Field(ge=1, le=36)]
+
+
+class StreamConfig(ConfigModel):
     """One synthetic stream (a generator of :mod:`dataloader.scenarios_univariate`).
 
     ``params`` go to the generator (``shift``, ``factor``, ``separation``, ``rates``, ...);
@@ -37,17 +43,22 @@ class StreamConfig:
 
     name: str
     kind: StreamKind
-    length: int = field(default=4000, metadata={"min": 10})
-    change_points: list[int] = field(default_factory=list)
-    params: dict[str, Any] = field(default_factory=dict)
+    length: int = Field(4000, ge=10)
+    change_points: list[int] = Field(default_factory=list)
+    params: dict[str, Any] = Field(default_factory=dict)
 
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _check(self) -> StreamConfig:
         if self.kind == "no_drift" and self.change_points:
-            raise ValueError("change_points: must be empty for kind no_drift")
+            raise key_error("change_points", "must be empty for kind no_drift")
         if self.kind != "no_drift" and not self.change_points:
-            raise ValueError(f"change_points: kind {self.kind} needs at least one change point")
-        if any(not 0 < c < self.length for c in self.change_points):
-            raise ValueError(f"change_points: each must lie in (0, length={self.length})")
+            raise key_error("change_points",
+                            f"kind {self.kind} needs at least one change point")
+        for i, point in enumerate(self.change_points):
+            if not 0 < point < self.length:
+                raise key_error(f"change_points[{i}]",
+                                f"must lie in (0, length={self.length}), got {point}")
+        return self
 
     @property
     def binary(self) -> bool:
@@ -55,15 +66,15 @@ class StreamConfig:
         return self.kind == "error_rate"
 
 
-@dataclass
-class DetectorConfig:
+class DetectorConfig(ConfigModel):
     """One detector of the comparison.
 
     ``library`` is ``driftline`` (``name`` from :data:`detectors.REGISTRY`), ``river`` or
     ``skmultiflow`` (class name, e.g. ``PageHinkley``, ``KSWIN``, ``DDM``) or ``baseline``
-    (the always-fire dummy). ``threshold_param`` is the parameter calibration sets, searched in
-    ``threshold_bounds`` on a ``threshold_scale`` scale; ``threshold_increasing`` says whether a
-    larger value means fewer alarms (a threshold) or more (a significance level such as
+    (the always-fire dummy). ``label`` defaults to ``name`` for driftline detectors and to
+    ``library.name`` otherwise. ``threshold_param`` is the parameter calibration sets, searched
+    in ``threshold_bounds`` on a ``threshold_scale`` scale; ``threshold_increasing`` says whether
+    a larger value means fewer alarms (a threshold) or more (a significance level such as
     ``alpha`` or ``delta``). ``input`` restricts the detector to real-valued or 0/1 streams.
     ``use_reference`` hands the pre-change reference sample to driftline detectors that take one
     (``incremental_ks``: the first ``n_reference`` values; ``page_hinkley``: pinned mean/std).
@@ -76,34 +87,42 @@ class DetectorConfig:
     name: str
     library: Literal["driftline", "river", "skmultiflow", "baseline"] = "driftline"
     label: str = ""
-    params: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = Field(default_factory=dict)
     input: Literal["real", "binary", "any"] = "any"
     threshold_param: str | None = None
-    threshold_bounds: list[float] = field(default_factory=lambda: [0.0, 1000.0])
+    threshold_bounds: list[float] = Field(default_factory=lambda: [0.0, 1000.0])
     threshold_scale: Literal["linear", "log"] = "linear"
     threshold_increasing: bool = True
     threshold_integer: bool = False
     use_reference: bool = False
-    n_reference: int = field(default=2000, metadata={"min": 1})
+    n_reference: int = Field(2000, ge=1)
     calibrate: bool = True
-    run_length_factor: float | None = field(default=None, metadata={"min": 2.0})
-    streams: list[str] = field(default_factory=list)
+    run_length_factor: float | None = Field(None, ge=2.0)
+    streams: list[str] = Field(default_factory=list)
 
-    def __post_init__(self) -> None:
-        if not self.label:
-            self.label = self.name if self.library == "driftline" else f"{self.library}.{self.name}"
+    @model_validator(mode="before")
+    @classmethod
+    def _default_label(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("label") and isinstance(data.get("name"), str):
+            library = data.get("library", "driftline")
+            name = data["name"]
+            data = {**data, "label": name if library == "driftline" else f"{library}.{name}"}
+        return data
+
+    @model_validator(mode="after")
+    def _check(self) -> DetectorConfig:
         bounds = self.threshold_bounds
         if len(bounds) != 2 or not bounds[0] < bounds[1]:
-            raise ValueError(f"threshold_bounds: must be [low, high] with low < high, got "
-                             f"{self.threshold_bounds}")
-        if self.threshold_scale == "log" and self.threshold_bounds[0] <= 0:
-            raise ValueError("threshold_bounds: a log scale needs low > 0")
+            raise key_error("threshold_bounds",
+                            f"must be [low, high] with low < high, got {bounds}")
+        if self.threshold_scale == "log" and bounds[0] <= 0:
+            raise key_error("threshold_bounds", f"a log scale needs low > 0, got {bounds}")
         if self.calibrate and self.library != "baseline" and self.threshold_param is None:
-            raise ValueError("threshold_param: required when calibrate is true")
+            raise key_error("threshold_param", "required when calibrate is true")
+        return self
 
 
-@dataclass
-class CalibrationConfig:
+class CalibrationConfig(ConfigModel):
     """How thresholds are calibrated to the common target ARL0 (see :mod:`evaluation.thresholds`).
 
     ``reference_length`` values are drawn from each stream's pre-change distribution (with
@@ -114,98 +133,82 @@ class CalibrationConfig:
     ``iterations`` steps.
     """
 
-    reference_length: int = field(default=20_000, metadata={"min": 100})
-    n_streams: int = field(default=100, metadata={"min": 10})
-    stream_length: int | None = field(default=None, metadata={"min": 10})
-    run_length_factor: float = field(default=20.0, metadata={"min": 2.0})
-    iterations: int = field(default=14, metadata={"min": 2, "max": 60})
-    seed: int = field(default=12345, metadata={"min": 0})
+    reference_length: int = Field(20_000, ge=100)
+    n_streams: int = Field(100, ge=10)
+    stream_length: int | None = Field(None, ge=10)
+    run_length_factor: float = Field(20.0, ge=2.0)
+    iterations: int = Field(14, ge=2, le=60)
+    seed: int = Field(12345, ge=0)
 
 
-@dataclass
-class TradeoffConfig:
+class TradeoffConfig(ConfigModel):
     """Delay / false-alarm curves: every calibrated threshold multiplied by each of ``scales``
     (clipped to its ``threshold_bounds``), run on ``stream`` and on its reference distribution;
     ``detectors`` restricts the curves to those labels (empty: every calibrated detector)."""
 
     enabled: bool = True
     stream: str = ""
-    scales: list[float] = field(default_factory=lambda: [0.5, 0.75, 1.0, 1.5, 2.0])
-    detectors: list[str] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        if any(s <= 0 for s in self.scales):
-            raise ValueError(f"scales: must all be > 0, got {self.scales}")
+    scales: list[Annotated[float, Field(gt=0.0)]] = Field(
+        default_factory=lambda: [0.5, 0.75, 1.0, 1.5, 2.0])
+    detectors: list[str] = Field(default_factory=list)
 
 
-@dataclass
-class InsuranceConfig:
+class InsuranceConfig(ConfigModel):
     """Replay of the insurance months: per-feature detectors, model error detectors."""
 
     enabled: bool = True
     artifacts_dir: str = "artifacts"
     train_if_missing: bool = True
-    months: list[int] = field(default_factory=lambda: list(range(1, 37)))
-    target_arl0: float = field(default=5000.0, metadata={"exclusive_min": 1.0})
-    feature_detectors: list[str] = field(default_factory=lambda: ["page_hinkley"])
-    error_detectors: list[str] = field(default_factory=lambda: ["ddm"])
-
-    def __post_init__(self) -> None:
-        if not self.months:
-            raise ValueError("months: must name at least one month")
-        if any(not 1 <= m <= 36 for m in self.months):
-            raise ValueError(f"months: each must be in 1..36, got {self.months}")
+    months: list[Month] = Field(default_factory=lambda: list(range(1, 37)), min_length=1)
+    target_arl0: float = Field(5000.0, gt=1.0)
+    feature_detectors: list[str] = Field(default_factory=lambda: ["page_hinkley"])
+    error_detectors: list[str] = Field(default_factory=lambda: ["ddm"])
 
 
-@dataclass
-class EvaluateConfig:
+class EvaluateConfig(ConfigModel):
     """Top level of ``configs/evaluate.yaml``."""
 
-    streams: list[StreamConfig]
-    detectors: list[DetectorConfig]
+    streams: list[StreamConfig] = Field(min_length=1)
+    detectors: list[DetectorConfig] = Field(min_length=1)
     output_dir: str = "runs/evaluate"
-    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
-    target_arl0: float = field(default=1000.0, metadata={"exclusive_min": 1.0})
-    tolerance: int | None = field(default=1000, metadata={"min": 1})
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
+    target_arl0: float = Field(1000.0, gt=1.0)
+    tolerance: int | None = Field(1000, ge=1)
     calibrated: bool = True
     defaults: bool = True
-    calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
-    tradeoff: TradeoffConfig = field(default_factory=TradeoffConfig)
+    calibration: CalibrationConfig = Field(default_factory=CalibrationConfig)
+    tradeoff: TradeoffConfig = Field(default_factory=TradeoffConfig)
     trace_stream: str = ""
-    insurance: InsuranceConfig = field(default_factory=InsuranceConfig)
+    insurance: InsuranceConfig = Field(default_factory=InsuranceConfig)
     progress: bool = True
 
-    def __post_init__(self) -> None:
-        if not self.seeds:
-            raise ValueError("seeds: must hold at least one seed")
-        if not self.streams:
-            raise ValueError("streams: must hold at least one stream")
-        if not self.detectors:
-            raise ValueError("detectors: must hold at least one detector")
+    @model_validator(mode="after")
+    def _check(self) -> EvaluateConfig:
         if not (self.calibrated or self.defaults):
-            raise ValueError("calibrated: at least one of calibrated/defaults must be true")
+            raise key_error("calibrated", "at least one of calibrated/defaults must be true")
         names = [s.name for s in self.streams]
         if len(set(names)) != len(names):
-            raise ValueError(f"streams: names must be unique, got {names}")
+            raise key_error("streams", f"names must be unique, got {names}")
         labels = [d.label for d in self.detectors]
         if len(set(labels)) != len(labels):
-            raise ValueError(f"detectors: labels must be unique, got {labels}")
+            raise key_error("detectors", f"labels must be unique, got {labels}")
         for key, value in (("tradeoff.stream", self.tradeoff.stream),
                            ("trace_stream", self.trace_stream)):
             if value and value not in names:
-                raise ValueError(f"{key}: unknown stream {value!r}; streams are {names}")
+                raise key_error(key, f"unknown stream {value!r}; streams are {names}")
         for i, detector in enumerate(self.detectors):
             unknown = sorted(set(detector.streams) - set(names))
             if unknown:
-                raise ValueError(f"detectors[{i}].streams: unknown streams {unknown}; streams "
-                                 f"are {names}")
+                raise key_error(f"detectors[{i}].streams",
+                                f"unknown streams {unknown}; streams are {names}")
         known = {d.label for d in self.detectors if d.library != "baseline"}
         for label in self.tradeoff.detectors:
             if label not in known:
-                raise ValueError(f"tradeoff.detectors: {label!r} is not the label of a detector "
-                                 f"in detectors ({sorted(known)})")
+                raise key_error("tradeoff.detectors", f"{label!r} is not the label of a "
+                                f"detector in detectors ({sorted(known)})")
         for key in ("feature_detectors", "error_detectors") if self.insurance.enabled else ():
             for label in getattr(self.insurance, key):
                 if label not in known:
-                    raise ValueError(f"insurance.{key}: {label!r} is not the label of a detector "
-                                     f"in detectors ({sorted(known)})")
+                    raise key_error(f"insurance.{key}", f"{label!r} is not the label of a "
+                                    f"detector in detectors ({sorted(known)})")
+        return self

@@ -130,7 +130,7 @@ def write_results(
     md = out / "results.md"
     md.write_text(markdown_report(config, result, replay), encoding="utf-8")
     payload: dict[str, Any] = {
-        "config": config,
+        "config": config.model_dump(),
         "rows": result.rows(),
         "calibrations": result.calibrations,
         "skipped": result.skipped,

@@ -28,7 +28,7 @@ Example
 >>> from driftline.evaluation.adapters import build_factory
 >>> from driftline.evaluation.config import DetectorConfig
 >>> from driftline.evaluation.thresholds import calibrate_by_run_length
->>> spec = DetectorConfig("PageHinkley", library="river", threshold_param="threshold",
+>>> spec = DetectorConfig(name="PageHinkley", library="river", threshold_param="threshold",
 ...                       threshold_bounds=[1.0, 500.0])
 >>> reference = np.random.default_rng(0).normal(size=5000)
 >>> out = calibrate_by_run_length(build_factory(spec), reference, 200.0, spec, n_values=4000)

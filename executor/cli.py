@@ -1,9 +1,12 @@
 """``driftline run`` and ``driftline replay`` (registered in :mod:`utils.cli`).
 
-``run`` loads a :class:`executor.config.RunConfig` and dispatches on ``source.kind``: ``replay``
-runs the embedded executor (:func:`executor.local_runner.run_local`), ``kafka`` the consumer-group
-executor (``executor.kafka_runner.run_kafka``). ``replay`` produces events into Kafka
-(``executor.replay``). Heavy modules are imported only by the sub-command that needs them.
+``run`` loads a :class:`executor.config.RunConfig`, checks that this machine can serve it
+(:mod:`executor.startup_checks`: a config or environment problem exits 2 with one line naming
+the key, e.g. ``driftline run: metrics.port: port 9108 is already in use``) and dispatches on
+``source.kind``: ``replay`` runs the embedded executor (:func:`executor.local_runner.run_local`),
+``kafka`` the consumer-group executor (``executor.kafka_runner.run_kafka``). ``replay`` produces
+events into Kafka (``executor.replay``). Heavy modules are imported only by the sub-command that
+needs them.
 """
 
 from __future__ import annotations
@@ -45,10 +48,12 @@ def run_main(args: argparse.Namespace) -> int:
     from driftline.configs import ConfigError
     from driftline.executor.config import load_run_config
     from driftline.executor.logging_setup import setup_logging
+    from driftline.executor.startup_checks import StartupError, check_startup
 
     try:
         config = load_run_config(args.config, _overrides(args.set))
-    except ConfigError as exc:
+        check_startup(config)
+    except (ConfigError, StartupError) as exc:
         print(f"driftline run: {exc}", file=sys.stderr)
         return 2
     setup_logging(config.logging.level, config.logging.format)
@@ -71,7 +76,7 @@ def run_main(args: argparse.Namespace) -> int:
 
                 summary = run_local(config, stop_event=stop)
         except ArtifactError as exc:
-            print(f"driftline run: {exc}", file=sys.stderr)
+            print(f"driftline run: model.artifacts_dir: {exc}", file=sys.stderr)
             return 2
         if args.summary_json:
             with open(args.summary_json, "w", encoding="utf-8") as handle:

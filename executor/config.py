@@ -1,7 +1,9 @@
 """Schema of ``driftline run`` configs (``configs/demo.yaml``, ``configs/kafka.yaml``).
 
-Loaded with :func:`load_run_config`, which validates through :func:`configs.load_config` (errors
-name the dotted key) and applies the environment overrides used by docker-compose:
+Declared once as pydantic models (:class:`configs.ConfigModel`); ``driftline config-schema``
+exports them as ``configs/run.schema.json``. Loaded with :func:`load_run_config`, which
+validates through :func:`configs.load_config` (errors name the file and the dotted key) and
+applies the environment overrides used by docker-compose:
 ``DRIFTLINE_KAFKA_BOOTSTRAP`` -> ``source.bootstrap_servers``, ``DRIFTLINE_METRICS_HOST`` ->
 ``metrics.host`` and ``DRIFTLINE_METRICS_PORT`` -> ``metrics.port``.
 
@@ -18,11 +20,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from driftline.configs import ConfigError, load_config
+from pydantic import Field, model_validator
+
+from driftline.configs import ConfigError, ConfigModel, key_error, load_config
+from driftline.configs.kafka_names import (
+    MAX_TOPIC_LENGTH,
+    BootstrapServers,
+    TopicName,
+    TopicSuffix,
+)
 
 __all__ = [
     "BatchConfig",
@@ -52,68 +61,68 @@ ENV_OVERRIDES = {
 }
 
 
-@dataclass
-class ScenarioConfig:
+Month = Annotated[int, Field(ge=1, le=36)]
+
+
+class ScenarioConfig(ConfigModel):
     """A tabular drift scenario of :mod:`dataloader.scenarios` replayed instead of the data."""
 
     name: str = "abrupt"
-    seed: int = field(default=0, metadata={"min": 0})
-    n_rows: int = field(default=20_000, metadata={"min": 1})
+    seed: int = Field(0, ge=0)
+    n_rows: int = Field(20_000, ge=1)
 
 
-@dataclass
-class SourceConfig:
+class SourceConfig(ConfigModel):
     """Where events come from: an in-process replay or a Kafka consumer group."""
 
     kind: Literal["replay", "kafka"] = "replay"
     # replay
     dataset: Literal["insurance", "scenario"] = "insurance"
-    months: list[int] = field(default_factory=lambda: list(range(1, 37)))
-    scenario: ScenarioConfig = field(default_factory=ScenarioConfig)
-    rate: float | None = field(default=None, metadata={"exclusive_min": 0.0})
-    partitions: int = field(default=1, metadata={"min": 1, "max": 1024})
-    poison_records: int = field(default=0, metadata={"min": 0})
+    months: list[Month] = Field(default_factory=lambda: list(range(1, 37)))
+    scenario: ScenarioConfig = Field(default_factory=ScenarioConfig)
+    rate: float | None = Field(None, gt=0.0)
+    partitions: int = Field(1, ge=1, le=1024)
+    poison_records: int = Field(0, ge=0)
     # kafka
-    bootstrap_servers: str = "127.0.0.1:9092"
-    topic: str = "driftline.events"
+    bootstrap_servers: BootstrapServers = "127.0.0.1:9092"
+    topic: TopicName = "driftline.events"
     group_id: str = "driftline-executor"
-    labels_topic: str | None = None
+    labels_topic: TopicName | None = None
     client_id: str = "driftline-executor"
-    poll_timeout_ms: int = field(default=500, metadata={"min": 0})
-    max_poll_records: int = field(default=2000, metadata={"min": 1})
-    session_timeout_ms: int = field(default=10_000, metadata={"min": 1})
-    heartbeat_interval_ms: int = field(default=3_000, metadata={"min": 1})
-    max_poll_interval_ms: int = field(default=300_000, metadata={"min": 1})
+    poll_timeout_ms: int = Field(500, ge=0)
+    max_poll_records: int = Field(2000, ge=1)
+    session_timeout_ms: int = Field(10_000, ge=1)
+    heartbeat_interval_ms: int = Field(3_000, ge=1)
+    max_poll_interval_ms: int = Field(300_000, ge=1)
     auto_offset_reset: Literal["earliest", "latest"] = "earliest"
 
-    def __post_init__(self) -> None:
-        bad = [m for m in self.months if not 1 <= m <= 36]
-        if bad:
-            raise ValueError(f"months: must lie in [1, 36], got {bad[0]}")
+    @model_validator(mode="after")
+    def _check(self) -> SourceConfig:
         if self.kind == "replay" and self.dataset == "insurance" and not self.months:
-            raise ValueError("months: must name at least one month")
+            raise key_error("months", "must name at least one month")
         if self.heartbeat_interval_ms >= self.session_timeout_ms:
-            raise ValueError("heartbeat_interval_ms: must be below session_timeout_ms")
+            raise key_error("heartbeat_interval_ms", "must be below session_timeout_ms "
+                            f"({self.session_timeout_ms}), got {self.heartbeat_interval_ms}")
+        if self.labels_topic == self.topic:
+            raise key_error("labels_topic", f"must differ from topic ({self.topic!r})")
+        return self
 
 
-@dataclass
-class ModelConfig:
+class ModelConfig(ConfigModel):
     """The trained model and its reference profile (``driftline train`` output)."""
 
     artifacts_dir: str = "artifacts"
 
 
-@dataclass
-class CalibrationConfig:
+class CalibrationConfig(ConfigModel):
     """Bootstrap calibration of the thresholds (see :mod:`executor.calibrate`)."""
 
-    n_streams: int = field(default=40, metadata={"min": 2})
-    seed: int = field(default=0, metadata={"min": 0})
+    n_streams: int = Field(40, ge=2)
+    seed: int = Field(0, ge=0)
     cache_dir: str | None = None
 
 
-@dataclass
-class IKSConfig:
+class IKSConfig(ConfigModel):
     """Incremental KS per column, Bonferroni-corrected across the columns, with the family
     level ``alpha`` set for ``target_arl0`` (see :mod:`executor.calibrate_ks`):
     ``calibration: bound`` uses ``alpha = 1 / target_arl0`` (instant, conservative: the union
@@ -121,44 +130,47 @@ class IKSConfig:
     ``stride``, tens of seconds at start-up for ARL0 in the tens of thousands)."""
 
     enabled: bool = True
-    window_size: int = field(default=500, metadata={"min": 10})
-    target_arl0: float = field(default=20_000.0, metadata={"exclusive_min": 2.0})
+    window_size: int = Field(500, ge=10)
+    target_arl0: float = Field(20_000.0, gt=2.0)
     calibration: Literal["bound", "bootstrap"] = "bound"
-    stride: int = field(default=25, metadata={"min": 1})
+    stride: int = Field(25, ge=1)
 
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _check(self) -> IKSConfig:
         if self.calibration == "bootstrap" and self.window_size % self.stride:
-            raise ValueError(f"stride: must divide window_size={self.window_size}")
+            raise key_error("stride", f"must divide window_size={self.window_size}, "
+                            f"got {self.stride}")
+        return self
 
 
-@dataclass
-class PageHinkleyConfig:
+class PageHinkleyConfig(ConfigModel):
     """Page-Hinkley per column (pinned reference mean/std); thresholds calibrated per column."""
 
     enabled: bool = True
-    delta: float = field(default=0.1, metadata={"min": 0.0})
-    target_arl0: float = field(default=50_000.0, metadata={"exclusive_min": 1.0})
-    min_instances: int = field(default=30, metadata={"min": 1})
+    delta: float = Field(0.1, ge=0.0)
+    target_arl0: float = Field(50_000.0, gt=1.0)
+    min_instances: int = Field(30, ge=1)
 
 
-@dataclass
-class NMDDMConfig:
+class NMDDMConfig(ConfigModel):
     """NM-DDM on the whole input vector (calibrates itself to ``target_arl0``)."""
 
     enabled: bool = True
-    window_size: int = field(default=500, metadata={"min": 2})
-    target_arl0: float = field(default=5_000.0, metadata={"exclusive_min": 1.0})
-    n_features_rff: int = field(default=256, metadata={"min": 2})
-    calibration_steps: int | None = field(default=None, metadata={"min": 1})
-    random_state: int = field(default=0, metadata={"min": 0})
+    window_size: int = Field(500, ge=2)
+    target_arl0: float = Field(5_000.0, gt=1.0)
+    n_features_rff: int = Field(256, ge=2)
+    calibration_steps: int | None = Field(None, ge=1)
+    random_state: int = Field(0, ge=0)
 
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _check(self) -> NMDDMConfig:
         if self.target_arl0 <= self.window_size:
-            raise ValueError("target_arl0: must exceed window_size")
+            raise key_error("target_arl0", f"must exceed window_size ({self.window_size}), "
+                            f"got {self.target_arl0}")
+        return self
 
 
-@dataclass
-class ErrorDetectorsConfig:
+class ErrorDetectorsConfig(ConfigModel):
     """Error-rate detectors fed 0/1 errors of labelled events; ``params`` per detector name.
 
     Each detector's alarm parameter (DDM ``drift_threshold``, EDDM ``beta``, HDDM_A
@@ -167,107 +179,121 @@ class ErrorDetectorsConfig:
     ``params`` sets it."""
 
     enabled: bool = True
-    detectors: list[Literal["ddm", "eddm", "hddm_a", "adwin"]] = field(
+    detectors: list[Literal["ddm", "eddm", "hddm_a", "adwin"]] = Field(
         default_factory=lambda: ["ddm", "eddm", "hddm_a", "adwin"])
-    target_arl0: float = field(default=20_000.0, metadata={"exclusive_min": 1.0})
-    params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    target_arl0: float = Field(20_000.0, gt=1.0)
+    params: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _check(self) -> ErrorDetectorsConfig:
         unknown = sorted(set(self.params) - set(self.detectors))
         if unknown:
-            raise ValueError(f"params: {unknown[0]!r} is not in detectors {self.detectors}")
+            raise key_error(f"params.{unknown[0]}",
+                            f"{unknown[0]!r} is not in detectors {self.detectors}")
+        return self
 
 
-@dataclass
-class DetectorsConfig:
+class DetectorsConfig(ConfigModel):
     """Which detectors run on which stream."""
 
-    iks: IKSConfig = field(default_factory=IKSConfig)
-    page_hinkley: PageHinkleyConfig = field(default_factory=PageHinkleyConfig)
-    nm_ddm: NMDDMConfig = field(default_factory=NMDDMConfig)
+    iks: IKSConfig = Field(default_factory=IKSConfig)
+    page_hinkley: PageHinkleyConfig = Field(default_factory=PageHinkleyConfig)
+    nm_ddm: NMDDMConfig = Field(default_factory=NMDDMConfig)
     prediction: bool = True
-    errors: ErrorDetectorsConfig = field(default_factory=ErrorDetectorsConfig)
-    calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
+    errors: ErrorDetectorsConfig = Field(default_factory=ErrorDetectorsConfig)
+    calibration: CalibrationConfig = Field(default_factory=CalibrationConfig)
 
 
-@dataclass
-class BatchConfig:
+class BatchConfig(ConfigModel):
     """Micro-batch size: at most ``max_rows`` events or ``max_wait_ms`` of waiting.
 
     ``worker_process`` (Kafka executor): decode and detect in a child process while the
     consumer polls the next batch (``executor/worker.py``); False keeps everything in one.
     """
 
-    max_rows: int = field(default=1000, metadata={"min": 1})
-    max_wait_ms: int = field(default=200, metadata={"min": 0})
+    max_rows: int = Field(1000, ge=1)
+    max_wait_ms: int = Field(200, ge=0)
     worker_process: bool = True
 
 
-@dataclass
-class LabelsConfig:
+class LabelsConfig(ConfigModel):
     """Bounded buffers joining late labels and predictions by event id."""
 
-    buffer_size: int = field(default=100_000, metadata={"min": 1})
-    max_age_s: float = field(default=3600.0, metadata={"exclusive_min": 0.0})
+    buffer_size: int = Field(100_000, ge=1)
+    max_age_s: float = Field(3600.0, gt=0.0)
 
 
-@dataclass
-class MetricsConfig:
+class MetricsConfig(ConfigModel):
     """``/metrics`` and ``/healthz`` endpoint (port 0 picks a free port)."""
 
     enabled: bool = True
     host: str = "127.0.0.1"
-    port: int = field(default=0, metadata={"min": 0, "max": 65535})
-    max_age_s: float = field(default=60.0, metadata={"exclusive_min": 0.0})
-    drift_hold_s: float = field(default=300.0, metadata={"min": 0.0})
+    port: int = Field(0, ge=0, le=65535)
+    max_age_s: float = Field(60.0, gt=0.0)
+    drift_hold_s: float = Field(300.0, ge=0.0)
 
 
-@dataclass
-class CheckpointConfig:
+class CheckpointConfig(ConfigModel):
     """Per-partition detector checkpoints."""
 
     dir: str = "checkpoints"
-    every_batches: int = field(default=1, metadata={"min": 1})
+    every_batches: int = Field(1, ge=1)
 
 
-@dataclass
-class DeadLetterConfig:
+class DeadLetterConfig(ConfigModel):
     """Dead-letter records: ``<topic><topic_suffix>`` on Kafka, a JSONL file on replay."""
 
     enabled: bool = True
-    topic_suffix: str = ".dlt"
+    topic_suffix: TopicSuffix = ".dlt"
     path: str | None = None
 
 
-@dataclass
-class OutputsConfig:
+class OutputsConfig(ConfigModel):
     """Optional topic receiving one prediction record per event."""
 
-    predictions_topic: str | None = None
+    predictions_topic: TopicName | None = None
 
 
-@dataclass
-class LoggingConfig:
+class LoggingConfig(ConfigModel):
     """Structured logs on stderr."""
 
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["json", "text"] = "json"
 
 
-@dataclass
-class RunConfig:
+class RunConfig(ConfigModel):
     """Everything ``driftline run`` needs."""
 
-    source: SourceConfig = field(default_factory=SourceConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    detectors: DetectorsConfig = field(default_factory=DetectorsConfig)
-    batch: BatchConfig = field(default_factory=BatchConfig)
-    labels: LabelsConfig = field(default_factory=LabelsConfig)
-    metrics: MetricsConfig = field(default_factory=MetricsConfig)
-    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
-    dead_letter: DeadLetterConfig = field(default_factory=DeadLetterConfig)
-    outputs: OutputsConfig = field(default_factory=OutputsConfig)
-    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    source: SourceConfig = Field(default_factory=SourceConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    detectors: DetectorsConfig = Field(default_factory=DetectorsConfig)
+    batch: BatchConfig = Field(default_factory=BatchConfig)
+    labels: LabelsConfig = Field(default_factory=LabelsConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
+    dead_letter: DeadLetterConfig = Field(default_factory=DeadLetterConfig)
+    outputs: OutputsConfig = Field(default_factory=OutputsConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+
+    @model_validator(mode="after")
+    def _check_topics(self) -> RunConfig:
+        source, predictions = self.source, self.outputs.predictions_topic
+        inputs = {"source.topic": source.topic, "source.labels_topic": source.labels_topic}
+        for key, topic in inputs.items():
+            if predictions is not None and predictions == topic:
+                raise key_error("outputs.predictions_topic",
+                                f"must differ from {key} ({topic!r}): predictions would be "
+                                "read back as input")
+        if not self.dead_letter.enabled:
+            return self
+        for key, topic in inputs.items():
+            # both parts are legal on their own: only the length can make the sum illegal
+            length = 0 if topic is None else len(topic + self.dead_letter.topic_suffix)
+            if length > MAX_TOPIC_LENGTH:
+                raise key_error("dead_letter.topic_suffix",
+                                f"the dead-letter topic of {key} would be {length} characters "
+                                f"long; Kafka allows at most {MAX_TOPIC_LENGTH}")
+        return self
 
 
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:

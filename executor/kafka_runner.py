@@ -27,7 +27,6 @@ checkpointed, offsets committed, and the consumer and producer closed.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import logging
@@ -126,8 +125,8 @@ class KafkaExecutor:
     def template_key(self) -> str:
         """Pseudo-topic naming the cached fresh-pipeline state of this model and detector set."""
         digest = hashlib.sha256(json.dumps(
-            [self.model.profile.model_sha256, dataclasses.asdict(self.config.detectors),
-             dataclasses.asdict(self.config.labels)], sort_keys=True, default=str).encode())
+            [self.model.profile.model_sha256, self.config.detectors.model_dump(),
+             self.config.labels.model_dump()], sort_keys=True, default=str).encode())
         return f"{TEMPLATE_PREFIX}{digest.hexdigest()[:16]}"
 
     def prepare(self) -> None:

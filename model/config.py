@@ -1,4 +1,5 @@
-"""Schema of ``configs/train.yaml``, validated by :func:`configs.load_config`.
+"""Schema of ``configs/train.yaml`` (pydantic models, exported by ``driftline config-schema`` as
+``configs/train.schema.json``), validated by :func:`configs.load_config`.
 
 Example
 -------
@@ -12,10 +13,12 @@ True
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
-from driftline.configs import CONFIG_DIR, load_config
+from pydantic import Field, model_validator
+
+from driftline.configs import CONFIG_DIR, ConfigModel, key_error, load_config
 from driftline.dataloader.insurance import FEATURE_NAMES
 
 __all__ = [
@@ -33,50 +36,40 @@ __all__ = [
 DEFAULT_CONFIG_PATH = CONFIG_DIR / "train.yaml"
 
 
-@dataclass
-class DataConfig:
+class DataConfig(ConfigModel):
     """Where the insurance CSV files live (``None``: the copy packaged in ``dataloader/data``)."""
 
     data_dir: str | None = None
 
 
-@dataclass
-class NetworkConfig:
+class NetworkConfig(ConfigModel):
     """Shape of the MLP."""
 
-    hidden_sizes: list[int] = field(default_factory=lambda: [32, 32])
+    hidden_sizes: list[Annotated[int, Field(ge=1)]] = Field(
+        default_factory=lambda: [32, 32], min_length=1)
     risk_head: bool = True
 
-    def __post_init__(self) -> None:
-        if not self.hidden_sizes:
-            raise ValueError("hidden_sizes: must list at least one layer width")
-        if any(width < 1 for width in self.hidden_sizes):
-            raise ValueError(f"hidden_sizes: widths must be >= 1, got {self.hidden_sizes}")
 
-
-@dataclass
-class OptimiserConfig:
+class OptimiserConfig(ConfigModel):
     """Training loop: Adam on mini-batches, fixed seed, fixed thread count."""
 
-    seed: int = field(default=7, metadata={"min": 0})
-    epochs: int = field(default=60, metadata={"min": 1, "max": 10_000})
-    batch_size: int = field(default=64, metadata={"min": 1})
-    learning_rate: float = field(default=0.005, metadata={"exclusive_min": 0.0, "max": 1.0})
-    weight_decay: float = field(default=0.0, metadata={"min": 0.0})
-    risk_loss_weight: float = field(default=0.5, metadata={"min": 0.0})
-    num_threads: int = field(default=1, metadata={"min": 1, "max": 64})
+    seed: int = Field(7, ge=0)
+    epochs: int = Field(60, ge=1, le=10_000)
+    batch_size: int = Field(64, ge=1)
+    learning_rate: float = Field(0.005, gt=0.0, le=1.0)
+    weight_decay: float = Field(0.0, ge=0.0)
+    risk_loss_weight: float = Field(0.5, ge=0.0)
+    num_threads: int = Field(1, ge=1, le=64)
 
 
-@dataclass
-class QualityConfig:
+class QualityConfig(ConfigModel):
     """Invariants on the test split; training refuses to save a model that misses one."""
 
-    min_accuracy: float = field(default=0.7, metadata={"min": 0.0, "max": 1.0})
-    min_macro_f1: float = field(default=0.7, metadata={"min": 0.0, "max": 1.0})
+    min_accuracy: float = Field(0.7, ge=0.0, le=1.0)
+    min_macro_f1: float = Field(0.7, ge=0.0, le=1.0)
 
 
-@dataclass
-class FallbackConfig:
+class FallbackConfig(ConfigModel):
     """When the rule-based fallback replaces the network's prediction.
 
     A row falls back if a feature lies outside the reference ``[min, max]`` widened by
@@ -87,51 +80,47 @@ class FallbackConfig:
     """
 
     enabled: bool = True
-    range_margin: float = field(default=0.1, metadata={"min": 0.0})
-    min_confidence: float = field(default=0.4, metadata={"min": 0.0, "max": 1.0})
-    rule_features: list[str] = field(
-        default_factory=lambda: ["age", "emergency_braking", "miles"]
-    )
-    rule_bins: int = field(default=4, metadata={"min": 1, "max": 50})
+    range_margin: float = Field(0.1, ge=0.0)
+    min_confidence: float = Field(0.4, ge=0.0, le=1.0)
+    rule_features: list[str] = Field(
+        default_factory=lambda: ["age", "emergency_braking", "miles"], min_length=1)
+    rule_bins: int = Field(4, ge=1, le=50)
 
-    def __post_init__(self) -> None:
-        if not self.rule_features:
-            raise ValueError("rule_features: must name at least one feature")
-        unknown = [name for name in self.rule_features if name not in FEATURE_NAMES]
-        if unknown:
-            raise ValueError(
-                f"rule_features: unknown feature {unknown[0]!r}; features are {list(FEATURE_NAMES)}"
-            )
+    @model_validator(mode="after")
+    def _check(self) -> FallbackConfig:
+        for i, name in enumerate(self.rule_features):
+            if name not in FEATURE_NAMES:
+                raise key_error(f"rule_features[{i}]", f"unknown feature {name!r}; features are "
+                                f"{list(FEATURE_NAMES)}")
+        return self
 
 
-@dataclass
-class ProfileConfig:
+class ProfileConfig(ConfigModel):
     """Contents of ``reference_profile.json``."""
 
-    histogram_buckets: int = field(default=10, metadata={"min": 2, "max": 100})
-    quantile_levels: list[float] = field(
-        default_factory=lambda: [0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 1.0]
-    )
+    histogram_buckets: int = Field(10, ge=2, le=100)
+    quantile_levels: list[Annotated[float, Field(ge=0.0, le=1.0)]] = Field(
+        default_factory=lambda: [0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 1.0],
+        min_length=1)
 
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _check(self) -> ProfileConfig:
         levels = self.quantile_levels
-        if not levels or any(not 0.0 <= q <= 1.0 for q in levels):
-            raise ValueError(f"quantile_levels: must be non-empty and in [0, 1], got {levels}")
         if any(b <= a for a, b in itertools.pairwise(levels)):
-            raise ValueError(f"quantile_levels: must be strictly increasing, got {levels}")
+            raise key_error("quantile_levels", f"must be strictly increasing, got {levels}")
+        return self
 
 
-@dataclass
-class TrainConfig:
+class TrainConfig(ConfigModel):
     """Everything ``driftline train`` needs."""
 
     output_dir: str = "artifacts"
-    data: DataConfig = field(default_factory=DataConfig)
-    network: NetworkConfig = field(default_factory=NetworkConfig)
-    optimiser: OptimiserConfig = field(default_factory=OptimiserConfig)
-    quality: QualityConfig = field(default_factory=QualityConfig)
-    fallback: FallbackConfig = field(default_factory=FallbackConfig)
-    profile: ProfileConfig = field(default_factory=ProfileConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    network: NetworkConfig = Field(default_factory=NetworkConfig)
+    optimiser: OptimiserConfig = Field(default_factory=OptimiserConfig)
+    quality: QualityConfig = Field(default_factory=QualityConfig)
+    fallback: FallbackConfig = Field(default_factory=FallbackConfig)
+    profile: ProfileConfig = Field(default_factory=ProfileConfig)
 
 
 def load_train_config(path: str | Path = DEFAULT_CONFIG_PATH) -> TrainConfig:

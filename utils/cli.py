@@ -21,6 +21,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "run": ("executor.cli:run", "run the streaming executor (source -> model -> detectors)"),
     "replay": ("executor.cli:replay", "replay the insurance months or a scenario into Kafka"),
     "evaluate": ("evaluation.cli:evaluate", "compare detectors on streams with known drift"),
+    "config-schema": ("configs.cli:config_schema",
+                      "print, write or check the JSON Schema of the run/train/evaluate configs"),
 }
 
 

@@ -58,7 +58,7 @@ def test_river_binary_adapter_matches_river_directly() -> None:
 
 
 def test_river_factory_sets_the_threshold_param() -> None:
-    spec = DetectorConfig("PageHinkley", library="river", params={"delta": 0.2},
+    spec = DetectorConfig(name="PageHinkley", library="river", params={"delta": 0.2},
                           threshold_param="threshold")
     factory = build_factory(spec)
     det = factory(7.5)
@@ -75,7 +75,7 @@ def test_driftline_adapter_matches_update_many() -> None:
 
 
 def test_reference_is_injected_for_page_hinkley() -> None:
-    spec = DetectorConfig("page_hinkley", threshold_param="threshold", use_reference=True)
+    spec = DetectorConfig(name="page_hinkley", threshold_param="threshold", use_reference=True)
     reference = np.random.default_rng(0).normal(3.0, 2.0, size=500)
     det = build_factory(spec, reference)(12.0)
     assert isinstance(det, DriftlineDetector)
@@ -93,11 +93,11 @@ def test_always_fire_fires_on_every_value() -> None:
 @pytest.mark.skipif(importlib.util.find_spec("skmultiflow") is not None,
                     reason="scikit-multiflow is installed here")
 def test_missing_skmultiflow_is_reported_not_raised_as_import_error() -> None:
-    spec = DetectorConfig("PageHinkley", library="skmultiflow", threshold_param="threshold")
+    spec = DetectorConfig(name="PageHinkley", library="skmultiflow", threshold_param="threshold")
     with pytest.raises(DetectorUnavailableError, match="skmultiflow"):
         build_factory(spec)
 
 
 def test_unknown_river_detector_names_the_known_ones() -> None:
     with pytest.raises(DetectorUnavailableError, match="KSWIN"):
-        build_factory(DetectorConfig("Nope", library="river", calibrate=False))
+        build_factory(DetectorConfig(name="Nope", library="river", calibrate=False))

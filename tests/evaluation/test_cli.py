@@ -52,14 +52,18 @@ def test_cli_writes_results_and_figures(small_config: Path, tmp_path: Path,
 
 
 @pytest.mark.parametrize(("patch", "key"), [
-    ({"seeds": "zero"}, "seeds: expected a list"),
+    ({"seeds": "zero"}, "bad.yaml: seeds: Input should be a valid list, got str 'zero'"),
+    ({"seeds": []}, "bad.yaml: seeds: List should have at least 1 item"),
     ({"detectors": [{"name": "page_hinkley", "threshold_scale": "cubic"}]},
      "detectors[0].threshold_scale"),
-    ({"detectors": [{"name": "page_hinkley"}]}, "detectors[0]: threshold_param"),
-    ({"tradeoff": {"stream": "nowhere"}}, "tradeoff.stream"),
+    ({"detectors": [{"name": "page_hinkley"}]},
+     "detectors[0].threshold_param: required when calibrate is true"),
+    ({"tradeoff": {"stream": "nowhere"}}, "tradeoff.stream: unknown stream 'nowhere'"),
     ({"calibration": {"n_stream": 10}}, "calibration.n_stream: unknown key"),
     ({"streams": [{"name": "a", "kind": "mean_shift", "length": 100}]},
-     "streams[0]: change_points"),
+     "streams[0].change_points: kind mean_shift needs at least one change point"),
+    ({"streams": [{"name": "a", "kind": "mean_shift", "length": 100, "change_points": [50, 100]}]},
+     "streams[0].change_points[1]: must lie in (0, length=100), got 100"),
 ])
 def test_config_errors_name_the_key(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                     patch: dict, key: str) -> None:

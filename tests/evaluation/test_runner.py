@@ -126,7 +126,7 @@ def test_summary_is_mean_and_std_over_seeds() -> None:
 
 
 def test_bisection_brackets_the_target_run_length() -> None:
-    spec = DetectorConfig("PageHinkley", library="river", params={"delta": 0.25},
+    spec = DetectorConfig(name="PageHinkley", library="river", params={"delta": 0.25},
                           threshold_param="threshold", threshold_bounds=[0.5, 300.0])
     reference = np.random.default_rng(3).normal(size=3000)
     factory = build_factory(spec)
@@ -141,12 +141,12 @@ def test_bisection_brackets_the_target_run_length() -> None:
 
 
 def test_reference_sample_comes_from_the_pre_change_distribution() -> None:
-    spec = StreamConfig("s", "mean_shift", length=1000, change_points=[500],
+    spec = StreamConfig(name="s", kind="mean_shift", length=1000, change_points=[500],
                         params={"shift": 5.0})
     ref = reference_sample(spec, 4000, seed=1)
     assert len(ref) == 4000 and abs(ref.mean()) < 0.1
     assert make_stream(spec, 0).values[500:].mean() > 4.5
-    err = StreamConfig("e", "error_rate", length=1000, change_points=[300, 600],
+    err = StreamConfig(name="e", kind="error_rate", length=1000, change_points=[300, 600],
                        params={"rates": [0.1, 0.5, 0.9]})
     assert reference_sample(err, 20000, seed=1).mean() == pytest.approx(0.1, abs=0.01)
 
@@ -168,7 +168,7 @@ def test_detector_run_length_factor_overrides_the_config() -> None:
     from driftline.evaluation.config import CalibrationConfig
     from driftline.evaluation.thresholds import calibrate_detector
 
-    spec = DetectorConfig("PageHinkley", library="river", threshold_param="threshold",
+    spec = DetectorConfig(name="PageHinkley", library="river", threshold_param="threshold",
                           threshold_bounds=[0.5, 300.0], run_length_factor=7.0)
     reference = np.random.default_rng(0).normal(size=2000)
     config = CalibrationConfig(run_length_factor=3.0, iterations=4)
@@ -196,7 +196,7 @@ class FiresOnKthValue:
 
 
 def test_calibration_streams_start_fresh_every_stream_length_values() -> None:
-    spec = DetectorConfig("kth", library="river", threshold_param="k",
+    spec = DetectorConfig(name="kth", library="river", threshold_param="k",
                           threshold_bounds=[1.0, 100.0], threshold_integer=True)
     reference = np.zeros(50)
     # 10 streams of 100 values: k in 26..33 gives 3 alarms per stream (ARL0 33.3 >= 32),

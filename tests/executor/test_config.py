@@ -39,29 +39,39 @@ def test_defaults_from_empty_file(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("text", "message"), [
-    ("source: {kind: mqtt}", "source.kind: expected one of"),
-    ("source: {months: [0, 3]}", "source: months: must lie in [1, 36]"),
+    ("source: {kind: mqtt}", "source.kind: Input should be 'replay' or 'kafka', got str 'mqtt'"),
+    ("source: {months: [0, 3]}", "source.months[0]: must be >= 1, got 0"),
+    ("source: {months: []}", "source.months: must name at least one month"),
     ("batch: {max_rows: 0}", "batch.max_rows: must be >= 1"),
+    ("batch: {max_rows: 10.5}", "batch.max_rows: Input should be a valid integer, got float"),
+    ("batch: {worker_process: 1}", "batch.worker_process: Input should be a valid boolean"),
     ("metrics: {port: 70000}", "metrics.port: must be <= 65535"),
+    ("metrics: {port: '9108'}", "metrics.port: Input should be a valid integer, got str '9108'"),
     ("detectors: {page_hinkley: {target_arl0: 1}}",
      "detectors.page_hinkley.target_arl0: must be > 1.0"),
     ("detectors: {nm_ddm: {window_size: 500, target_arl0: 400}}",
-     "detectors.nm_ddm: target_arl0: must exceed window_size"),
+     "detectors.nm_ddm.target_arl0: must exceed window_size (500), got 400.0"),
     ("detectors: {errors: {detectors: [ddm], params: {adwin: {delta: 0.1}}}}",
-     "detectors.errors: params: 'adwin' is not in detectors"),
+     "detectors.errors.params.adwin: 'adwin' is not in detectors ['ddm']"),
     ("detectors: {errors: {target_arl0: 0.5}}", "detectors.errors.target_arl0: must be > 1.0"),
+    ("detectors: {errors: {detectors: [ddm, kswin]}}",
+     "detectors.errors.detectors[1]: Input should be 'ddm', 'eddm', 'hddm_a' or 'adwin'"),
     ("detectors: {iks: {calibration: exact}}", "detectors.iks.calibration"),
     ("detectors: {iks: {calibration: bootstrap, window_size: 500, stride: 7}}",
-     "detectors.iks: stride: must divide window_size=500"),
-    ("logging: {format: xml}", "logging.format: expected one of"),
-    ("sources: {}", "sources: unknown key"),
+     "detectors.iks.stride: must divide window_size=500, got 7"),
+    ("detectors: {iks: 3}", "detectors.iks: expected a mapping, got int 3"),
+    ("logging: {format: xml}", "logging.format: Input should be 'json' or 'text'"),
+    ("sources: {}", "sources: unknown key (did you mean 'source'? allowed: batch, checkpoint,"),
+    ("detectors: {iks: {windowsize: 10}}", "detectors.iks.windowsize: unknown key (did you mean "
+                                            "'window_size'?"),
     ("source: {heartbeat_interval_ms: 20000, session_timeout_ms: 10000}",
-     "heartbeat_interval_ms: must be below session_timeout_ms"),
+     "source.heartbeat_interval_ms: must be below session_timeout_ms (10000), got 20000"),
+    ("- 1", "<top level>: expected a mapping, got list [1]"),
 ])
 def test_bad_values_name_the_key(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(ConfigError) as info:
         load_run_config(write(tmp_path, text), environ={})
-    assert message in str(info.value)
+    assert f"run.yaml: {message}" in str(info.value)
 
 
 def test_environment_overrides(tmp_path: Path) -> None:
@@ -79,3 +89,64 @@ def test_environment_overrides(tmp_path: Path) -> None:
 def test_bad_environment_port_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="DRIFTLINE_METRICS_PORT"):
         load_run_config(write(tmp_path, ""), environ={"DRIFTLINE_METRICS_PORT": "http"})
+
+
+def test_every_problem_is_reported_on_its_own_line(tmp_path: Path) -> None:
+    text = "batch: {max_rows: 0}\nmetrics: {port: -1}\nlogging: {level: LOUD}\n"
+    with pytest.raises(ConfigError) as info:
+        load_run_config(write(tmp_path, text), environ={})
+    lines = str(info.value).splitlines()
+    assert [line.split(": ")[1] for line in lines] == ["batch.max_rows", "metrics.port",
+                                                        "logging.level"]
+    assert all(line.startswith(str(tmp_path / "run.yaml")) for line in lines)
+
+
+def test_assignment_is_validated() -> None:
+    config = RunConfig()
+    config.batch.worker_process = False
+    config.detectors.iks.window_size = 200
+    assert (config.batch.worker_process, config.detectors.iks.window_size) == (False, 200)
+    with pytest.raises(ValueError, match="greater than or equal to 10"):
+        config.detectors.iks.window_size = 3
+    assert config.detectors.iks.window_size == 200
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("source: {topic: 'bad topic!'}",
+     "source.topic: 'bad topic!' contains ' !'; Kafka topic names use only a-z A-Z 0-9 . _ -"),
+    ("source: {topic: ''}", "source.topic: must not be empty"),
+    ("source: {labels_topic: '..'}", "source.labels_topic: '..' is not a legal Kafka topic name"),
+    ("source: {topic: t, labels_topic: t}", "source.labels_topic: must differ from topic ('t')"),
+    ("outputs: {predictions_topic: 'p q'}", "outputs.predictions_topic: 'p q' contains ' '"),
+    ("source: {topic: t}\noutputs: {predictions_topic: t}",
+     "outputs.predictions_topic: must differ from source.topic ('t')"),
+    ("dead_letter: {topic_suffix: ''}", "dead_letter.topic_suffix: must not be empty"),
+    ("dead_letter: {topic_suffix: '/dlt'}", "dead_letter.topic_suffix: '/dlt' contains '/'"),
+    (f"source: {{topic: {'t' * 246}}}",
+     "dead_letter.topic_suffix: the dead-letter topic of source.topic would be 250 characters "
+     "long; Kafka allows at most 249"),
+    (f"source: {{topic: t, labels_topic: {'l' * 247}}}",
+     "dead_letter.topic_suffix: the dead-letter topic of source.labels_topic would be 251 "
+     "characters long"),
+    ("source: {bootstrap_servers: ''}",
+     "source.bootstrap_servers: must list at least one host:port"),
+    ("source: {bootstrap_servers: 'a:9092,b'}",
+     "source.bootstrap_servers: entry 2 ('b') is not host:port"),
+    ("source: {bootstrap_servers: 'a:99999'}",
+     "source.bootstrap_servers: entry 1 ('a:99999'): port must lie in [1, 65535]"),
+])
+def test_kafka_names_that_kafka_would_refuse_are_rejected(tmp_path: Path, text: str,
+                                                           message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_run_config(write(tmp_path, text), environ={})
+    assert f"run.yaml: {message}" in str(info.value)
+
+
+def test_long_topic_is_fine_without_dead_letters(tmp_path: Path) -> None:
+    text = f"source: {{topic: {'t' * 249}}}\ndead_letter: {{enabled: false}}\n"
+    assert load_run_config(write(tmp_path, text), environ={}).source.topic == "t" * 249
+
+
+def test_bad_bootstrap_from_the_environment_names_the_key(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"source\.bootstrap_servers: must list at least one"):
+        load_run_config(write(tmp_path, ""), environ={"DRIFTLINE_KAFKA_BOOTSTRAP": " "})
