@@ -25,6 +25,7 @@ Example
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import threading
@@ -69,9 +70,11 @@ class DriftExporter:
     latency_buckets : sequence of float
         Upper bounds in seconds of the batch latency histogram.
     drift_hold_seconds : float
-        ``driftline_drift_detected`` stays 1 for this long after the last detection. Detectors
-        that reset on drift raise their flag for one row only; holding it gives alert rules
-        (``for: 2m``) a steady state while detections keep coming. 0 exports the raw flag.
+        ``driftline_drift_detected`` is 1 until this long after the last detection or drifted
+        reading, evaluated when ``/metrics`` is scraped: detectors that reset on drift raise
+        their flag for one row only, and holding it gives alert rules (``for: 2m``) a steady
+        state while detections keep coming; once the stream goes idle the flag clears when the
+        hold runs out. 0 exports the detectors' raw flags (the latest readings).
     clock : callable
         Wall clock in seconds (for timestamps and health).
     """
@@ -101,6 +104,7 @@ class DriftExporter:
         self._last_drift: dict[tuple[tuple[str, str, str], str], bool] = {}
         self._last_n_detections: dict[tuple[tuple[str, str, str], str], float] = {}
         self._last_detection_at: dict[tuple[str, str, str], float] = {}
+        self._raw_drift: dict[tuple[str, str, str], bool] = {}
         self._readings: dict[tuple[str, str, str], dict[str, DetectorReading]] = {}
         # labelled children of the per-detector metrics, looked up once (``labels()`` is slow)
         self._children: dict[tuple[str, tuple[str, str, str]], Any] = {}
@@ -109,7 +113,9 @@ class DriftExporter:
         r = self.registry
         lab = _DETECTOR_LABELS
         self.drift_detected = Gauge(
-            "driftline_drift_detected", "1 while the detector flags drift.", lab, registry=r)
+            "driftline_drift_detected",
+            "1 while the detector flags drift or drifted within the hold (evaluated at scrape).",
+            lab, registry=r)
         self.warning_detected = Gauge(
             "driftline_warning_detected", "1 while the detector is in its warning zone.", lab,
             registry=r)
@@ -195,9 +201,9 @@ class DriftExporter:
             raise ValueError(f"stream must be one of {STREAMS}, got {stream!r}")
         for feature in features:
             labels = (detector, stream, feature)
-            for metric in (self.drift_detected, self.warning_detected, self.detections,
-                           self.ready, self.n_seen, self.statistic, self.threshold):
-                metric.labels(*labels)
+            for metric in ("drift_detected", "warning_detected", "detections", "ready", "n_seen",
+                           "statistic", "threshold"):
+                self._child(metric, labels)
 
     # -- per-batch observations -----------------------------------------------------------------
 
@@ -269,27 +275,43 @@ class DriftExporter:
                 n_seen=finite_or_none(statistics.get("n_seen")),
                 error_rate=finite_or_none(statistics.get("error_rate")), drift=bool(drift_detected),
                 warning=bool(warning), ready=bool(ready))
-            self._export_reading(labels, combine_readings(readings.values()), now)
+            self._export_reading(labels, combine_readings(readings.values()))
             self._child("last_update", labels).set(now)
         self._child("detections", labels).inc(detections)
 
     def _child(self, metric: str, labels: tuple[str, str, str]) -> Any:
-        """``getattr(self, metric).labels(*labels)``, created on first use and kept."""
+        """``getattr(self, metric).labels(*labels)``, created on first use and kept (the drift
+        flag's child reads :meth:`drift_flag` whenever the registry is collected)."""
         child = self._children.get((metric, labels))
         if child is None:
             child = self._children[(metric, labels)] = getattr(self, metric).labels(*labels)
+            if metric == "drift_detected":
+                child.set_function(functools.partial(self.drift_flag, labels))
         return child
 
-    def _export_reading(self, labels: tuple[str, str, str], reading: DetectorReading,
-                        now: float) -> None:
-        """Set the gauges of one series (unknown values leave their gauge unchanged)."""
+    def drift_flag(self, labels: tuple[str, str, str]) -> float:
+        """The value of ``driftline_drift_detected`` for ``(detector, stream, feature)`` now.
+
+        With a hold: 1 while the last detection or drifted reading of any source is less than
+        ``drift_hold_seconds`` old, so an idle stream clears without new data. Without: the
+        combined raw flag of the latest readings.
+        """
+        with self._lock:
+            if self.drift_hold_seconds == 0:
+                return float(self._raw_drift.get(labels, False))
+            last = self._last_detection_at.get(labels, -math.inf)
+        return float(self.clock() - last < self.drift_hold_seconds)
+
+    def _export_reading(self, labels: tuple[str, str, str], reading: DetectorReading) -> None:
+        """Set the gauges of one series (unknown values leave their gauge unchanged); the drift
+        flag is evaluated at collection (:meth:`drift_flag`)."""
         for value, name in ((reading.statistic, "statistic"), (reading.threshold, "threshold"),
                             (reading.ratio, "ratio"), (reading.p_value, "p_value"),
                             (reading.n_seen, "n_seen"), (reading.error_rate, "error_rate")):
             if value is not None:
                 self._child(name, labels).set(value)
-        held = now - self._last_detection_at.get(labels, -math.inf) < self.drift_hold_seconds
-        self._child("drift_detected", labels).set(float(reading.drift or held))
+        self._raw_drift[labels] = reading.drift
+        self._child("drift_detected", labels)
         self._child("warning_detected", labels).set(float(reading.warning))
         self._child("ready", labels).set(float(reading.ready))
 
@@ -303,14 +325,13 @@ class DriftExporter:
         combination of the remaining sources; a series left without sources reports no drift
         (past the hold), no warning and not ready."""
         source = str(source)
-        now = self.clock()
         with self._lock:
             for labels, readings in self._readings.items():
                 if readings.pop(source, None) is None:
                     continue
                 self._last_drift.pop((labels, source), None)
                 self._last_n_detections.pop((labels, source), None)
-                self._export_reading(labels, combine_readings(readings.values()), now)
+                self._export_reading(labels, combine_readings(readings.values()))
 
     def observe_bank(
         self, detector: str, stream: str, bank: Any, detections: Any | None = None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import urllib.error
 import urllib.request
 
@@ -125,8 +126,44 @@ def test_drift_flag_is_held_after_a_detection() -> None:
     raw = DriftExporter(feature_names=[], drift_hold_seconds=0.0, clock=clock)
     raw.observe_detector("ks", "inputs", "age", {}, drift_detected=False, detections=1)
     assert value(raw, "driftline_drift_detected", **lab) == 0.0
+    raw.observe_detector("ks", "inputs", "age", {}, drift_detected=True, detections=0)
+    clock.now += 1e6
+    assert value(raw, "driftline_drift_detected", **lab) == 1.0  # raw: the latest reading
     with pytest.raises(ValueError, match="drift_hold_seconds"):
         DriftExporter(feature_names=[], drift_hold_seconds=-1.0)
+
+
+def test_drift_hold_expires_at_scrape_time_on_an_idle_stream() -> None:
+    """No data after a detection: the flag clears when a scrape finds the hold over."""
+    clock = FakeClock()
+    exporter = DriftExporter(feature_names=[], drift_hold_seconds=1.0, clock=clock)
+    exporter.register_detector("nm_ddm", "inputs", [""])
+    lab = {"detector": "nm_ddm", "stream": "inputs", "feature": ""}
+    assert value(exporter, "driftline_drift_detected", **lab) == 0.0
+    # A detector whose flag stays up (no reset) counts as drifted at its last reading.
+    exporter.observe_detector("nm_ddm", "inputs", "", {}, drift_detected=True, detections=1)
+    clock.now += 0.5
+    assert value(exporter, "driftline_drift_detected", **lab) == 1.0
+    clock.now += 1.0
+    assert value(exporter, "driftline_drift_detected", **lab) == 0.0
+    assert value(exporter, "driftline_drift_detections_total", **lab) == 1.0
+
+
+def test_drift_hold_expires_with_the_real_clock_over_http() -> None:
+    exporter = DriftExporter(feature_names=[], drift_hold_seconds=0.3)
+    exporter.observe_detector("ph", "inputs", "age", {}, drift_detected=False, detections=1)
+    server = serve(exporter, port=0)
+    url = f"http://127.0.0.1:{server.server_address[1]}/metrics"
+    line = 'driftline_drift_detected{detector="ph",feature="age",stream="inputs"}'
+    try:
+        first = urllib.request.urlopen(url, timeout=5).read().decode()
+        time.sleep(0.45)
+        later = urllib.request.urlopen(url, timeout=5).read().decode()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert f"{line} 1.0" in first
+    assert f"{line} 0.0" in later
 
 
 def test_warm_up_and_non_finite_values() -> None:
