@@ -28,13 +28,12 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Info, generate_latest
 
 from driftline.executor.exporter_sources import (
     DetectorReading,
@@ -43,16 +42,17 @@ from driftline.executor.exporter_sources import (
     finite_or_none,
 )
 from driftline.executor.metrics_histograms import DistributionCollector
+from driftline.executor.metrics_service import DEFAULT_LATENCY_BUCKETS, ServiceMetrics
 
 __all__ = ["DEFAULT_LATENCY_BUCKETS", "STREAMS", "DriftExporter"]
 
 STREAMS = ("inputs", "predictions", "errors")
-DEFAULT_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 _DETECTOR_LABELS = ("detector", "stream", "feature")
 
 
-class DriftExporter:
-    """Prometheus metrics of one executor process.
+class DriftExporter(ServiceMetrics):
+    """Prometheus metrics of one executor process: detectors, distributions, and the service
+    metrics of :class:`executor.metrics_service.ServiceMetrics`.
 
     Parameters
     ----------
@@ -97,9 +97,8 @@ class DriftExporter:
         if feature_names is None:
             feature_names = list(profile.feature_names) if profile is not None else []
         self.feature_names = [str(n) for n in feature_names]
-        self.clock = clock
-        self.registry = CollectorRegistry(auto_describe=True)
-        self._lock = threading.Lock()
+        super().__init__(CollectorRegistry(auto_describe=True), failure_reasons=failure_reasons,
+                         predictors=predictors, latency_buckets=latency_buckets, clock=clock)
         # keyed by (detector labels, source)
         self._last_drift: dict[tuple[tuple[str, str, str], str], bool] = {}
         self._last_n_detections: dict[tuple[tuple[str, str, str], str], float] = {}
@@ -108,8 +107,6 @@ class DriftExporter:
         self._readings: dict[tuple[str, str, str], dict[str, DetectorReading]] = {}
         # labelled children of the per-detector metrics, looked up once (``labels()`` is slow)
         self._children: dict[tuple[str, tuple[str, str, str]], Any] = {}
-        self._last_success: float | None = None
-        self._last_alive: float | None = None
         r = self.registry
         lab = _DETECTOR_LABELS
         self.drift_detected = Gauge(
@@ -143,34 +140,9 @@ class DriftExporter:
         self.last_update = Gauge(
             "driftline_detector_last_update_timestamp_seconds",
             "Unix time of the detector's last update.", lab, registry=r)
-        self.events_processed = Counter(
-            "driftline_events_processed", "Events decoded, scored and fed to detectors.",
-            registry=r)
-        self.events_failed = Counter(
-            "driftline_events_failed", "Events that failed, by reason.", ["reason"], registry=r)
-        self.events_dead_lettered = Counter(
-            "driftline_events_dead_lettered", "Events written to the dead-letter topic.",
-            registry=r)
-        self.predictions = Counter(
-            "driftline_predictions", "Predictions served, by predictor.", ["predictor"],
-            registry=r)
-        self.batch_latency = Histogram(
-            "driftline_batch_duration_seconds", "Wall time to process one batch.",
-            buckets=tuple(latency_buckets), registry=r)
-        self.last_success_ts = Gauge(
-            "driftline_last_successful_batch_timestamp_seconds",
-            "Unix time of the last successfully processed batch.", registry=r)
-        self.consumer_lag = Gauge(
-            "driftline_consumer_lag_messages", "Messages behind the partition's end offset.",
-            ["topic", "partition"], registry=r)
         self.info = Info("driftline_reference", "Model and reference profile in use.", registry=r)
         self.distributions = DistributionCollector()
         r.register(self.distributions)
-
-        for reason in failure_reasons:
-            self.events_failed.labels(reason=reason)
-        for predictor in predictors:
-            self.predictions.labels(predictor=predictor)
         if profile is not None:
             self._load_profile(profile, model_version)
         elif model_version is not None:
@@ -196,13 +168,17 @@ class DriftExporter:
     def register_detector(
         self, detector: str, stream: str, features: Iterable[str] = ("",)
     ) -> None:
-        """Pre-create every series of ``detector`` on ``stream`` (one set per feature) at 0."""
+        """Pre-create every series of ``detector`` on ``stream`` (one set per feature) at 0.
+
+        ``driftline_detector_last_update_timestamp_seconds`` starts at 0 too ("never"), so a
+        detector that never manages an update is seen as stale (alert rule
+        ``DriftlineDetectorStale``)."""
         if stream not in STREAMS:
             raise ValueError(f"stream must be one of {STREAMS}, got {stream!r}")
         for feature in features:
             labels = (detector, stream, feature)
             for metric in ("drift_detected", "warning_detected", "detections", "ready", "n_seen",
-                           "statistic", "threshold"):
+                           "statistic", "threshold", "last_update"):
                 self._child(metric, labels)
 
     # -- per-batch observations -----------------------------------------------------------------
@@ -353,26 +329,13 @@ class DriftExporter:
                 warning_detected=bool(warnings[j]),
                 detections=None if per_feature is None else int(per_feature[j]), source=source)
 
-    def observe_events(
-        self,
-        processed: int = 0,
-        failed_by_reason: Mapping[str, int] | None = None,
-        dead_lettered: int = 0,
-    ) -> None:
-        """Count processed, failed (by reason) and dead-lettered events of a batch."""
-        self.events_processed.inc(processed)
-        for reason, n in (failed_by_reason or {}).items():
-            self.events_failed.labels(reason=reason).inc(n)
-        self.events_dead_lettered.inc(dead_lettered)
-
     def observe_predictions(
         self, n_model: int, n_fallback: int, predictions: Mapping[str, Any] | None = None
     ) -> None:
         """Count predictions by predictor; add ``predictions[output]`` values to the live
         prediction histograms (outputs are the profile's, e.g. ``label``, ``confidence``;
         an output without a reference histogram raises ``KeyError``)."""
-        self.predictions.labels(predictor="model").inc(n_model)
-        self.predictions.labels(predictor="fallback").inc(n_fallback)
+        self.count_predictions(n_model, n_fallback)
         for output, values in (predictions or {}).items():
             self.distributions.observe("predictions", output, values)
 
@@ -389,35 +352,7 @@ class DriftExporter:
             if name in declared:
                 self.distributions.observe("inputs", name, arr[:, j])
 
-    def observe_batch_latency(self, seconds: float) -> None:
-        """Record one successful batch of ``seconds`` wall time (also marks health)."""
-        if not seconds >= 0:
-            raise ValueError(f"seconds must be >= 0, got {seconds}")
-        self.batch_latency.observe(seconds)
-        now = self.clock()
-        self.last_success_ts.set(now)
-        with self._lock:
-            self._last_success = now
-
-    def set_consumer_lag(self, topic: str, partition: int, lag: int) -> None:
-        """Set the lag (end offset minus committed position) of one partition."""
-        self.consumer_lag.labels(topic=topic, partition=str(partition)).set(lag)
-
     # -- read-out -------------------------------------------------------------------------------
-
-    def mark_alive(self) -> None:
-        """Record that the consuming loop is running although no batch arrived (an idle topic
-        is healthy; a stuck or disconnected loop is not)."""
-        now = self.clock()
-        with self._lock:
-            self._last_alive = now
-
-    def healthy(self, max_age_seconds: float) -> bool:
-        """True when the last successful batch, or the last sign of life of an idle consuming
-        loop (:meth:`mark_alive`), is at most ``max_age_seconds`` old."""
-        with self._lock:
-            seen = [t for t in (self._last_success, self._last_alive) if t is not None]
-        return bool(seen) and self.clock() - max(seen) <= max_age_seconds
 
     def generate(self) -> bytes:
         """The registry in the Prometheus text format."""

@@ -52,7 +52,8 @@ def test_series_exist_at_zero_after_start_up() -> None:
     s = samples(exporter)
     det = (("detector", "ks"), ("feature", "age"), ("stream", "inputs"))
     for name in ("driftline_drift_detected", "driftline_drift_detections_total",
-                 "driftline_detector_ready", "driftline_detector_statistic"):
+                 "driftline_detector_ready", "driftline_detector_statistic",
+                 "driftline_detector_last_update_timestamp_seconds"):  # 0: never updated
         assert s[(name, det)] == 0.0
     assert s[("driftline_drift_detected",
               (("detector", "ddm"), ("feature", ""), ("stream", "errors")))] == 0.0
