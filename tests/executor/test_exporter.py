@@ -260,7 +260,8 @@ def test_live_and_reference_histograms_follow_profile_edges() -> None:
         for le, c, r in zip(bounds, cumulative, ref, strict=True):
             key = (("feature", name), ("le", le), ("stream", "inputs"))
             assert s[("driftline_live_value_bucket", key)] == c
-            assert s[("driftline_reference_bucket_ratio", key)] == pytest.approx(r)
+            ref_key = (("bin", le), ("feature", name), ("stream", "inputs"))
+            assert s[("driftline_reference_cumulative_ratio", ref_key)] == pytest.approx(r)
         assert s[("driftline_live_value_count",
                   (("feature", name), ("stream", "inputs")))] == 300
         assert s[("driftline_live_value_sum",
