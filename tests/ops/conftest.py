@@ -68,7 +68,7 @@ def executor_page(artifacts_dir: Path, tmp_path_factory: pytest.TempPathFactory)
     from driftline.executor.config import load_run_config
     from driftline.executor.local_runner import build_source, run_local
     from driftline.model.artifacts import load_artifacts
-    from tests.ops.services import free_port
+    from tests.conftest import free_port
 
     port = free_port()
     path = tmp_path_factory.mktemp("executor-metrics") / "run.yaml"
