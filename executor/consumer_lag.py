@@ -20,7 +20,7 @@ log = logging.getLogger("driftline.kafka")
 def export_lag(consumer: Any, states: PartitionStates, exporter: Any, auto_offset_reset: str,
                *, refresh: bool) -> None:
     """Export the consumer lag of every assigned partition (``refresh``: also ask the broker
-    for the end offsets of partitions not fetched yet)."""
+    for the end offsets of partitions not fetched yet) and drop that of revoked ones."""
     # The high watermark comes with every fetch response; ListOffsets is only asked for
     # partitions not fetched yet (and some brokers answer it with a stale offset).
     assigned = list(consumer.assignment())
@@ -42,6 +42,7 @@ def export_lag(consumer: Any, states: PartitionStates, exporter: Any, auto_offse
             _position_beyond_end(consumer, states, tp, position, end, auto_offset_reset)
             continue
         exporter.set_consumer_lag(tp.topic, tp.partition, end - position)
+    exporter.retain_consumer_lag((tp.topic, tp.partition) for tp in assigned)
 
 
 def _position_beyond_end(consumer: Any, states: PartitionStates, tp: Any, position: int,

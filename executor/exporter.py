@@ -25,15 +25,15 @@ Example
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Info, generate_latest
 
 from driftline.executor.exporter_sources import (
     DetectorReading,
@@ -42,16 +42,17 @@ from driftline.executor.exporter_sources import (
     finite_or_none,
 )
 from driftline.executor.metrics_histograms import DistributionCollector
+from driftline.executor.metrics_service import DEFAULT_LATENCY_BUCKETS, ServiceMetrics
 
 __all__ = ["DEFAULT_LATENCY_BUCKETS", "STREAMS", "DriftExporter"]
 
 STREAMS = ("inputs", "predictions", "errors")
-DEFAULT_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 _DETECTOR_LABELS = ("detector", "stream", "feature")
 
 
-class DriftExporter:
-    """Prometheus metrics of one executor process.
+class DriftExporter(ServiceMetrics):
+    """Prometheus metrics of one executor process: detectors, distributions, and the service
+    metrics of :class:`executor.metrics_service.ServiceMetrics`.
 
     Parameters
     ----------
@@ -69,9 +70,11 @@ class DriftExporter:
     latency_buckets : sequence of float
         Upper bounds in seconds of the batch latency histogram.
     drift_hold_seconds : float
-        ``driftline_drift_detected`` stays 1 for this long after the last detection. Detectors
-        that reset on drift raise their flag for one row only; holding it gives alert rules
-        (``for: 2m``) a steady state while detections keep coming. 0 exports the raw flag.
+        ``driftline_drift_detected`` is 1 until this long after the last detection or drifted
+        reading, evaluated when ``/metrics`` is scraped: detectors that reset on drift raise
+        their flag for one row only, and holding it gives alert rules (``for: 2m``) a steady
+        state while detections keep coming; once the stream goes idle the flag clears when the
+        hold runs out. 0 exports the detectors' raw flags (the latest readings).
     clock : callable
         Wall clock in seconds (for timestamps and health).
     """
@@ -94,22 +97,22 @@ class DriftExporter:
         if feature_names is None:
             feature_names = list(profile.feature_names) if profile is not None else []
         self.feature_names = [str(n) for n in feature_names]
-        self.clock = clock
-        self.registry = CollectorRegistry(auto_describe=True)
-        self._lock = threading.Lock()
+        super().__init__(CollectorRegistry(auto_describe=True), failure_reasons=failure_reasons,
+                         predictors=predictors, latency_buckets=latency_buckets, clock=clock)
         # keyed by (detector labels, source)
         self._last_drift: dict[tuple[tuple[str, str, str], str], bool] = {}
         self._last_n_detections: dict[tuple[tuple[str, str, str], str], float] = {}
         self._last_detection_at: dict[tuple[str, str, str], float] = {}
+        self._raw_drift: dict[tuple[str, str, str], bool] = {}
         self._readings: dict[tuple[str, str, str], dict[str, DetectorReading]] = {}
         # labelled children of the per-detector metrics, looked up once (``labels()`` is slow)
         self._children: dict[tuple[str, tuple[str, str, str]], Any] = {}
-        self._last_success: float | None = None
-        self._last_alive: float | None = None
         r = self.registry
         lab = _DETECTOR_LABELS
         self.drift_detected = Gauge(
-            "driftline_drift_detected", "1 while the detector flags drift.", lab, registry=r)
+            "driftline_drift_detected",
+            "1 while the detector flags drift or drifted within the hold (evaluated at scrape).",
+            lab, registry=r)
         self.warning_detected = Gauge(
             "driftline_warning_detected", "1 while the detector is in its warning zone.", lab,
             registry=r)
@@ -137,34 +140,9 @@ class DriftExporter:
         self.last_update = Gauge(
             "driftline_detector_last_update_timestamp_seconds",
             "Unix time of the detector's last update.", lab, registry=r)
-        self.events_processed = Counter(
-            "driftline_events_processed", "Events decoded, scored and fed to detectors.",
-            registry=r)
-        self.events_failed = Counter(
-            "driftline_events_failed", "Events that failed, by reason.", ["reason"], registry=r)
-        self.events_dead_lettered = Counter(
-            "driftline_events_dead_lettered", "Events written to the dead-letter topic.",
-            registry=r)
-        self.predictions = Counter(
-            "driftline_predictions", "Predictions served, by predictor.", ["predictor"],
-            registry=r)
-        self.batch_latency = Histogram(
-            "driftline_batch_duration_seconds", "Wall time to process one batch.",
-            buckets=tuple(latency_buckets), registry=r)
-        self.last_success_ts = Gauge(
-            "driftline_last_successful_batch_timestamp_seconds",
-            "Unix time of the last successfully processed batch.", registry=r)
-        self.consumer_lag = Gauge(
-            "driftline_consumer_lag_messages", "Messages behind the partition's end offset.",
-            ["topic", "partition"], registry=r)
         self.info = Info("driftline_reference", "Model and reference profile in use.", registry=r)
         self.distributions = DistributionCollector()
         r.register(self.distributions)
-
-        for reason in failure_reasons:
-            self.events_failed.labels(reason=reason)
-        for predictor in predictors:
-            self.predictions.labels(predictor=predictor)
         if profile is not None:
             self._load_profile(profile, model_version)
         elif model_version is not None:
@@ -190,14 +168,18 @@ class DriftExporter:
     def register_detector(
         self, detector: str, stream: str, features: Iterable[str] = ("",)
     ) -> None:
-        """Pre-create every series of ``detector`` on ``stream`` (one set per feature) at 0."""
+        """Pre-create every series of ``detector`` on ``stream`` (one set per feature) at 0.
+
+        ``driftline_detector_last_update_timestamp_seconds`` starts at 0 too ("never"), so a
+        detector that never manages an update is seen as stale (alert rule
+        ``DriftlineDetectorStale``)."""
         if stream not in STREAMS:
             raise ValueError(f"stream must be one of {STREAMS}, got {stream!r}")
         for feature in features:
             labels = (detector, stream, feature)
-            for metric in (self.drift_detected, self.warning_detected, self.detections,
-                           self.ready, self.n_seen, self.statistic, self.threshold):
-                metric.labels(*labels)
+            for metric in ("drift_detected", "warning_detected", "detections", "ready", "n_seen",
+                           "statistic", "threshold", "last_update"):
+                self._child(metric, labels)
 
     # -- per-batch observations -----------------------------------------------------------------
 
@@ -269,27 +251,43 @@ class DriftExporter:
                 n_seen=finite_or_none(statistics.get("n_seen")),
                 error_rate=finite_or_none(statistics.get("error_rate")), drift=bool(drift_detected),
                 warning=bool(warning), ready=bool(ready))
-            self._export_reading(labels, combine_readings(readings.values()), now)
+            self._export_reading(labels, combine_readings(readings.values()))
             self._child("last_update", labels).set(now)
         self._child("detections", labels).inc(detections)
 
     def _child(self, metric: str, labels: tuple[str, str, str]) -> Any:
-        """``getattr(self, metric).labels(*labels)``, created on first use and kept."""
+        """``getattr(self, metric).labels(*labels)``, created on first use and kept (the drift
+        flag's child reads :meth:`drift_flag` whenever the registry is collected)."""
         child = self._children.get((metric, labels))
         if child is None:
             child = self._children[(metric, labels)] = getattr(self, metric).labels(*labels)
+            if metric == "drift_detected":
+                child.set_function(functools.partial(self.drift_flag, labels))
         return child
 
-    def _export_reading(self, labels: tuple[str, str, str], reading: DetectorReading,
-                        now: float) -> None:
-        """Set the gauges of one series (unknown values leave their gauge unchanged)."""
+    def drift_flag(self, labels: tuple[str, str, str]) -> float:
+        """The value of ``driftline_drift_detected`` for ``(detector, stream, feature)`` now.
+
+        With a hold: 1 while the last detection or drifted reading of any source is less than
+        ``drift_hold_seconds`` old, so an idle stream clears without new data. Without: the
+        combined raw flag of the latest readings.
+        """
+        with self._lock:
+            if self.drift_hold_seconds == 0:
+                return float(self._raw_drift.get(labels, False))
+            last = self._last_detection_at.get(labels, -math.inf)
+        return float(self.clock() - last < self.drift_hold_seconds)
+
+    def _export_reading(self, labels: tuple[str, str, str], reading: DetectorReading) -> None:
+        """Set the gauges of one series (unknown values leave their gauge unchanged); the drift
+        flag is evaluated at collection (:meth:`drift_flag`)."""
         for value, name in ((reading.statistic, "statistic"), (reading.threshold, "threshold"),
                             (reading.ratio, "ratio"), (reading.p_value, "p_value"),
                             (reading.n_seen, "n_seen"), (reading.error_rate, "error_rate")):
             if value is not None:
                 self._child(name, labels).set(value)
-        held = now - self._last_detection_at.get(labels, -math.inf) < self.drift_hold_seconds
-        self._child("drift_detected", labels).set(float(reading.drift or held))
+        self._raw_drift[labels] = reading.drift
+        self._child("drift_detected", labels)
         self._child("warning_detected", labels).set(float(reading.warning))
         self._child("ready", labels).set(float(reading.ready))
 
@@ -303,14 +301,13 @@ class DriftExporter:
         combination of the remaining sources; a series left without sources reports no drift
         (past the hold), no warning and not ready."""
         source = str(source)
-        now = self.clock()
         with self._lock:
             for labels, readings in self._readings.items():
                 if readings.pop(source, None) is None:
                     continue
                 self._last_drift.pop((labels, source), None)
                 self._last_n_detections.pop((labels, source), None)
-                self._export_reading(labels, combine_readings(readings.values()), now)
+                self._export_reading(labels, combine_readings(readings.values()))
 
     def observe_bank(
         self, detector: str, stream: str, bank: Any, detections: Any | None = None,
@@ -332,26 +329,13 @@ class DriftExporter:
                 warning_detected=bool(warnings[j]),
                 detections=None if per_feature is None else int(per_feature[j]), source=source)
 
-    def observe_events(
-        self,
-        processed: int = 0,
-        failed_by_reason: Mapping[str, int] | None = None,
-        dead_lettered: int = 0,
-    ) -> None:
-        """Count processed, failed (by reason) and dead-lettered events of a batch."""
-        self.events_processed.inc(processed)
-        for reason, n in (failed_by_reason or {}).items():
-            self.events_failed.labels(reason=reason).inc(n)
-        self.events_dead_lettered.inc(dead_lettered)
-
     def observe_predictions(
         self, n_model: int, n_fallback: int, predictions: Mapping[str, Any] | None = None
     ) -> None:
         """Count predictions by predictor; add ``predictions[output]`` values to the live
         prediction histograms (outputs are the profile's, e.g. ``label``, ``confidence``;
         an output without a reference histogram raises ``KeyError``)."""
-        self.predictions.labels(predictor="model").inc(n_model)
-        self.predictions.labels(predictor="fallback").inc(n_fallback)
+        self.count_predictions(n_model, n_fallback)
         for output, values in (predictions or {}).items():
             self.distributions.observe("predictions", output, values)
 
@@ -368,35 +352,7 @@ class DriftExporter:
             if name in declared:
                 self.distributions.observe("inputs", name, arr[:, j])
 
-    def observe_batch_latency(self, seconds: float) -> None:
-        """Record one successful batch of ``seconds`` wall time (also marks health)."""
-        if not seconds >= 0:
-            raise ValueError(f"seconds must be >= 0, got {seconds}")
-        self.batch_latency.observe(seconds)
-        now = self.clock()
-        self.last_success_ts.set(now)
-        with self._lock:
-            self._last_success = now
-
-    def set_consumer_lag(self, topic: str, partition: int, lag: int) -> None:
-        """Set the lag (end offset minus committed position) of one partition."""
-        self.consumer_lag.labels(topic=topic, partition=str(partition)).set(lag)
-
     # -- read-out -------------------------------------------------------------------------------
-
-    def mark_alive(self) -> None:
-        """Record that the consuming loop is running although no batch arrived (an idle topic
-        is healthy; a stuck or disconnected loop is not)."""
-        now = self.clock()
-        with self._lock:
-            self._last_alive = now
-
-    def healthy(self, max_age_seconds: float) -> bool:
-        """True when the last successful batch, or the last sign of life of an idle consuming
-        loop (:meth:`mark_alive`), is at most ``max_age_seconds`` old."""
-        with self._lock:
-            seen = [t for t in (self._last_success, self._last_alive) if t is not None]
-        return bool(seen) and self.clock() - max(seen) <= max_age_seconds
 
     def generate(self) -> bytes:
         """The registry in the Prometheus text format."""

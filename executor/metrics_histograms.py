@@ -7,8 +7,10 @@ distribution itself, so recording rules can compare the two in PromQL:
 - ``driftline_live_value`` (histogram, labels ``stream, feature, le``): every observed value.
 - ``driftline_live_bin_observations_total`` (counter, labels ``stream, feature, bin``): the same
   counts per bucket, not cumulative (``bin`` is the bucket's upper bound), for divergences.
-- ``driftline_reference_bucket_ratio`` (gauge, ``stream, feature, le``): reference cumulative
-  fraction of values ``<= le`` (the reference CDF at each edge; ``+Inf`` is 1).
+- ``driftline_reference_cumulative_ratio`` (gauge, ``stream, feature, bin``): reference
+  cumulative fraction of values ``<= bin`` (the reference CDF at each edge; ``+Inf`` is 1). Its
+  bound label is ``bin``, not ``le``: Prometheus reserves ``le`` for histogram buckets
+  (``promtool check metrics``); recording rules join it to the live CDF with ``label_replace``.
 - ``driftline_reference_bin_ratio`` (gauge, ``stream, feature, bin``): reference fraction per
   bucket.
 
@@ -113,9 +115,9 @@ class DistributionCollector(Collector):
             labels=["stream", "feature", "bin"],
         )
         ref_cdf = GaugeMetricFamily(
-            f"{ns}_reference_bucket_ratio",
-            "Reference fraction of values <= le (reference CDF at the bucket edges).",
-            labels=["stream", "feature", "le"],
+            f"{ns}_reference_cumulative_ratio",
+            "Reference fraction of values <= bin (reference CDF at the bucket upper bounds).",
+            labels=["stream", "feature", "bin"],
         )
         ref_bins = GaugeMetricFamily(
             f"{ns}_reference_bin_ratio",

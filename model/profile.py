@@ -16,7 +16,7 @@ Example
 >>> from driftline.model.profile import Histogram
 >>> h = Histogram.from_reference(np.arange(1.0, 101.0), n_buckets=4)
 >>> h.edges, h.counts
-([25.75, 50.5, 75.25], [25, 25, 25, 25])
+([25.8, 50.5, 75.2], [25, 25, 25, 25])
 >>> h.count(np.array([0.0, 30.0, 1000.0]))
 [1, 1, 0, 1]
 """
@@ -24,6 +24,7 @@ Example
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import platform
 from dataclasses import MISSING, asdict, dataclass, field
@@ -33,10 +34,36 @@ from typing import Any
 import numpy as np
 
 __all__ = [
-    "PROFILE_FORMAT_VERSION", "Histogram", "ReferenceProfile", "data_sha256", "runtime_versions",
+    "EDGE_SIGNIFICANT_DIGITS", "PROFILE_FORMAT_VERSION", "Histogram", "ReferenceProfile",
+    "data_sha256", "round_edges", "runtime_versions",
 ]
 
 PROFILE_FORMAT_VERSION = 1
+#: Significant digits of the quantile bucket edges (see :func:`round_edges`).
+EDGE_SIGNIFICANT_DIGITS = 3
+
+
+def round_edges(edges: Any, digits: int = EDGE_SIGNIFICANT_DIGITS) -> list[float]:
+    """Strictly increasing ``edges`` rounded to ``digits`` significant digits, or to as few more
+    as keep them strictly increasing.
+
+    The edges become Prometheus label values (``le``, ``bin``): full-precision quantiles would
+    give new series at every retrain, rounded ones mostly the same.
+
+    >>> round_edges([27.407449930997384, 31.698901369634648, 10537.2])
+    [27.4, 31.7, 10500.0]
+    >>> round_edges([1000.04, 1000.06])  # 3 digits would merge them
+    [1000.0, 1000.1]
+    """
+    exact = [float(e) for e in edges]
+    if any(b <= a for a, b in itertools.pairwise(exact)):
+        raise ValueError(f"edges must be strictly increasing, got {exact}")
+    for n in range(digits, 17):
+        # + 0.0 turns a rounded -0.0 into 0.0
+        rounded = [float(f"{e:.{n}g}") + 0.0 for e in exact]
+        if all(b > a for a, b in itertools.pairwise(rounded)):
+            return rounded
+    return exact  # 17 significant digits: every float as it is
 
 
 @dataclass(frozen=True)
@@ -48,7 +75,8 @@ class Histogram:
 
     @classmethod
     def from_reference(cls, values: np.ndarray, n_buckets: int) -> Histogram:
-        """Edges at the ``1/n, ..., (n-1)/n`` reference quantiles (ties merged) and counts.
+        """Edges at the ``1/n, ..., (n-1)/n`` reference quantiles (ties merged, rounded by
+        :func:`round_edges`) and counts.
 
         A feature with at most ``n_buckets`` distinct values (e.g. a 0/1 flag) gets one bucket
         per value instead, so categorical columns are not collapsed into one bucket.
@@ -56,11 +84,10 @@ class Histogram:
         values = np.asarray(values, dtype=np.float64)
         distinct = np.unique(values)
         if distinct.size <= n_buckets:
-            edges = distinct[:-1]
+            edges_list = [float(e) for e in distinct[:-1]]
         else:
             levels = np.linspace(0.0, 1.0, n_buckets + 1)[1:-1]
-            edges = np.unique(np.quantile(values, levels))
-        edges_list = [float(e) for e in edges]
+            edges_list = round_edges(np.unique(np.quantile(values, levels)))
         return cls(edges_list, cls(edges_list, []).count(values))
 
     def count(self, values: np.ndarray) -> list[int]:

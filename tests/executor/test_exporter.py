@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import urllib.error
 import urllib.request
 
@@ -51,7 +52,8 @@ def test_series_exist_at_zero_after_start_up() -> None:
     s = samples(exporter)
     det = (("detector", "ks"), ("feature", "age"), ("stream", "inputs"))
     for name in ("driftline_drift_detected", "driftline_drift_detections_total",
-                 "driftline_detector_ready", "driftline_detector_statistic"):
+                 "driftline_detector_ready", "driftline_detector_statistic",
+                 "driftline_detector_last_update_timestamp_seconds"):  # 0: never updated
         assert s[(name, det)] == 0.0
     assert s[("driftline_drift_detected",
               (("detector", "ddm"), ("feature", ""), ("stream", "errors")))] == 0.0
@@ -125,8 +127,44 @@ def test_drift_flag_is_held_after_a_detection() -> None:
     raw = DriftExporter(feature_names=[], drift_hold_seconds=0.0, clock=clock)
     raw.observe_detector("ks", "inputs", "age", {}, drift_detected=False, detections=1)
     assert value(raw, "driftline_drift_detected", **lab) == 0.0
+    raw.observe_detector("ks", "inputs", "age", {}, drift_detected=True, detections=0)
+    clock.now += 1e6
+    assert value(raw, "driftline_drift_detected", **lab) == 1.0  # raw: the latest reading
     with pytest.raises(ValueError, match="drift_hold_seconds"):
         DriftExporter(feature_names=[], drift_hold_seconds=-1.0)
+
+
+def test_drift_hold_expires_at_scrape_time_on_an_idle_stream() -> None:
+    """No data after a detection: the flag clears when a scrape finds the hold over."""
+    clock = FakeClock()
+    exporter = DriftExporter(feature_names=[], drift_hold_seconds=1.0, clock=clock)
+    exporter.register_detector("nm_ddm", "inputs", [""])
+    lab = {"detector": "nm_ddm", "stream": "inputs", "feature": ""}
+    assert value(exporter, "driftline_drift_detected", **lab) == 0.0
+    # A detector whose flag stays up (no reset) counts as drifted at its last reading.
+    exporter.observe_detector("nm_ddm", "inputs", "", {}, drift_detected=True, detections=1)
+    clock.now += 0.5
+    assert value(exporter, "driftline_drift_detected", **lab) == 1.0
+    clock.now += 1.0
+    assert value(exporter, "driftline_drift_detected", **lab) == 0.0
+    assert value(exporter, "driftline_drift_detections_total", **lab) == 1.0
+
+
+def test_drift_hold_expires_with_the_real_clock_over_http() -> None:
+    exporter = DriftExporter(feature_names=[], drift_hold_seconds=0.3)
+    exporter.observe_detector("ph", "inputs", "age", {}, drift_detected=False, detections=1)
+    server = serve(exporter, port=0)
+    url = f"http://127.0.0.1:{server.server_address[1]}/metrics"
+    line = 'driftline_drift_detected{detector="ph",feature="age",stream="inputs"}'
+    try:
+        first = urllib.request.urlopen(url, timeout=5).read().decode()
+        time.sleep(0.45)
+        later = urllib.request.urlopen(url, timeout=5).read().decode()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert f"{line} 1.0" in first
+    assert f"{line} 0.0" in later
 
 
 def test_warm_up_and_non_finite_values() -> None:
@@ -222,7 +260,8 @@ def test_live_and_reference_histograms_follow_profile_edges() -> None:
         for le, c, r in zip(bounds, cumulative, ref, strict=True):
             key = (("feature", name), ("le", le), ("stream", "inputs"))
             assert s[("driftline_live_value_bucket", key)] == c
-            assert s[("driftline_reference_bucket_ratio", key)] == pytest.approx(r)
+            ref_key = (("bin", le), ("feature", name), ("stream", "inputs"))
+            assert s[("driftline_reference_cumulative_ratio", ref_key)] == pytest.approx(r)
         assert s[("driftline_live_value_count",
                   (("feature", name), ("stream", "inputs")))] == 300
         assert s[("driftline_live_value_sum",

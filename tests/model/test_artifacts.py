@@ -16,7 +16,7 @@ from driftline.dataloader.insurance import FEATURE_NAMES, load_split
 from driftline.model.artifacts import MODEL_FILE, PROFILE_FILE, ArtifactError, load_artifacts
 from driftline.model.metrics import accuracy
 from driftline.model.network import state_dict_sha256
-from driftline.model.profile import Histogram, ReferenceProfile, data_sha256
+from driftline.model.profile import Histogram, ReferenceProfile, data_sha256, round_edges
 from driftline.model.train import TrainResult
 
 
@@ -184,3 +184,22 @@ def test_histogram_of_ties_and_profile_key_checks() -> None:
     data["surprise"] = 1
     with pytest.raises(ValueError, match="unknown key 'surprise'"):
         ReferenceProfile.from_dict(data)
+
+
+def test_quantile_edges_are_rounded_to_three_significant_digits() -> None:
+    rng = np.random.default_rng(3)
+    values = rng.normal(40.0, 10.0, 5000)
+    histogram = Histogram.from_reference(values, 10)
+    exact = np.unique(np.quantile(values, np.linspace(0.0, 1.0, 11)[1:-1]))
+    assert len(histogram.edges) == len(exact) == 9
+    for edge, q in zip(histogram.edges, exact, strict=True):
+        assert edge == float(f"{q:.3g}") and edge != q
+    assert histogram.counts == histogram.count(values)  # counted with the rounded edges
+    # A retrain on data whose quantiles move below the rounding grain mints no new label.
+    assert Histogram.from_reference(values + 1e-6, 10).edges == histogram.edges
+    # More digits where three would merge edges; categorical values stay exact.
+    assert round_edges([0.12341, 0.12349, 7.0]) == [0.1234, 0.1235, 7.0]
+    assert round_edges([-0.0004, 0.5, 2.0 / 3.0]) == [-0.0004, 0.5, 0.667]
+    assert Histogram.from_reference(np.array([0.123456, 0.987654] * 10), 4).edges == [0.123456]
+    with pytest.raises(ValueError, match="strictly increasing"):
+        round_edges([1.0, 1.0])

@@ -58,10 +58,8 @@ KAFKA_ONLY = {"driftline_consumer_lag_messages"}
 
 
 @pytest.fixture(scope="session")
-def executor_samples(
-    artifacts_dir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> list[Sample]:
-    """Every sample of the real executor's ``/metrics`` endpoint after a short run.
+def executor_page(artifacts_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The real executor's ``/metrics`` page (text format) after a short run.
 
     ``driftline run``'s embedded executor (:func:`executor.local_runner.run_local`) replays
     insurance months 1-2 with inline labels and poison records through every detector; the
@@ -70,7 +68,7 @@ def executor_samples(
     from driftline.executor.config import load_run_config
     from driftline.executor.local_runner import build_source, run_local
     from driftline.model.artifacts import load_artifacts
-    from tests.ops.services import free_port
+    from tests.conftest import free_port
 
     port = free_port()
     path = tmp_path_factory.mktemp("executor-metrics") / "run.yaml"
@@ -97,7 +95,13 @@ def executor_samples(
 
     summary = run_local(config, model=model, source=source(), out=io.StringIO())
     assert summary.n_processed == 3000 and pages
-    return [s for f in text_string_to_metric_families(pages[0]) for s in f.samples]
+    return pages[0]
+
+
+@pytest.fixture(scope="session")
+def executor_samples(executor_page: str) -> list[Sample]:
+    """Every sample of :func:`executor_page`."""
+    return [s for f in text_string_to_metric_families(executor_page) for s in f.samples]
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 
 import pytest
@@ -25,6 +26,9 @@ def test_check_config() -> None:
 
 
 @pytest.mark.parametrize(("labels", "receiver"), [
+    (["alertname=DriftlineWatchdog", "severity=none"], "driftline-watchdog"),
+    (["alertname=DriftlinePipelineStalled", "severity=critical"], "driftline-critical"),
+    (["alertname=DriftlineInputVectorDrift", "severity=warning"], "driftline-drift"),
     (["alertname=DriftlineErrorRateDrift", "severity=critical"], "driftline-critical"),
     (["alertname=DriftlineDatasetDrift", "severity=critical"], "driftline-critical"),
     (["alertname=DriftlineFeatureDrift", "severity=warning", "feature=age"], "driftline-drift"),
@@ -45,5 +49,41 @@ def test_dataset_drift_inhibits_feature_warnings() -> None:
     assert len(dataset) == 1
     targets = " ".join(dataset[0]["target_matchers"])
     assert "DriftlineFeatureDrift" in targets and 'severity="warning"' in targets
+    assert "DriftlineInputVectorDrift" in targets
     drift_route = next(r for r in config["route"]["routes"] if r["receiver"] == "driftline-drift")
     assert "feature" in drift_route["group_by"]
+
+
+MATCHER = re.compile(r'^(\w+)\s*(=~|!~|!=|=)\s*"(.*)"$')
+
+
+def matches(matcher: str, labels: dict[str, str]) -> bool:
+    """Alertmanager's matcher semantics (a missing label is the empty string; regexes are
+    anchored)."""
+    found = MATCHER.match(matcher)
+    assert found, matcher
+    name, op, value = found.groups()
+    actual = labels.get(name, "")
+    if op in ("=~", "!~"):
+        return (re.fullmatch(value, actual) is not None) == (op == "=~")
+    return (actual == value) == (op == "=")
+
+
+def test_matcher_semantics() -> None:
+    labels = {"alertname": "DriftlineFeatureDrift", "severity": "warning"}
+    assert matches('alertname=~"DriftlineFeature.*"', labels)
+    assert not matches('alertname!~"Driftline.*"', labels)
+    assert matches('job=""', labels) and not matches('severity!="warning"', labels)
+
+
+def test_watchdog_heartbeat_is_never_inhibited_and_repeats() -> None:
+    config = yaml.safe_load(CONFIG.read_text())
+    route = config["route"]["routes"][0]
+    assert route["matchers"] == ['alertname="DriftlineWatchdog"']
+    # Resent every repeat_interval: the dead man's switch expects a beat at that pace.
+    assert route["repeat_interval"] == "5m" and route["group_wait"] == "0s"
+    watchdog = {"alertname": "DriftlineWatchdog", "severity": "none"}
+    for rule in config["inhibit_rules"]:
+        assert not all(matches(m, watchdog) for m in rule["target_matchers"]), rule
+    # The check sees an inhibition that would mute it.
+    assert all(matches(m, watchdog) for m in ['alertname=~"Driftline.*"'])

@@ -1,4 +1,5 @@
-"""The project's Alertmanager config, live: routing to the webhook and dataset-level inhibition.
+"""The project's Alertmanager config, live: routing to the webhooks (the watchdog to its own)
+and dataset-level inhibition.
 
 Alerts are posted straight to Alertmanager's API (what Prometheus does); only group waits and
 webhook addresses are overridden in a generated copy of ops/alertmanager/alertmanager.yml.
@@ -37,7 +38,9 @@ def post(url: str, body: Any) -> None:
     urllib.request.urlopen(request, timeout=5).close()
 
 
-def test_dataset_drift_mutes_feature_warnings(tmp_path: Path) -> None:
+def test_dataset_drift_mutes_feature_warnings_and_the_watchdog_has_its_receiver(
+    tmp_path: Path,
+) -> None:
     binary = require_binary("prometheus-alertmanager")
     receiver = alert_receiver.start()
     am_port = free_port()
@@ -53,11 +56,15 @@ def test_dataset_drift_mutes_feature_warnings(tmp_path: Path) -> None:
             post(f"{base}/api/v2/alerts", [
                 alert("DriftlineDatasetDrift", "critical"),
                 alert("DriftlineFeatureDrift", "warning", detector="ks", feature="age"),
+                alert("DriftlineInputVectorDrift", "warning", detector="nm_ddm"),
                 alert("DriftlineConsumerLagHigh", "warning", topic="events"),
+                {"labels": {"alertname": "DriftlineWatchdog", "severity": "none"},
+                 "annotations": {"summary": "heartbeat"},
+                 "startsAt": datetime.now(UTC).isoformat()},
             ])
             deadline = time.monotonic() + 20
             paths: dict[str, set[str]] = {}
-            while time.monotonic() < deadline and len(paths) < 2:
+            while time.monotonic() < deadline and len(paths) < 3:
                 time.sleep(0.2)
                 with receiver.lock:
                     for _, path, payload in receiver.notifications:
@@ -76,7 +83,9 @@ def test_dataset_drift_mutes_feature_warnings(tmp_path: Path) -> None:
             receiver.shutdown()
             receiver.server_close()
     assert paths == {"/alerts/critical": {"DriftlineDatasetDrift"},
-                     "/alerts": {"DriftlineConsumerLagHigh"}}, paths
-    assert state["DriftlineFeatureDrift"]["state"] == "suppressed"
-    assert state["DriftlineFeatureDrift"]["inhibitedBy"]
+                     "/alerts": {"DriftlineConsumerLagHigh"},
+                     "/alerts/watchdog": {"DriftlineWatchdog"}}, paths
+    for muted in ("DriftlineFeatureDrift", "DriftlineInputVectorDrift"):
+        assert state[muted]["state"] == "suppressed"
+        assert state[muted]["inhibitedBy"]
     assert state["DriftlineConsumerLagHigh"]["state"] == "active"

@@ -8,6 +8,7 @@ feeds would leave an alert that can never fire or a panel that stays empty.
 from __future__ import annotations
 
 import re
+import subprocess
 import threading
 import urllib.request
 from pathlib import Path
@@ -18,7 +19,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
-from tests.ops.conftest import KAFKA_ONLY, OPS, metric_names_in
+from tests.ops.conftest import KAFKA_ONLY, OPS, metric_names_in, require_binary
 from tests.ops.services import free_port
 from tests.ops.test_grafana_dashboard import dashboard_exprs, substitute
 
@@ -93,11 +94,47 @@ def test_every_detector_stream_is_exported(executor_samples: list[Sample]) -> No
     assert dead == [8.0]
 
 
-def scrape(port: int) -> list[Sample]:
-    """The samples of ``127.0.0.1:port/metrics``."""
+def promtool_check_metrics(page: str) -> str:
+    """The complaints of ``promtool check metrics`` about ``page`` ("" when clean)."""
+    result = subprocess.run([require_binary("promtool"), "check", "metrics"], input=page,
+                            capture_output=True, text=True, timeout=60)
+    complaints = (result.stdout + result.stderr).strip()
+    assert (result.returncode == 0) == (complaints == ""), complaints
+    return complaints
+
+
+@pytest.mark.prometheus
+def test_promtool_check_metrics_is_clean_on_the_executor_page(executor_page: str) -> None:
+    assert promtool_check_metrics(executor_page) == ""
+    # The same check sees an `le` label on a gauge (what the reference CDF gauge had).
+    bad = executor_page + (
+        '# HELP driftline_cdf_ratio A gauge.\n# TYPE driftline_cdf_ratio gauge\n'
+        'driftline_cdf_ratio{le="1.0"} 0.5\n')
+    assert 'non-histogram metrics should not have "le" label' in promtool_check_metrics(bad)
+
+
+def test_bucket_edge_labels_have_three_significant_digits(executor_samples: list[Sample]) -> None:
+    """Quantile edges of the trained profile are rounded (model.profile.round_edges): a retrain
+    mostly keeps the same le/bin label values instead of minting new series."""
+    bounds = {s.labels.get("le") or s.labels["bin"] for s in executor_samples
+              if s.name in ("driftline_live_value_bucket", "driftline_reference_bin_ratio",
+                            "driftline_reference_cumulative_ratio",
+                            "driftline_live_bin_observations_total")}
+    bounds.discard("+Inf")
+    assert len(bounds) > 40
+    for bound in bounds:
+        assert float(bound) == float(f"{float(bound):.3g}"), bound
+        assert len(bound) <= 8, bound
+
+
+def scrape_page(port: int) -> str:
+    """The text of ``127.0.0.1:port/metrics``."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as page:
-        text = page.read().decode()
-    return [s for f in text_string_to_metric_families(text) for s in f.samples]
+        return str(page.read().decode())
+
+
+def samples_of(page: str) -> list[Sample]:
+    return [s for f in text_string_to_metric_families(page) for s in f.samples]
 
 
 @pytest.mark.kafka
@@ -139,8 +176,10 @@ def test_kafka_executor_exports_everything_rules_and_dashboard_read(
     thread.start()
     try:
         samples: list[Sample] = []
+        page = ""
         for _ in range(600):
-            samples = scrape(config.metrics.port)
+            page = scrape_page(config.metrics.port)
+            samples = samples_of(page)
             processed = sum(s.value for s in samples
                             if s.name == "driftline_events_processed_total")
             lag = {s.labels["partition"] for s in samples
@@ -153,6 +192,7 @@ def test_kafka_executor_exports_everything_rules_and_dashboard_read(
         assert processed == total, processed
         assert lag == {"0", "1", "2"}
         assert_reads_are_exported(samples, set())
+        assert promtool_check_metrics(page) == ""
     finally:
         stop.set()
         thread.join(timeout=30)
