@@ -135,7 +135,8 @@ def markdown_report(config: EvaluateConfig, result: EvaluationResult,
                   results_table(rows, ("default",) if config.calibrated
                                 else ("default", "baseline")), ""]
     if result.skipped:
-        parts += ["## Skipped\n"] + [f"- {k}: {v}" for k, v in result.skipped.items()] + [""]
+        parts += ["## Skipped\n"] + [f"- {k}: {v.removeprefix(f'{k}: ')}"
+                                     for k, v in result.skipped.items()] + [""]
     if replay is not None:
         parts += ["## Insurance replay\n", insurance_markdown(replay)]
     return "\n".join(parts) + "\n"

@@ -278,7 +278,7 @@ def test_evaluation_reports_absent_skmultiflow(monkeypatch: pytest.MonkeyPatch,
     assert "skmultiflow is absent, 1 detector(s) skipped (skmultiflow.PageHinkley)" in console
     report = markdown_report(config, result)
     assert "**ABSENT: scikit-multiflow** (scikit-multiflow is not installed" in report
-    assert "- skmultiflow.PageHinkley: skmultiflow.PageHinkley: scikit-multiflow is not" in report
+    assert "- skmultiflow.PageHinkley: scikit-multiflow is not installed" in report
 
 
 @needs_skmultiflow
