@@ -9,9 +9,10 @@ alarm whatever its own post-drift behaviour.
 :func:`build_factory` turns a :class:`evaluation.config.DetectorConfig` and a reference sample
 into a ``factory(threshold)`` that builds a fresh wrapped detector with the threshold parameter
 (``threshold_param``) set to ``threshold`` (``None``: the configured value or the library
-default). scikit-multiflow detectors are used when the package is importable; otherwise
-:func:`build_factory` raises :class:`DetectorUnavailableError` with the reason, which the runner
-prints.
+default). scikit-multiflow is optional (it does not ``pip install`` on Python 3.11;
+:mod:`evaluation.install_skmultiflow` builds it): when it does not import, :func:`build_factory`
+raises :class:`DetectorUnavailableError` saying so and how to install it, and the runner reports
+the detector as skipped. :func:`library_version` says which reference libraries are here.
 
 Example
 -------
@@ -26,6 +27,7 @@ Example
 from __future__ import annotations
 
 import importlib
+import inspect
 import math
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -41,8 +43,10 @@ __all__ = [
     "DetectorUnavailableError",
     "DriftlineDetector",
     "RiverDetector",
+    "SkmultiflowDetector",
     "StreamDetector",
     "build_factory",
+    "library_version",
     "reference_params",
     "run_with_restarts",
 ]
@@ -58,15 +62,13 @@ RIVER_CLASSES: dict[str, str] = {
     "HDDM_A": "river.drift.binary:HDDMA",
 }
 
-#: scikit-multiflow class paths by the names used in configs
-SKMULTIFLOW_CLASSES: dict[str, str] = {
-    "PageHinkley": "skmultiflow.drift_detection:PageHinkley",
-    "ADWIN": "skmultiflow.drift_detection:ADWIN",
-    "DDM": "skmultiflow.drift_detection:DDM",
-    "EDDM": "skmultiflow.drift_detection:EDDM",
-    "HDDM_A": "skmultiflow.drift_detection:HDDM_A",
-    "KSWIN": "skmultiflow.drift_detection:KSWIN",
-}
+#: scikit-multiflow's drift detectors (classes of ``skmultiflow.drift_detection``)
+SKMULTIFLOW_CLASSES: tuple[str, ...] = (
+    "PageHinkley", "ADWIN", "DDM", "EDDM", "HDDM_A", "HDDM_W", "KSWIN")
+
+#: how to get scikit-multiflow, quoted when it is missing or broken
+SKMULTIFLOW_INSTALL = ("`make skmultiflow` (= python -m driftline.evaluation.install_skmultiflow; "
+                       "docs/skmultiflow.md)")
 
 
 #: values fed to a fresh detector in its first ``update_many`` call (see run_with_restarts)
@@ -105,29 +107,62 @@ class DriftlineDetector:
 
 
 class RiverDetector:
-    """A river (or scikit-multiflow) detector fed value by value.
+    """A river detector fed value by value (``update(x)``, then ``drift_detected``).
 
-    river exposes ``update(x)`` and ``drift_detected``; scikit-multiflow ``add_element(x)`` and
-    ``detected_change()``. Neither exposes a common test statistic, so :meth:`statistic` is NaN.
+    river exposes no common test statistic, so :meth:`statistic` is NaN.
     """
 
     def __init__(self, detector: Any) -> None:
         self.detector = detector
-        self._river = hasattr(detector, "drift_detected")
 
     def update_many(self, values: np.ndarray) -> np.ndarray:
         fired: list[int] = []
         det = self.detector
-        if self._river:
-            for i, x in enumerate(np.asarray(values, dtype=np.float64).tolist()):
-                det.update(x)
-                if det.drift_detected:
-                    fired.append(i)
-        else:
+        for i, x in enumerate(np.asarray(values, dtype=np.float64).tolist()):
+            det.update(x)
+            if det.drift_detected:
+                fired.append(i)
+        return np.asarray(fired, dtype=np.int64)
+
+    def statistic(self) -> float:
+        return math.nan
+
+    def threshold(self) -> float:
+        return math.nan
+
+
+class SkmultiflowDetector:
+    """A scikit-multiflow detector fed value by value: ``add_element(x)``, then
+    ``detected_change()`` exactly once per value (ADWIN runs its test inside that call).
+
+    Its KSWIN draws from numpy's global random state. With ``seed`` the detector gets a state of
+    its own, ``RandomState(seed)``, swapped in around each :meth:`update_many`: the detections
+    are those of a detector created right after ``np.random.seed(seed)``, whatever else uses the
+    global state (or the values a restart feeds twice, see :func:`run_with_restarts`).
+    :meth:`statistic` is NaN, as for river.
+    """
+
+    def __init__(self, detector: Any, *, seed: int | None = None) -> None:
+        self.detector = detector
+        self._random_state = (None if seed is None
+                              else np.random.RandomState(seed).get_state(legacy=False))
+
+    def update_many(self, values: np.ndarray) -> np.ndarray:
+        fired: list[int] = []
+        det = self.detector
+        outside = None
+        if self._random_state is not None:
+            outside = np.random.get_state(legacy=False)
+            np.random.set_state(self._random_state)
+        try:
             for i, x in enumerate(np.asarray(values, dtype=np.float64).tolist()):
                 det.add_element(x)
                 if det.detected_change():
                     fired.append(i)
+        finally:
+            if outside is not None:
+                self._random_state = np.random.get_state(legacy=False)
+                np.random.set_state(outside)
         return np.asarray(fired, dtype=np.int64)
 
     def statistic(self) -> float:
@@ -201,6 +236,85 @@ def _import(target: str) -> Any:
     return getattr(importlib.import_module(module_name), class_name)
 
 
+def _skmultiflow_module() -> Any:
+    """``skmultiflow.drift_detection``, or :class:`DetectorUnavailableError` saying why not."""
+    try:
+        return importlib.import_module("skmultiflow.drift_detection")
+    except ModuleNotFoundError as exc:
+        if exc.name is None or exc.name.split(".")[0] != "skmultiflow":
+            raise DetectorUnavailableError(
+                f"scikit-multiflow is installed but its dependency {exc.name!r} is missing; "
+                f"install them with {SKMULTIFLOW_INSTALL}") from None
+        raise DetectorUnavailableError(
+            "scikit-multiflow is not installed (it does not pip install on Python 3.11); build "
+            f"and install it with {SKMULTIFLOW_INSTALL}") from None
+    except Exception as exc:  # an unpatched build fails with AttributeError, TypeError, ...
+        raise DetectorUnavailableError(
+            f"scikit-multiflow is installed but does not import ({type(exc).__name__}: {exc}); "
+            f"rebuild it with {SKMULTIFLOW_INSTALL}") from None
+
+
+def library_version(library: str) -> str:
+    """Version of the reference library ``library`` (``river`` or ``skmultiflow``).
+
+    Raises :class:`DetectorUnavailableError` with the reason and the install hint when it does
+    not import.
+    """
+    if library == "skmultiflow":
+        _skmultiflow_module()
+        return str(importlib.import_module("skmultiflow").__version__)
+    if library == "river":
+        try:
+            return str(importlib.import_module("river").__version__)
+        except ImportError as exc:
+            raise DetectorUnavailableError(f"river is not installed ({exc})") from None
+    raise ValueError(f"library: expected 'river' or 'skmultiflow', got {library!r}")
+
+
+def _skmultiflow_factory(
+    spec: DetectorConfig, with_threshold: Callable[[float | None], dict[str, Any]],
+) -> Callable[[float | None], StreamDetector]:
+    """Factory for a scikit-multiflow detector.
+
+    Parameters go to the constructor; the upper-case class constants a class reads instead of
+    taking arguments (EDDM's ``FDDM_OUTCONTROL`` / ``FDDM_WARNING``) are set on the instance;
+    ``seed`` seeds the adapter's random state (:class:`SkmultiflowDetector`).
+    """
+    if spec.name not in SKMULTIFLOW_CLASSES:
+        raise DetectorUnavailableError(f"{spec.label}: unknown skmultiflow detector "
+                                       f"{spec.name!r}; known: {sorted(SKMULTIFLOW_CLASSES)}")
+    try:
+        cls = getattr(_skmultiflow_module(), spec.name)
+    except DetectorUnavailableError as exc:
+        raise DetectorUnavailableError(f"{spec.label}: {exc}; skipped") from None
+    arguments = set(inspect.signature(cls).parameters)
+    constants = {name for name in dir(cls) if name.isupper()}
+    if spec.threshold_param is not None and spec.threshold_param not in arguments | constants:
+        raise DetectorUnavailableError(
+            f"{spec.label}: threshold_param {spec.threshold_param!r} is not a parameter of "
+            f"skmultiflow {spec.name}; it takes {sorted(arguments)} and the class constants "
+            f"{sorted(constants)}")
+
+    def make(threshold: float | None) -> StreamDetector:
+        params = with_threshold(threshold)
+        seed = params.pop("seed", None)
+        unknown = sorted(set(params) - arguments - constants)
+        if unknown:
+            raise ValueError(f"skmultiflow {spec.name} has no parameter {unknown}; it takes "
+                             f"{sorted(arguments)} and the class constants {sorted(constants)}")
+        detector = cls(**{k: v for k, v in params.items() if k in arguments})
+        for name, value in params.items():
+            if name not in arguments:
+                setattr(detector, name, value)
+        return SkmultiflowDetector(detector, seed=seed)
+
+    try:
+        make(None)
+    except (ValueError, TypeError) as exc:
+        raise DetectorUnavailableError(f"{spec.label}: {type(exc).__name__}: {exc}") from None
+    return make
+
+
 def build_factory(
     spec: DetectorConfig, reference: np.ndarray | None = None
 ) -> Callable[[float | None], StreamDetector]:
@@ -238,17 +352,17 @@ def build_factory(
             return DriftlineDetector(make_detector(spec.name, **with_threshold(threshold)))
         return make_ours
 
-    table = RIVER_CLASSES if spec.library == "river" else SKMULTIFLOW_CLASSES
-    if spec.name not in table:
-        raise DetectorUnavailableError(
-            f"{spec.label}: unknown {spec.library} detector {spec.name!r}; known: {sorted(table)}"
-        )
+    if spec.library == "skmultiflow":
+        return _skmultiflow_factory(spec, with_threshold)
+
+    if spec.name not in RIVER_CLASSES:
+        raise DetectorUnavailableError(f"{spec.label}: unknown river detector {spec.name!r}; "
+                                       f"known: {sorted(RIVER_CLASSES)}")
     try:
-        cls = _import(table[spec.name])
+        cls = _import(RIVER_CLASSES[spec.name])
     except ImportError as exc:
-        raise DetectorUnavailableError(
-            f"{spec.label}: {spec.library} is not installed ({exc}); skipped"
-        ) from None
+        raise DetectorUnavailableError(f"{spec.label}: river is not installed ({exc}); "
+                                       "skipped") from None
     try:
         cls(**with_threshold(None))
     except (ValueError, TypeError) as exc:

@@ -26,7 +26,8 @@ from driftline.evaluation.curves import TradeoffPoint
 from driftline.evaluation.insurance_eval import InsuranceReplay
 from driftline.evaluation.runner import EvaluationResult
 
-__all__ = ["insurance_markdown", "jsonable", "markdown_report", "results_table", "write_results"]
+__all__ = ["insurance_markdown", "jsonable", "libraries_markdown", "markdown_report",
+           "results_table", "write_results"]
 
 _HEADERS = ["detector", "stream", "threshold", "delay mean ± std", "median delay",
             "missed rate", "false alarms/10k mean ± std", "MTFA", "MTR", "precision",
@@ -88,6 +89,25 @@ def insurance_markdown(replay: InsuranceReplay) -> str:
     return f"### Model quality by month\n\n{quality}\n\n### Detections\n\n{detections}\n"
 
 
+_LIBRARY_NAMES = {"river": "river", "skmultiflow": "scikit-multiflow"}
+
+
+def libraries_markdown(result: EvaluationResult) -> str:
+    """One line naming the reference libraries compared, and each absent one with its reason.
+
+    >>> from driftline.evaluation.runner import EvaluationResult
+    >>> result = EvaluationResult(libraries={"river": "0.26.1"},
+    ...                           missing_libraries={"skmultiflow": "not installed"})
+    >>> print(libraries_markdown(result))  # doctest: +ELLIPSIS
+    Reference libraries: river 0.26.1. **ABSENT: scikit-multiflow** (not installed): its ...
+    """
+    present = ", ".join(f"{_LIBRARY_NAMES[k]} {v}" for k, v in sorted(result.libraries.items()))
+    parts = [f"Reference libraries: {present or 'none'}."]
+    parts += [f"**ABSENT: {_LIBRARY_NAMES[k]}** ({reason}): its detectors are skipped, see "
+              "*Skipped*." for k, reason in sorted(result.missing_libraries.items())]
+    return " ".join(parts)
+
+
 def markdown_report(config: EvaluateConfig, result: EvaluationResult,
                     replay: InsuranceReplay | None = None) -> str:
     """The whole markdown report."""
@@ -98,6 +118,7 @@ def markdown_report(config: EvaluateConfig, result: EvaluationResult,
         "from `evaluation.metrics.evaluate_detections`, mean ± std over seeds (MTFA and MTR "
         "pooled over seeds); every detector restarts fresh after each alarm. µs/update is the "
         "wall time per value in this run, restarts included (it varies with machine load).\n",
+        libraries_markdown(result) + "\n",
     ]
     if config.calibrated:
         parts += [f"## Calibrated: every detector at ARL0 = {config.target_arl0:g} "
@@ -114,7 +135,8 @@ def markdown_report(config: EvaluateConfig, result: EvaluationResult,
                   results_table(rows, ("default",) if config.calibrated
                                 else ("default", "baseline")), ""]
     if result.skipped:
-        parts += ["## Skipped\n"] + [f"- {k}: {v}" for k, v in result.skipped.items()] + [""]
+        parts += ["## Skipped\n"] + [f"- {k}: {v.removeprefix(f'{k}: ')}"
+                                     for k, v in result.skipped.items()] + [""]
     if replay is not None:
         parts += ["## Insurance replay\n", insurance_markdown(replay)]
     return "\n".join(parts) + "\n"
@@ -134,6 +156,8 @@ def write_results(
         "rows": result.rows(),
         "calibrations": result.calibrations,
         "skipped": result.skipped,
+        "libraries": result.libraries,
+        "missing_libraries": result.missing_libraries,
         "tradeoff": curves,
         "runs": [{"detector": r.detector, "mode": r.mode, "stream": r.stream, "seed": r.seed,
                   "threshold": r.threshold, "us_per_update": r.us_per_update,

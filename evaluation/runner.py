@@ -47,6 +47,7 @@ from driftline.evaluation.adapters import (
     DetectorUnavailableError,
     StreamDetector,
     build_factory,
+    library_version,
     run_with_restarts,
 )
 from driftline.evaluation.config import DetectorConfig, EvaluateConfig, StreamConfig
@@ -128,6 +129,9 @@ class EvaluationResult:
     records: list[RunRecord] = field(default_factory=list)
     calibrations: dict[str, dict[str, Calibration]] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
+    #: reference libraries the config uses: version of those that import, reason for the others
+    libraries: dict[str, str] = field(default_factory=dict)
+    missing_libraries: dict[str, str] = field(default_factory=dict)
     factories: dict[tuple[str, str], Callable[[float | None], StreamDetector]] = field(
         default_factory=dict)
 
@@ -202,7 +206,8 @@ def _calibrate_all(
                 factory = build_factory(spec, references[key])
             except DetectorUnavailableError as exc:
                 result.skipped[spec.label] = str(exc)
-                bar.write(f"skipped {spec.label}: {exc}")
+                if spec.library not in result.missing_libraries:  # else said once already
+                    bar.write(f"skipped {spec.label}: {exc}")
                 break
             result.factories[factory_key] = factory
             if _calibrated(config, spec):
@@ -217,6 +222,18 @@ def _calibrate_all(
                 finally:
                     bar.update(1)
                 result.calibrations.setdefault(spec.label, {})[key] = cal
+
+
+def _check_libraries(specs: list[DetectorConfig], result: EvaluationResult, bar: Any) -> None:
+    """Record which reference libraries import; say once which detectors a missing one skips."""
+    for library in sorted({s.library for s in specs} & {"river", "skmultiflow"}):
+        try:
+            result.libraries[library] = library_version(library)
+        except DetectorUnavailableError as exc:
+            result.missing_libraries[library] = str(exc)
+            labels = [s.label for s in specs if s.library == library]
+            bar.write(f"{library} is absent, {len(labels)} detector(s) skipped "
+                      f"({', '.join(labels)}): {exc}")
 
 
 def _calibrated(config: EvaluateConfig, spec: DetectorConfig) -> bool:
@@ -248,6 +265,7 @@ def run_evaluation(config: EvaluateConfig, *, progress: bool | None = None) -> E
                 if compatible(s, st)) * len(config.seeds) + _n_calibrations(config, specs)
     # one step per calibration, then one per detector, mode, stream and seed
     with tqdm(total=total, desc="evaluate", disable=not show, unit="step") as bar:
+        _check_libraries(specs, result, bar)
         _calibrate_all(config, specs, result, bar)
         for stream_spec in config.streams:
             key = reference_key(stream_spec)

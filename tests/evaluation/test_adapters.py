@@ -1,8 +1,7 @@
-"""Adapters: river through the adapter detects exactly what river does; driftline unchanged."""
+"""Adapters: river through the adapter detects exactly what river does; driftline unchanged.
+scikit-multiflow (installed or absent): test_adapters_skmultiflow.py."""
 
 from __future__ import annotations
-
-import importlib.util
 
 import numpy as np
 import pytest
@@ -88,14 +87,6 @@ def test_always_fire_fires_on_every_value() -> None:
     assert AlwaysFire().update_many(np.zeros(4)).tolist() == [0, 1, 2, 3]
     assert run_with_restarts(lambda: DriftlineDetector(AlwaysFire()), np.zeros(5)) == [0, 1, 2,
                                                                                         3, 4]
-
-
-@pytest.mark.skipif(importlib.util.find_spec("skmultiflow") is not None,
-                    reason="scikit-multiflow is installed here")
-def test_missing_skmultiflow_is_reported_not_raised_as_import_error() -> None:
-    spec = DetectorConfig(name="PageHinkley", library="skmultiflow", threshold_param="threshold")
-    with pytest.raises(DetectorUnavailableError, match="skmultiflow"):
-        build_factory(spec)
 
 
 def test_unknown_river_detector_names_the_known_ones() -> None:
