@@ -226,7 +226,7 @@ class MetricsConfig:
 class CheckpointConfig:
     """Per-partition detector checkpoints."""
 
-    dir: str = "checkpoints"
+    dir: str = "runs/checkpoints"
     every_batches: int = field(default=1, metadata={"min": 1})
 
 
