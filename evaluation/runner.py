@@ -33,7 +33,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from driftline.dataloader.scenarios_univariate import (
     DriftStream,
@@ -52,6 +51,7 @@ from driftline.evaluation.adapters import (
 from driftline.evaluation.config import DetectorConfig, EvaluateConfig, StreamConfig
 from driftline.evaluation.metrics import DetectionReport, evaluate_detections, summarize_reports
 from driftline.evaluation.thresholds import Calibration, calibrate_detector
+from driftline.utils.progress import Progress, stage_progress
 
 __all__ = [
     "EvaluationResult",
@@ -184,7 +184,7 @@ def summarize_records(records: list[RunRecord]) -> list[dict[str, Any]]:
 
 def _calibrate_all(
     config: EvaluateConfig, specs: list[DetectorConfig], result: EvaluationResult,
-    bar: Any,
+    bar: Progress,
 ) -> None:
     references: dict[str, np.ndarray] = {}
     for stream in config.streams:
@@ -202,17 +202,17 @@ def _calibrate_all(
                 factory = build_factory(spec, references[key])
             except DetectorUnavailableError as exc:
                 result.skipped[spec.label] = str(exc)
-                bar.write(f"skipped {spec.label}: {exc}")
+                bar.note(f"skipped {spec.label}: {exc}")
                 break
             result.factories[factory_key] = factory
             if _calibrated(config, spec):
-                bar.set_postfix_str(f"calibrating {spec.label} on {key}")
+                bar.set_detail(f"{spec.label} on {key}")
                 try:
                     cal = calibrate_detector(spec, factory, references[key], config.target_arl0,
                                              config.calibration)
                 except ValueError as exc:
                     result.skipped[f"{spec.label} (calibrated, {key})"] = str(exc)
-                    bar.write(f"calibration failed for {spec.label} on {key}: {exc}")
+                    bar.note(f"calibration failed for {spec.label} on {key}: {exc}")
                     continue
                 finally:
                     bar.update(1)
@@ -244,11 +244,13 @@ def run_evaluation(config: EvaluateConfig, *, progress: bool | None = None) -> E
     show = config.progress if progress is None else progress
     result = EvaluationResult()
     specs = list(config.detectors)
-    total = sum(len(_modes(config, s)) for s in specs for st in config.streams
-                if compatible(s, st)) * len(config.seeds) + _n_calibrations(config, specs)
-    # one step per calibration, then one per detector, mode, stream and seed
-    with tqdm(total=total, desc="evaluate", disable=not show, unit="step") as bar:
+    n_runs = sum(len(_modes(config, s)) for s in specs for st in config.streams
+                 if compatible(s, st)) * len(config.seeds)
+    with stage_progress("calibrate", _n_calibrations(config, specs), unit="calibrations",
+                        enabled=show) as bar:
         _calibrate_all(config, specs, result, bar)
+    # one run per detector, mode, stream and seed
+    with stage_progress("evaluate", n_runs, unit="runs", enabled=show) as bar:
         for stream_spec in config.streams:
             key = reference_key(stream_spec)
             for seed in config.seeds:
@@ -257,7 +259,7 @@ def run_evaluation(config: EvaluateConfig, *, progress: bool | None = None) -> E
                     if not compatible(spec, stream_spec):
                         continue
                     for mode in _modes(config, spec):
-                        bar.set_postfix_str(f"{spec.label} {mode} {stream_spec.name} seed {seed}")
+                        bar.set_detail(f"{spec.label} {mode} {stream_spec.name} seed {seed}")
                         factory = result.factories.get((spec.label, key))
                         threshold = _threshold(result, spec, key, mode)
                         if factory is not None and (mode != "calibrated" or threshold is not None):

@@ -100,6 +100,17 @@ def test_baseline_has_recall_one_and_a_huge_false_alarm_rate() -> None:
     assert ph["false_alarms_per_10k"] < 1e3
 
 
+def test_progress_in_a_log_is_one_line_per_stage(capsys: pytest.CaptureFixture[str]) -> None:
+    result = run_evaluation(_tiny_config(), progress=True)  # captured stderr: not a terminal
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    calibrate, evaluate = err.splitlines()
+    n_calibrations = sum(len(per) for per in result.calibrations.values())
+    assert calibrate.startswith(f"calibrate: {n_calibrations}/{n_calibrations} calibrations in ")
+    n_runs = len(result.records)
+    assert evaluate.startswith(f"evaluate: {n_runs}/{n_runs} runs in ")
+
+
 def test_calibrated_false_alarm_rate_is_near_the_target() -> None:
     result = run_evaluation(_tiny_config())
     rows = {(r["detector"], r["mode"], r["stream"]): r for r in result.rows()}
