@@ -20,8 +20,13 @@ Example
 >>> from driftline.configs import CONFIG_DIR, load_config
 >>> from driftline.evaluation.config import EvaluateConfig
 >>> from driftline.evaluation.runner import run_evaluation
->>> config = load_config(CONFIG_DIR / "evaluate_small.yaml", EvaluateConfig)
->>> result = run_evaluation(config, progress=False)  # doctest: +SKIP
+>>> config = load_config(CONFIG_DIR / "evaluate_small.yaml", EvaluateConfig, {"seeds": [0]})
+>>> result = run_evaluation(config, progress=False)
+>>> sorted(result.calibrations)
+['ddm', 'incremental_ks', 'page_hinkley', 'river.DDM', 'river.PageHinkley']
+>>> always = next(r for r in result.rows() if r["detector"] == "baseline.always_fire")
+>>> always["recall"], always["false_alarms_per_10k"]
+(1.0, 10000.0)
 """
 
 from __future__ import annotations
