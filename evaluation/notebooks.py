@@ -129,9 +129,11 @@ def execute_notebook(path: str | Path, artifacts_dir: str | Path, *,
     model artifacts in ``artifacts_dir``; the file itself is not written."""
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:  # timings of an earlier run; this one records none (no diff noise)
+        cell.metadata.pop("execution", None)
     with notebook_kernel() as kernel, _environment(DRIFTLINE_EVAL_CONFIG=None,
                                                    DRIFTLINE_ARTIFACTS_DIR=str(artifacts_dir)):
-        client = NotebookClient(nb, kernel_name=kernel, timeout=timeout,
+        client = NotebookClient(nb, kernel_name=kernel, timeout=timeout, record_timing=False,
                                 resources={"metadata": {"path": str(path.parent)}})
         client.execute()
     nb.metadata["kernelspec"] = dict(KERNELSPEC)

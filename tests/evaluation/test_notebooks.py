@@ -80,6 +80,7 @@ def test_execution_in_a_fresh_kernel_reveals_stale_outputs(tmp_path: Path) -> No
                    "print(sum(range(4)))")
     nb.cells[2].outputs = [nbformat.v4.new_output("stream", name="stdout", text="5\n")]
     nb.cells[2].execution_count = 1
+    nb.cells[2].metadata["execution"] = {"iopub.status.busy": "2026-12-01T10:00:00Z"}
     path = tmp_path / "stale.ipynb"
     nbformat.write(nb, path)
     executed = execute_notebook(path, tmp_path / "model")
@@ -88,6 +89,8 @@ def test_execution_in_a_fresh_kernel_reveals_stale_outputs(tmp_path: Path) -> No
     assert [c.execution_count for c in executed.cells[1:]] == [1, 2]
     assert executed.metadata["driftline"]["sources_sha256"] == sources_digest(nb)
     assert executed.metadata["kernelspec"]["name"] == "python3"
+    # no timestamps: re-executing an unchanged notebook leaves its file unchanged
+    assert not [c for c in executed.cells if "execution" in c.metadata]
     assert nbformat.read(path, as_version=4).cells[2].outputs[0].text == "5\n"  # not written
 
 
