@@ -208,6 +208,7 @@ def _calibrate_all(
             except DetectorUnavailableError as exc:
                 result.skipped[spec.label] = str(exc)
                 bar.note(f"skipped {spec.label}: {exc}")
+                bar.update(_n_calibrations(config, [spec]))  # none of them will run
                 break
             result.factories[factory_key] = factory
             if _calibrated(config, spec):
