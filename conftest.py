@@ -11,7 +11,8 @@ reaches them through ``testpaths``), this plugin:
 * collects each ``.py`` file as pytest's own doctest module, whose module object is imported as
   ``driftline.<folder>.<module>``, so the examples run against the modules everybody else uses.
 
-``pytest detectors`` runs the detectors' examples alone; ``pytest tests`` runs no example.
+``pytest detectors`` runs the detectors' examples alone; ``pytest tests`` runs no example;
+``--doctest-modules`` changes nothing (the examples already run, under the right names).
 """
 
 from __future__ import annotations
@@ -55,6 +56,12 @@ class InstalledDoctestModule(DoctestModule):
 
     def _getobj(self) -> ModuleType:
         return importlib.import_module(installed_module_name(self.path))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # pytest's own --doctest-modules would collect the package folders a second time, imported
+    # under top-level names; this plugin already runs their examples, so it takes the option over
+    config.option.doctestmodules = False
 
 
 @pytest.hookimpl(tryfirst=True)

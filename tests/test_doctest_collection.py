@@ -90,3 +90,10 @@ def test_pytest_on_the_tests_folder_runs_no_docstring_example() -> None:
     collected = _pytest("--collect-only", "tests/utils")
     assert collected["ids"]
     assert all(i.startswith("tests/utils/") for i in collected["ids"])
+
+
+def test_doctest_modules_option_adds_no_second_copy() -> None:
+    plain = _pytest("--collect-only", "utils")
+    with_option = _pytest("--collect-only", "--doctest-modules", "utils")
+    assert with_option["ids"] == plain["ids"]
+    assert not [m for m in with_option["modules"] if m.split(".")[0] in _folders()]
