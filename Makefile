@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean skmultiflow
+.PHONY: demo test lint bench notebooks clean skmultiflow
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -30,6 +30,11 @@ test: $(STAMP) skmultiflow
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+# Executes the notebooks in place on their committed configuration (configs/evaluate_notebooks.yaml,
+# about a minute); tests/notebooks fails while a committed notebook is out of date.
+notebooks: $(STAMP)
+	$(BIN)/python -m driftline.evaluation.notebooks notebooks/*.ipynb
 
 bench: $(STAMP)
 	$(BIN)/python -m driftline.evaluation.bench_detectors

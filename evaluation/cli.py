@@ -6,10 +6,19 @@ Writes into the output directory ``results.md``, ``results.json`` and the figure
 
 Example
 -------
+>>> import tempfile
+>>> from driftline.configs import CONFIG_DIR
 >>> from driftline.utils.cli import main
->>> main(["evaluate", "--config", "configs/evaluate_small.yaml",
-...       "--output-dir", "/tmp/ev"])  # doctest: +SKIP
+>>> out = tempfile.TemporaryDirectory()
+>>> main(["evaluate", "--config", str(CONFIG_DIR / "evaluate_small.yaml"),
+...       "--output-dir", out.name, "--no-insurance"])  # doctest: +ELLIPSIS
+wrote .../results.md
+wrote .../results.json
+wrote .../statistic_traces.png
+wrote .../tradeoff.png
+evaluation took ... s
 0
+>>> out.cleanup()
 """
 
 from __future__ import annotations

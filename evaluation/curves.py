@@ -13,8 +13,14 @@ Example
 >>> from driftline.evaluation.config import EvaluateConfig
 >>> from driftline.evaluation.curves import tradeoff_curves
 >>> from driftline.evaluation.runner import run_evaluation
->>> config = load_config(CONFIG_DIR / "evaluate_small.yaml", EvaluateConfig)
->>> curves = tradeoff_curves(config, run_evaluation(config, progress=False))  # doctest: +SKIP
+>>> config = load_config(CONFIG_DIR / "evaluate_small.yaml", EvaluateConfig, {"seeds": [0]})
+>>> curves = tradeoff_curves(config, run_evaluation(config, progress=False))
+>>> half, calibrated, double = curves["page_hinkley"]
+>>> half.scale, calibrated.scale, double.threshold / calibrated.threshold
+(0.5, 1.0, 2.0)
+>>> (corner,) = curves["baseline.always_fire"]
+>>> corner.mean_delay, corner.false_alarms_per_10k
+(0.0, 10000.0)
 """
 
 from __future__ import annotations

@@ -22,10 +22,17 @@ Example
 >>> from driftline.configs import CONFIG_DIR, load_config
 >>> from driftline.evaluation.config import EvaluateConfig
 >>> from driftline.evaluation.insurance_eval import evaluate_insurance
->>> config = load_config(CONFIG_DIR / "evaluate_small.yaml", EvaluateConfig)
->>> replay = evaluate_insurance(config)  # doctest: +SKIP
->>> replay.summary_rows()[0]["feature"]  # doctest: +SKIP
-'age'
+>>> import tempfile
+>>> artifacts = tempfile.TemporaryDirectory()
+>>> overrides = {"insurance.artifacts_dir": artifacts.name, "insurance.months": [1, 36]}
+>>> config = load_config(CONFIG_DIR / "evaluate_small.yaml", EvaluateConfig, overrides)
+>>> replay = evaluate_insurance(config)  # trains the model into artifacts_dir first
+>>> [(q.month, round(q.accuracy, 3)) for q in replay.quality]
+[(1, 0.734), (36, 0.498)]
+>>> first = replay.summary_rows()[0]
+>>> first["detector"], first["stream"], first["expected"]
+('page_hinkley', 'age', 'drift')
+>>> artifacts.cleanup()
 """
 
 from __future__ import annotations

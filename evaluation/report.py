@@ -62,8 +62,10 @@ def _pm(mean: float, std: float) -> str:
     return f"{format_number(mean)} ± {format_number(std)}"
 
 
-def results_table(rows: list[dict[str, Any]], modes: tuple[str, ...]) -> str:
-    """Markdown table of the summary rows whose mode is in ``modes``."""
+def results_table(rows: list[dict[str, Any]], modes: tuple[str, ...], *,
+                  timing: bool = True) -> str:
+    """Markdown table of the summary rows whose mode is in ``modes``; ``timing=False`` leaves
+    out the µs/update column (wall time: it changes from run to run)."""
     body = [
         [r["detector"], r["stream"], r["threshold"], _pm(r["mean_delay"], r["mean_delay_std"]),
          r["median_delay"], r["missed_rate"],
@@ -71,7 +73,9 @@ def results_table(rows: list[dict[str, Any]], modes: tuple[str, ...]) -> str:
          r["precision"], r["recall"], r["us_per_update"]]
         for r in sorted(rows, key=lambda r: (r["stream"], r["detector"])) if r["mode"] in modes
     ]
-    return markdown_table(_HEADERS, body)
+    if timing:
+        return markdown_table(_HEADERS, body)
+    return markdown_table(_HEADERS[:-1], [line[:-1] for line in body])
 
 
 def insurance_markdown(replay: InsuranceReplay) -> str:

@@ -20,8 +20,13 @@ Example
 >>> from driftline.configs import CONFIG_DIR, load_config
 >>> from driftline.evaluation.config import EvaluateConfig
 >>> from driftline.evaluation.runner import run_evaluation
->>> config = load_config(CONFIG_DIR / "evaluate_small.yaml", EvaluateConfig)
->>> result = run_evaluation(config, progress=False)  # doctest: +SKIP
+>>> config = load_config(CONFIG_DIR / "evaluate_small.yaml", EvaluateConfig, {"seeds": [0]})
+>>> result = run_evaluation(config, progress=False)
+>>> sorted(result.calibrations)
+['ddm', 'incremental_ks', 'page_hinkley', 'river.DDM', 'river.PageHinkley']
+>>> always = next(r for r in result.rows() if r["detector"] == "baseline.always_fire")
+>>> always["recall"], always["false_alarms_per_10k"]
+(1.0, 10000.0)
 """
 
 from __future__ import annotations
@@ -33,7 +38,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from driftline.dataloader.scenarios_univariate import (
     DriftStream,
@@ -53,6 +57,7 @@ from driftline.evaluation.adapters import (
 from driftline.evaluation.config import DetectorConfig, EvaluateConfig, StreamConfig
 from driftline.evaluation.metrics import DetectionReport, evaluate_detections, summarize_reports
 from driftline.evaluation.thresholds import Calibration, calibrate_detector
+from driftline.utils.progress import Progress, stage_progress
 
 __all__ = [
     "EvaluationResult",
@@ -188,7 +193,7 @@ def summarize_records(records: list[RunRecord]) -> list[dict[str, Any]]:
 
 def _calibrate_all(
     config: EvaluateConfig, specs: list[DetectorConfig], result: EvaluationResult,
-    bar: Any,
+    bar: Progress,
 ) -> None:
     references: dict[str, np.ndarray] = {}
     for stream in config.streams:
@@ -207,24 +212,25 @@ def _calibrate_all(
             except DetectorUnavailableError as exc:
                 result.skipped[spec.label] = str(exc)
                 if spec.library not in result.missing_libraries:  # else said once already
-                    bar.write(f"skipped {spec.label}: {exc}")
+                    bar.note(f"skipped {spec.label}: {exc}")
+                bar.update(_n_calibrations(config, [spec]))  # none of them will run
                 break
             result.factories[factory_key] = factory
             if _calibrated(config, spec):
-                bar.set_postfix_str(f"calibrating {spec.label} on {key}")
+                bar.set_detail(f"{spec.label} on {key}")
                 try:
                     cal = calibrate_detector(spec, factory, references[key], config.target_arl0,
                                              config.calibration)
                 except ValueError as exc:
                     result.skipped[f"{spec.label} (calibrated, {key})"] = str(exc)
-                    bar.write(f"calibration failed for {spec.label} on {key}: {exc}")
+                    bar.note(f"calibration failed for {spec.label} on {key}: {exc}")
                     continue
                 finally:
                     bar.update(1)
                 result.calibrations.setdefault(spec.label, {})[key] = cal
 
 
-def _check_libraries(specs: list[DetectorConfig], result: EvaluationResult, bar: Any) -> None:
+def _check_libraries(specs: list[DetectorConfig], result: EvaluationResult) -> None:
     """Record which reference libraries import; say once which detectors a missing one skips."""
     for library in sorted({s.library for s in specs} & {"river", "skmultiflow"}):
         try:
@@ -232,7 +238,8 @@ def _check_libraries(specs: list[DetectorConfig], result: EvaluationResult, bar:
         except DetectorUnavailableError as exc:
             result.missing_libraries[library] = str(exc)
             labels = [s.label for s in specs if s.library == library]
-            bar.write(f"{library} is absent, {len(labels)} detector(s) skipped "
+            # said whether or not progress is shown: a comparison without a library is news
+            print(f"{library} is absent, {len(labels)} detector(s) skipped "
                       f"({', '.join(labels)}): {exc}")
 
 
@@ -261,12 +268,14 @@ def run_evaluation(config: EvaluateConfig, *, progress: bool | None = None) -> E
     show = config.progress if progress is None else progress
     result = EvaluationResult()
     specs = list(config.detectors)
-    total = sum(len(_modes(config, s)) for s in specs for st in config.streams
-                if compatible(s, st)) * len(config.seeds) + _n_calibrations(config, specs)
-    # one step per calibration, then one per detector, mode, stream and seed
-    with tqdm(total=total, desc="evaluate", disable=not show, unit="step") as bar:
-        _check_libraries(specs, result, bar)
+    n_runs = sum(len(_modes(config, s)) for s in specs for st in config.streams
+                 if compatible(s, st)) * len(config.seeds)
+    with stage_progress("calibrate", _n_calibrations(config, specs), unit="calibrations",
+                        enabled=show) as bar:
+        _check_libraries(specs, result)
         _calibrate_all(config, specs, result, bar)
+    # one run per detector, mode, stream and seed
+    with stage_progress("evaluate", n_runs, unit="runs", enabled=show) as bar:
         for stream_spec in config.streams:
             key = reference_key(stream_spec)
             for seed in config.seeds:
@@ -275,7 +284,7 @@ def run_evaluation(config: EvaluateConfig, *, progress: bool | None = None) -> E
                     if not compatible(spec, stream_spec):
                         continue
                     for mode in _modes(config, spec):
-                        bar.set_postfix_str(f"{spec.label} {mode} {stream_spec.name} seed {seed}")
+                        bar.set_detail(f"{spec.label} {mode} {stream_spec.name} seed {seed}")
                         factory = result.factories.get((spec.label, key))
                         threshold = _threshold(result, spec, key, mode)
                         if factory is not None and (mode != "calibrated" or threshold is not None):

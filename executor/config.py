@@ -236,7 +236,7 @@ class MetricsConfig(ConfigModel):
 class CheckpointConfig(ConfigModel):
     """Per-partition detector checkpoints."""
 
-    dir: str = "checkpoints"
+    dir: str = "runs/checkpoints"
     every_batches: int = Field(1, ge=1)
 
 

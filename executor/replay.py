@@ -32,11 +32,11 @@ from typing import Any, Literal
 
 import numpy as np
 from kafka.errors import KafkaError
-from tqdm import tqdm
 
 from driftline.configs import ConfigError
 from driftline.executor.decode import encode_event
 from driftline.executor.kafka_clients import ensure_topic, make_producer
+from driftline.utils.progress import stage_progress
 
 __all__ = [
     "ReplayEvent",
@@ -170,8 +170,7 @@ def replay(
     n_sent = n_labels = 0
     start = clock()
     try:
-        with tqdm(total=total, unit="ev", disable=not progress, desc=topic,
-                  mininterval=0.5) as bar:
+        with stage_progress(topic, total, unit="events", enabled=progress) as bar:
             for event in events:
                 if rate is not None:
                     delay = start + n_sent / rate - clock()

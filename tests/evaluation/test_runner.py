@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import importlib.util
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -98,6 +101,26 @@ def test_baseline_has_recall_one_and_a_huge_false_alarm_rate() -> None:
     ph = rows[("river.PageHinkley", "calibrated", "shift")]
     assert ph["recall"] == 1.0
     assert ph["false_alarms_per_10k"] < 1e3
+
+
+def test_progress_in_a_log_is_one_line_per_stage(capsys: pytest.CaptureFixture[str]) -> None:
+    if importlib.util.find_spec("skmultiflow") is not None:
+        pytest.skip("this test needs a detector whose library is missing")
+    config = _tiny_config()
+    unavailable = {"name": "PageHinkley", "library": "skmultiflow", "threshold_param": "threshold",
+                   "threshold_bounds": [0.5, 300.0]}
+    config = _tiny_config(detectors=[*(dataclasses.asdict(d) for d in config.detectors),
+                                     unavailable])
+    result = run_evaluation(config, progress=True)  # captured stderr: not a terminal
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    skipped, calibrate, evaluate = err.splitlines()
+    assert skipped.startswith("skipped skmultiflow.PageHinkley: ")
+    n_calibrations = sum(len(per) for per in result.calibrations.values())
+    # the skipped detector's calibration counts as done: the stage ends complete
+    assert calibrate.startswith(f"calibrate: {n_calibrations + 1}/{n_calibrations + 1} ")
+    done, total = re.match(r"evaluate: (\d+)/(\d+) runs in ", evaluate).groups()
+    assert done == total and int(done) > len(result.records)  # with the skipped one's turns
 
 
 def test_calibrated_false_alarm_rate_is_near_the_target() -> None:

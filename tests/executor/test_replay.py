@@ -62,6 +62,17 @@ def test_rate_paces_the_sends(kafka_broker: TansuBroker) -> None:
     assert summary.n_sent == 5 and summary.seconds == pytest.approx(0.016)
 
 
+def test_progress_in_a_log_is_one_line(kafka_broker: TansuBroker,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    topic = unique("logged")
+    events = [ReplayEvent(f"e{i}", {"x": float(i)}, None, None) for i in range(300)]
+    replay(events, bootstrap_servers=kafka_broker.bootstrap_servers, topic=topic, partitions=1,
+           total=len(events))  # captured stderr: not a terminal
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    assert err.startswith(f"{topic}: 300/300 events in ") and err.count("\n") == 1
+
+
 def test_replay_sends_keyed_decodable_events_to_a_new_topic(
         kafka_broker: TansuBroker, loaded_model: object) -> None:
     topic, labels = unique("replay"), unique("labels")

@@ -1,95 +1,100 @@
-"""The evaluation notebooks run end to end (on the small config) and are stored without outputs.
+"""The evaluation notebooks are committed executed, and not stale.
 
-The kernel is a kernelspec written into a temporary ``JUPYTER_PATH`` whose argv is this test's
-own interpreter, so the notebooks always run with the project's venv whatever ``python`` is on
-``PATH``. The model is trained (once per test session, shared with ``tests/evaluation``) into
-the session's temporary directory, never into the repository's ``artifacts/``.
+* Committed executed: every code cell ran, in order, without error, in one fresh kernel, from
+  the code the notebook holds now (``driftline.evaluation.notebooks`` records a digest of it);
+  the figures are there, and the outputs show what each notebook is for.
+* Not stale: executed again on the same configuration (their default,
+  ``configs/evaluate_notebooks.yaml``) with the model trained by the shipped training config,
+  they give the same outputs as the committed ones (printed text, tables, each figure's
+  description and size; see ``output_texts``).
+
+When this fails after a change, ``make notebooks`` regenerates them.
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
-import json
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
+
+from driftline.evaluation.notebooks import execute_notebook, output_texts, sources_digest
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ["compare_detectors.ipynb", "insurance_drift.ipynb"]
-KERNEL = "driftline-test"
-
-
-@pytest.fixture(scope="module")
-def kernel_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    tmp = tmp_path_factory.mktemp("jupyter")
-    spec_dir = tmp / "kernels" / KERNEL
-    spec_dir.mkdir(parents=True)
-    (spec_dir / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "driftline test kernel", "language": "python",
-    }))
-    artifacts = tmp_path_factory.getbasetemp() / "driftline-artifacts"
-    return {"JUPYTER_PATH": str(tmp), "DRIFTLINE_ARTIFACTS_DIR": str(artifacts),
-            "DRIFTLINE_EVAL_CONFIG": "configs/evaluate_small.yaml"}
-
-
-def _text(outputs: list) -> str:
-    """Printed text and displayed markdown of the outputs."""
-    parts = []
-    for o in outputs:
-        if o.output_type == "stream":
-            parts.append(o.text)
-        else:
-            parts.extend(str(o.get("data", {}).get(k, "")) for k in ("text/markdown", "text/plain"))
-    return "\n".join(parts)
-
+REGENERATE = "run `make notebooks` and commit the notebooks"
 
 #: what each notebook must show: a text fragment per claim, and how many figures
 EXPECTED = {
     "compare_detectors.ipynb": (
-        ["evaluate_small.yaml - seeds [0, 1] - target ARL0 200",
+        ["evaluate_notebooks.yaml - seeds [0, 1, 2] - target ARL0 500",
          "| baseline.always_fire | mean_shift_1 | - | 0.00 ± 0.00 |",
          # scikit-multiflow is optional (make skmultiflow): listed as skipped when absent
          "skipped: skmultiflow.PageHinkley" if importlib.util.find_spec("skmultiflow") is None
          else "| skmultiflow.PageHinkley | mean_shift_1 |",
          "measured ARL0=",
-         "| page_hinkley | no_drift |"],
+         "| page_hinkley | no_drift |",
+         "baseline.always_fire [(1.0, 10000.0, 0.0)]"],
         2),
     "insurance_drift.ipynb": (
-        ["rows over months [1, 12, 24, 36]",
+        ["54000 rows over months [1, 2, 3,",
          "### Model quality by month",
          "page_hinkley     age",
+         "incremental_ks   miles",
          "fallback rate by month:"],
         3),
 }
 
 
+def _committed(name: str) -> nbformat.NotebookNode:
+    return nbformat.read(ROOT / "notebooks" / name, as_version=4)
+
+
+def _outputs(nb: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
+    return [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+
+
 @pytest.mark.parametrize("name", NOTEBOOKS)
-def test_notebook_is_stored_without_outputs(name: str) -> None:
-    nb = nbformat.read(ROOT / "notebooks" / name, as_version=4)
+def test_notebook_is_committed_executed(name: str) -> None:
+    nb = _committed(name)
     code = [c for c in nb.cells if c.cell_type == "code"]
-    assert code
-    assert all(not c.outputs and c.execution_count is None for c in code)
+    assert [c.execution_count for c in code] == list(range(1, len(code) + 1)), (
+        f"{name} was not executed top to bottom in one fresh kernel: {REGENERATE}")
+    assert nb.metadata.get("driftline", {}).get("sources_sha256") == sources_digest(nb), (
+        f"the code of {name} changed since its outputs were made: {REGENERATE}")
+    assert not [o for o in _outputs(nb) if o.output_type == "error"]
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_shows_what_it_is_for(name: str) -> None:
+    nb = _committed(name)
+    text = "\n".join(t for cell in output_texts(nb) for t in cell)
+    fragments, n_figures = EXPECTED[name]
+    for fragment in fragments:
+        assert fragment in text, f"{name} does not show {fragment!r}"
+    images = [o for o in _outputs(nb) if "image/png" in o.get("data", {})]
+    assert len(images) == n_figures, f"{name} shows {len(images)} figures, not {n_figures}"
+
+
+def _diff(committed: list[list[str]], current: list[list[str]]) -> str:
+    lines = []
+    for i, (old, new) in enumerate(zip(committed, current, strict=True)):
+        if old != new:
+            lines += difflib.unified_diff("\n".join(old).splitlines(),
+                                          "\n".join(new).splitlines(),
+                                          f"code cell {i + 1}, committed",
+                                          f"code cell {i + 1}, now", lineterm="", n=1)
+    return "\n".join(lines[:60])
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", NOTEBOOKS)
-def test_notebook_executes(name: str, kernel_env: dict[str, str],
-                           monkeypatch: pytest.MonkeyPatch) -> None:
-    for key, value in kernel_env.items():
-        monkeypatch.setenv(key, value)
-    nb = nbformat.read(ROOT / "notebooks" / name, as_version=4)
-    client = NotebookClient(nb, kernel_name=KERNEL, timeout=120,
-                            resources={"metadata": {"path": str(ROOT / "notebooks")}})
-    client.execute()
-    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
-    assert not [o for o in outputs if o.output_type == "error"]
-    fragments, n_figures = EXPECTED[name]
-    text = _text(outputs)
-    for fragment in fragments:
-        assert fragment in text, f"{name} does not show {fragment!r}"
-    images = [o for o in outputs if "image/png" in o.get("data", {})]
-    assert len(images) == n_figures, f"{name} drew {len(images)} figures, not {n_figures}"
+def test_committed_outputs_are_current(name: str, artifacts_dir: Path) -> None:
+    committed = output_texts(_committed(name))
+    current = output_texts(execute_notebook(ROOT / "notebooks" / name, artifacts_dir))
+    assert len(current) == len(committed)
+    assert current == committed, (
+        f"{name} is stale ({REGENERATE}):\n{_diff(committed, current)}")
