@@ -1,7 +1,7 @@
 """Reading one JSON value as a schema field's value, shared by the event decoder and the JSON
 Lines reference reader so that both accept exactly the same values.
 
-Each reader returns the converted value, or raises :class:`ValueProblem` whose ``kind`` is
+Each reader returns the converted value, or raises :class:`FieldValueError` whose ``kind`` is
 ``"wrong_type"`` (a JSON type the field does not take) or ``"non_finite"`` (a number that is
 infinite or NaN, including an integer too large for a float). Absence is not handled here.
 
@@ -14,7 +14,7 @@ Example
 (3.0, 1.0, 'north')
 >>> try:
 ...     number_value("3")
-... except ValueProblem as problem:
+... except FieldValueError as problem:
 ...     print(problem.kind, problem)
 wrong_type a number is expected, got str
 >>> class_index("low", {"high": 0, "low": 1}, 2), event_time_seconds(1500, "ms")
@@ -29,9 +29,20 @@ from datetime import datetime
 from typing import Any
 
 __all__ = [
-    "MISSING", "OUT_OF_RANGE", "QUALITY_FLAGS", "UNIT_SECONDS", "UNSEEN_CATEGORY", "WRONG_TYPE", "NonFinite",
-    "ValueProblem", "category_value", "class_index", "encodable", "event_time_seconds",
-    "flag_value", "number_value",
+    "MISSING",
+    "OUT_OF_RANGE",
+    "QUALITY_FLAGS",
+    "UNIT_SECONDS",
+    "UNSEEN_CATEGORY",
+    "WRONG_TYPE",
+    "FieldValueError",
+    "NonFinite",
+    "category_value",
+    "class_index",
+    "encodable",
+    "event_time_seconds",
+    "flag_value",
+    "number_value",
 ]
 
 #: the field had no value (absent or ``null``)
@@ -63,7 +74,7 @@ class NonFinite:
         return self.text
 
 
-class ValueProblem(Exception):
+class FieldValueError(Exception):
     """A value the field cannot take: ``kind`` is ``"wrong_type"`` or ``"non_finite"``."""
 
     def __init__(self, kind: str, detail: str) -> None:
@@ -93,13 +104,13 @@ def number_value(value: Any) -> float:
         try:
             number = float(value)
         except OverflowError:
-            raise ValueProblem("non_finite", f"{value} overflows a float") from None
+            raise FieldValueError("non_finite", f"{value} overflows a float") from None
         if not math.isfinite(number):
-            raise ValueProblem("non_finite", f"{number!r} is not a finite number")
+            raise FieldValueError("non_finite", f"{number!r} is not a finite number")
         return number
     if kind is NonFinite:
-        raise ValueProblem("non_finite", f"{value!r} is not a finite number")
-    raise ValueProblem("wrong_type", f"a number is expected, got {_type_name(value)}")
+        raise FieldValueError("non_finite", f"{value!r} is not a finite number")
+    raise FieldValueError("wrong_type", f"a number is expected, got {_type_name(value)}")
 
 
 def flag_value(value: Any) -> float:
@@ -108,7 +119,7 @@ def flag_value(value: Any) -> float:
         return 1.0 if value else 0.0
     if (type(value) is int or type(value) is float) and value in (0, 1):
         return float(value)
-    raise ValueProblem("wrong_type", f"true/false (or 0/1) is expected, got "
+    raise FieldValueError("wrong_type", f"true/false (or 0/1) is expected, got "
                                      f"{_type_name(value)} {value!r}"[:200])
 
 
@@ -118,13 +129,13 @@ def category_value(value: Any, values: str) -> str | int:
     if values == "string":
         if type(value) is str:
             if not encodable(value):
-                raise ValueProblem("wrong_type", "a category text is not encodable as UTF-8")
+                raise FieldValueError("wrong_type", "a category text is not encodable as UTF-8")
             return value
-        raise ValueProblem("wrong_type", f"a string category is expected, got "
+        raise FieldValueError("wrong_type", f"a string category is expected, got "
                                          f"{_type_name(value)}")
     if type(value) is int:
         return value
-    raise ValueProblem("wrong_type", f"an integer category is expected, got {_type_name(value)}")
+    raise FieldValueError("wrong_type", f"an integer category is expected, got {_type_name(value)}")
 
 
 def class_index(value: Any, index_of: Mapping[str, int], n_classes: int) -> int:
@@ -133,7 +144,7 @@ def class_index(value: Any, index_of: Mapping[str, int], n_classes: int) -> int:
         return value
     if type(value) is str and value in index_of:
         return index_of[value]
-    raise ValueProblem("wrong_type", f"a class index in [0, {n_classes}) or one of "
+    raise FieldValueError("wrong_type", f"a class index in [0, {n_classes}) or one of "
                                      f"{sorted(index_of)} is expected, got {_type_name(value)} "
                                      f"{value!r}"[:200])
 
@@ -143,14 +154,14 @@ def event_time_seconds(value: Any, unit: str) -> float:
     ISO 8601 text with a UTC offset (``unit="iso8601"``)."""
     if unit == "iso8601":
         if type(value) is not str:
-            raise ValueProblem("wrong_type", f"an ISO 8601 text is expected, got "
+            raise FieldValueError("wrong_type", f"an ISO 8601 text is expected, got "
                                              f"{_type_name(value)}")
         try:
             moment = datetime.fromisoformat(value)
         except ValueError:
-            raise ValueProblem("wrong_type", f"not an ISO 8601 time: {value!r}"[:200]) from None
+            raise FieldValueError("wrong_type", f"not an ISO 8601 time: {value!r}"[:200]) from None
         if moment.tzinfo is None:
-            raise ValueProblem("wrong_type", f"ISO 8601 time without a UTC offset: {value!r}"
+            raise FieldValueError("wrong_type", f"ISO 8601 time without a UTC offset: {value!r}"
                                [:200])
         return moment.timestamp()
     return number_value(value) / UNIT_SECONDS[unit]

@@ -25,12 +25,27 @@ from typing import Any
 import numpy as np
 
 from driftline.dataloader.field_values import (
-    MISSING, OUT_OF_RANGE, UNIT_SECONDS, UNSEEN_CATEGORY, WRONG_TYPE, CategoryVocabulary, ValueProblem,
-    category_value, class_index, encodable, event_time_seconds, flag_value, number_value,
+    MISSING,
+    OUT_OF_RANGE,
+    UNIT_SECONDS,
+    UNSEEN_CATEGORY,
+    WRONG_TYPE,
+    CategoryVocabulary,
+    FieldValueError,
+    category_value,
+    class_index,
+    encodable,
+    event_time_seconds,
+    flag_value,
+    number_value,
 )
 from driftline.dataloader.json_path import ABSENT, JsonPath, format_parts
 from driftline.dataloader.schema import (
-    BooleanField, CategoricalField, EventIdSpec, EventTimeSpec, NumericField,
+    BooleanField,
+    CategoricalField,
+    EventIdSpec,
+    EventTimeSpec,
+    NumericField,
 )
 
 __all__ = ["Misplaced", "boolean_column", "categorical_column", "class_column",
@@ -101,9 +116,9 @@ def _problem(spec: Any, raw: Any, convert: Any, flags: np.ndarray, rejects: Reje
         return None
     try:
         if type(raw) is Misplaced:
-            raise ValueProblem("wrong_type", str(raw))
+            raise FieldValueError("wrong_type", str(raw))
         return convert(raw)
-    except ValueProblem as problem:
+    except FieldValueError as problem:
         if not spec.optional:
             rejects.setdefault(row, (problem.kind, f"{_name(spec)}: {problem}"))
         flags[row] |= WRONG_TYPE
@@ -212,9 +227,9 @@ def event_time_column(spec: EventTimeSpec | None, raw: list[Any] | None,
             continue
         try:
             if type(item) is Misplaced:
-                raise ValueProblem("wrong_type", str(item))
+                raise FieldValueError("wrong_type", str(item))
             times[row] = event_time_seconds(item, spec.unit)
-        except ValueProblem as problem:
+        except FieldValueError as problem:
             rejects.setdefault(row, ("bad_timestamp", f"event time: {problem}"))
     return times
 
@@ -235,9 +250,9 @@ def class_column(key: str, raw: list[Any], index_of: Mapping[str, int], required
             continue
         try:
             if type(item) is Misplaced:
-                raise ValueProblem("wrong_type", str(item))
+                raise FieldValueError("wrong_type", str(item))
             values[row] = class_index(item, index_of, n_classes)
-        except ValueProblem as problem:
+        except FieldValueError as problem:
             rejects.setdefault(row, (reason, f"{key}: {problem}"))
     return values
 
@@ -254,8 +269,8 @@ def score_column(raw: list[Any], required: bool, rejects: Rejects) -> np.ndarray
             continue
         try:
             if type(item) is Misplaced:
-                raise ValueProblem("wrong_type", str(item))
+                raise FieldValueError("wrong_type", str(item))
             values[row] = number_value(item)
-        except ValueProblem as problem:
+        except FieldValueError as problem:
             rejects.setdefault(row, ("bad_score", f"score: {problem}"))
     return values

@@ -51,7 +51,6 @@ Example
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
@@ -63,11 +62,21 @@ from driftline.dataloader.json_path import parse_path
 from driftline.dataloader.schema import CategoricalField, EventIdSpec, EventSchema, NumericField
 from driftline.executor.decoded import DeadLetter
 from driftline.executor.schema_columns import (
-    boolean_column, categorical_column, class_column, event_id_column, event_time_column,
-    numeric_column, path_column, score_column,
+    boolean_column,
+    categorical_column,
+    class_column,
+    event_id_column,
+    event_time_column,
+    numeric_column,
+    path_column,
+    score_column,
 )
 from driftline.executor.schema_parse import (
-    RecordProblem, parse_event, parse_events, trie_of, unknown_key,
+    RecordError,
+    parse_event,
+    parse_events,
+    trie_of,
+    unknown_key,
 )
 
 __all__ = ["REASONS", "CategoryVocabulary", "DeadLetter", "DecodedBatch", "SchemaDecoder",
@@ -312,7 +321,7 @@ class SchemaDecoder:
             raise ValueError("the schema has no labels topic (outputs.label.topic)")
         try:
             data = parse_event(value, self.max_bytes)
-        except RecordProblem as problem:
+        except RecordError as problem:
             return None, problem.reason
         cache: dict[tuple[Any, ...], list[Any]] = {}
         rejects: dict[int, tuple[str, str]] = {}

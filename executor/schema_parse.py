@@ -3,7 +3,7 @@
 Strict means: UTF-8, one JSON object, no duplicate keys, no nesting deeper than Python's parser
 allows; ``NaN``/``Infinity`` come back as :class:`~dataloader.field_values.NonFinite` markers so
 that the field they sit in decides (a required number dead-letters, an optional one is flagged).
-Problems raise :class:`RecordProblem` with a reason code.
+Problems raise :class:`RecordError` with a reason code.
 
 The fast path parses with orjson (no hooks) and accepts its result only when it provably equals
 the strict parse: no backslash in the text (so every ``"`` delimits a string) and exactly two
@@ -16,7 +16,7 @@ Example
 {'a': {'b': [1, 'x']}}
 >>> try:
 ...     parse_event(b'{"a": 1, "a": 2}', max_bytes=100)
-... except RecordProblem as problem:
+... except RecordError as problem:
 ...     print(problem.reason, problem.detail)
 duplicate_key key 'a' appears more than once
 >>> from driftline.dataloader.json_path import parse_path
@@ -40,12 +40,12 @@ try:  # orjson parses an event in a fifth of the time of the json module
 except ImportError:  # pragma: no cover - orjson is a dependency
     _fast_loads = None
 
-__all__ = ["RecordProblem", "parse_event", "parse_events", "trie_of", "unknown_key"]
+__all__ = ["RecordError", "parse_event", "parse_events", "trie_of", "unknown_key"]
 
 _LIMIT_64 = (-(2 ** 63), 2 ** 64)
 
 
-class RecordProblem(Exception):
+class RecordError(Exception):
     """The record is not one strict JSON object: ``reason`` is the dead-letter code."""
 
     def __init__(self, reason: str, detail: str) -> None:
@@ -60,7 +60,7 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         seen: set[str] = set()
         for key, _ in pairs:
             if key in seen:
-                raise RecordProblem("duplicate_key", f"key {key!r} appears more than once")
+                raise RecordError("duplicate_key", f"key {key!r} appears more than once")
             seen.add(key)
     return out
 
@@ -102,15 +102,15 @@ def parse_event(value: Any, max_bytes: int) -> dict[str, Any]:
     """The JSON object of a record value (see the module docstring)."""
     if type(value) is not bytes:
         if value is None:
-            raise RecordProblem("empty", "record has no value")
+            raise RecordError("empty", "record has no value")
         if not isinstance(value, bytearray | memoryview):
-            raise RecordProblem("wrong_type",
+            raise RecordError("wrong_type",
                                 f"record value must be bytes, got {type(value).__name__}")
         value = bytes(value)
     if not value:
-        raise RecordProblem("empty", "record has no value")
+        raise RecordError("empty", "record has no value")
     if len(value) > max_bytes:
-        raise RecordProblem("too_large", f"{len(value)} bytes > max_bytes={max_bytes}")
+        raise RecordError("too_large", f"{len(value)} bytes > max_bytes={max_bytes}")
     if _fast_loads is not None and b"\\" not in value:
         try:
             data = _fast_loads(value)
@@ -121,17 +121,17 @@ def parse_event(value: Any, max_bytes: int) -> dict[str, Any]:
     try:
         text = value.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise RecordProblem("bad_encoding", f"not UTF-8: {exc.reason} at byte {exc.start}"
+        raise RecordError("bad_encoding", f"not UTF-8: {exc.reason} at byte {exc.start}"
                             ) from None
     try:
         data = _STRICT.decode(text)
     except json.JSONDecodeError as exc:
-        raise RecordProblem("not_json", f"{exc.msg} at line {exc.lineno} column {exc.colno}"
+        raise RecordError("not_json", f"{exc.msg} at line {exc.lineno} column {exc.colno}"
                             ) from None
     except RecursionError:
-        raise RecordProblem("too_deep", "JSON nesting is too deep") from None
+        raise RecordError("too_deep", "JSON nesting is too deep") from None
     if type(data) is not dict:
-        raise RecordProblem("not_object", f"event must be a JSON object, got "
+        raise RecordError("not_object", f"event must be a JSON object, got "
                             f"{type(data).__name__}")
     return data
 
@@ -158,7 +158,7 @@ def parse_events(values: Sequence[Any], max_bytes: int,
         try:
             docs.append(parse_event(value, max_bytes))
             rows.append(i)
-        except RecordProblem as problem:
+        except RecordError as problem:
             problems[i] = (problem.reason, problem.detail)
     return docs, rows, problems
 
