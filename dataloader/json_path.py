@@ -23,15 +23,22 @@ Example
 True
 >>> str(parse_path("features.age"))
 'features.age'
+>>> path_column(parse_path("f.age"), [{"f": {"age": 1}}, {"f": 2}, {}], {})
+[1, Misplaced('f', 2), ABSENT]
+>>> unknown_key({"id": 1, "f": {"age": 2, "agee": 3}}, trie_of([path, parse_path("f.age"),
+...                                                            parse_path("id")]))
+"'f.agee'"
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-__all__ = ["ABSENT", "JsonPath", "PathTypeError", "parse_path"]
+__all__ = ["ABSENT", "JsonPath", "Misplaced", "PathTypeError", "format_parts", "parse_path",
+           "path_column", "trie_of", "unknown_key"]
 
 
 class _Absent:
@@ -153,3 +160,78 @@ def parse_path(text: str) -> JsonPath:
     if isinstance(parts[0], int):
         raise ValueError(f"path {text!r}: must start with a key (the event is an object)")
     return JsonPath(tuple(parts), format_parts(tuple(parts)))
+
+
+class Misplaced:
+    """The value at a path whose step met something other than an object (or array)."""
+
+    __slots__ = ("found", "where")
+
+    def __init__(self, where: str, found: Any) -> None:
+        self.where = where
+        self.found = found
+
+    def __str__(self) -> str:
+        return f"{self.where or 'the event'} is {type(self.found).__name__}, not an object"
+
+    def __repr__(self) -> str:
+        return f"Misplaced({self.where!r}, {self.found!r})"
+
+
+def path_column(path: JsonPath, docs: Sequence[Any], cache: dict[tuple[Any, ...], list[Any]],
+                ) -> list[Any]:
+    """The values at ``path`` in every document (``ABSENT`` if missing, :class:`Misplaced` if
+    the path runs through a non-object); columns of shared prefixes are computed once."""
+    parts = path.parts
+    column = cache.get(parts)
+    if column is not None:
+        return column
+    if len(parts) == 1:
+        key = parts[0]
+        column = [doc.get(key, ABSENT) for doc in docs]
+    else:
+        parent = path_column(JsonPath(parts[:-1], ""), docs, cache)
+        key = parts[-1]
+        container = dict if isinstance(key, str) else list
+        where = format_parts(parts[:-1])
+        column = []
+        for node in parent:
+            if type(node) is container:
+                if container is dict:
+                    column.append(node.get(key, ABSENT))
+                else:
+                    column.append(node[key] if key < len(node) else ABSENT)
+            elif node is ABSENT or node is None:
+                column.append(ABSENT)
+            elif type(node) is Misplaced:
+                column.append(node)
+            else:
+                column.append(Misplaced(where, node))
+    cache[parts] = column
+    return column
+
+
+def trie_of(paths: Iterable[JsonPath]) -> dict[str, Any]:
+    """The object keys of ``paths`` as nested dicts (a leaf is an empty dict)."""
+    trie: dict[str, Any] = {}
+    for path in paths:
+        node = trie
+        for part in path.parts:
+            if not isinstance(part, str):
+                break
+            node = node.setdefault(part, {})
+    return trie
+
+
+def unknown_key(data: dict[str, Any], trie: dict[str, Any],
+                prefix: tuple[str, ...] = ()) -> str | None:
+    """The quoted path of the first key of ``data`` that no schema path reaches, or None."""
+    for key, value in data.items():
+        child = trie.get(key)
+        if child is None:
+            return repr(format_parts((*prefix, key)))
+        if child and type(value) is dict:
+            found = unknown_key(value, child, (*prefix, key))
+            if found is not None:
+                return found
+    return None

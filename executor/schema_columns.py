@@ -39,7 +39,7 @@ from driftline.dataloader.field_values import (
     flag_value,
     number_value,
 )
-from driftline.dataloader.json_path import ABSENT, JsonPath, format_parts
+from driftline.dataloader.json_path import ABSENT, Misplaced
 from driftline.dataloader.schema import (
     BooleanField,
     CategoricalField,
@@ -48,58 +48,11 @@ from driftline.dataloader.schema import (
     NumericField,
 )
 
-__all__ = ["Misplaced", "boolean_column", "categorical_column", "class_column",
-           "event_id_column", "event_time_column", "numeric_column", "path_column",
-           "score_column"]
+__all__ = ["boolean_column", "categorical_column", "class_column", "event_id_column",
+           "event_time_column", "numeric_column", "score_column"]
 
 Rejects = dict[int, tuple[str, str]]
 _NUMBER_TYPES = frozenset({float, int})
-
-
-class Misplaced:
-    """The value at a path whose step met something other than an object (or array)."""
-
-    __slots__ = ("found", "where")
-
-    def __init__(self, where: str, found: Any) -> None:
-        self.where = where
-        self.found = found
-
-    def __str__(self) -> str:
-        return f"{self.where or 'the event'} is {type(self.found).__name__}, not an object"
-
-
-def path_column(path: JsonPath, docs: Sequence[Any], cache: dict[tuple[Any, ...], list[Any]],
-                ) -> list[Any]:
-    """The values at ``path`` in every document (``ABSENT`` if missing, :class:`Misplaced` if
-    the path runs through a non-object); columns of shared prefixes are computed once."""
-    parts = path.parts
-    column = cache.get(parts)
-    if column is not None:
-        return column
-    if len(parts) == 1:
-        key = parts[0]
-        column = [doc.get(key, ABSENT) for doc in docs]
-    else:
-        parent = path_column(JsonPath(parts[:-1], ""), docs, cache)
-        key = parts[-1]
-        container = dict if isinstance(key, str) else list
-        where = format_parts(parts[:-1])
-        column = []
-        for node in parent:
-            if type(node) is container:
-                if container is dict:
-                    column.append(node.get(key, ABSENT))
-                else:
-                    column.append(node[key] if key < len(node) else ABSENT)
-            elif node is ABSENT or node is None:
-                column.append(ABSENT)
-            elif type(node) is Misplaced:
-                column.append(node)
-            else:
-                column.append(Misplaced(where, node))
-    cache[parts] = column
-    return column
 
 
 def _name(spec: Any) -> str:

@@ -58,7 +58,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from driftline.dataloader.field_values import QUALITY_FLAGS, CategoryVocabulary
-from driftline.dataloader.json_path import parse_path
+from driftline.dataloader.json_path import parse_path, path_column, trie_of, unknown_key
 from driftline.dataloader.schema import CategoricalField, EventIdSpec, EventSchema, NumericField
 from driftline.executor.decoded import DeadLetter
 from driftline.executor.schema_columns import (
@@ -68,15 +68,12 @@ from driftline.executor.schema_columns import (
     event_id_column,
     event_time_column,
     numeric_column,
-    path_column,
     score_column,
 )
 from driftline.executor.schema_parse import (
     RecordError,
     parse_event,
     parse_events,
-    trie_of,
-    unknown_key,
 )
 
 __all__ = ["REASONS", "CategoryVocabulary", "DeadLetter", "DecodedBatch", "SchemaDecoder",

@@ -19,10 +19,6 @@ Example
 ... except RecordError as problem:
 ...     print(problem.reason, problem.detail)
 duplicate_key key 'a' appears more than once
->>> from driftline.dataloader.json_path import parse_path
->>> trie = trie_of([parse_path("f.age"), parse_path("id")])
->>> unknown_key({"id": 1, "f": {"age": 2, "agee": 3}}, trie)
-"'f.agee'"
 """
 
 from __future__ import annotations
@@ -32,7 +28,6 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from driftline.dataloader.field_values import NonFinite
-from driftline.dataloader.json_path import JsonPath, format_parts
 
 try:  # orjson parses an event in a fifth of the time of the json module
     import orjson
@@ -40,7 +35,7 @@ try:  # orjson parses an event in a fifth of the time of the json module
 except ImportError:  # pragma: no cover - orjson is a dependency
     _fast_loads = None
 
-__all__ = ["RecordError", "parse_event", "parse_events", "trie_of", "unknown_key"]
+__all__ = ["RecordError", "parse_event", "parse_events"]
 
 _LIMIT_64 = (-(2 ** 63), 2 ** 64)
 
@@ -161,29 +156,3 @@ def parse_events(values: Sequence[Any], max_bytes: int,
         except RecordError as problem:
             problems[i] = (problem.reason, problem.detail)
     return docs, rows, problems
-
-
-def trie_of(paths: Iterable[JsonPath]) -> dict[str, Any]:
-    """The object keys of ``paths`` as nested dicts (a leaf is an empty dict)."""
-    trie: dict[str, Any] = {}
-    for path in paths:
-        node = trie
-        for part in path.parts:
-            if not isinstance(part, str):
-                break
-            node = node.setdefault(part, {})
-    return trie
-
-
-def unknown_key(data: dict[str, Any], trie: dict[str, Any],
-                prefix: tuple[str, ...] = ()) -> str | None:
-    """The quoted path of the first key of ``data`` that no schema path reaches, or None."""
-    for key, value in data.items():
-        child = trie.get(key)
-        if child is None:
-            return repr(format_parts((*prefix, key)))
-        if child and type(value) is dict:
-            found = unknown_key(value, child, (*prefix, key))
-            if found is not None:
-                return found
-    return None
