@@ -13,7 +13,6 @@ Histogram convention (Prometheus ``le`` buckets): ``edges`` are increasing upper
 Example
 -------
 >>> import numpy as np
-
 >>> from driftline.model.profile import Histogram
 >>> h = Histogram.from_reference(np.arange(1.0, 101.0), n_buckets=4)
 >>> h.edges, h.counts
