@@ -326,11 +326,11 @@ class SchemaDecoder:
                               path_column(parse_path(spec.key_path or "event_id"), [data], cache),
                               rejects)
         if rejects:
-            return None, "bad_event_id"
+            return None, rejects[0][0]
         labels = class_column("label", path_column(spec.json_path, [data], cache),
                               self._class_index, True, "bad_label", rejects)
         if rejects:
-            return None, "bad_label"
+            return None, rejects[0][0]
         return ids[0], int(labels[0])
 
 
