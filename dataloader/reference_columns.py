@@ -119,8 +119,8 @@ def checked_numbers(values: np.ndarray, spec: ColumnSpec, start: int, path: str,
     infinite = np.isinf(values)
     if infinite.any():
         row = _first(infinite)
-        raise _fail(error, path, spec, f"data row {start + row + 1}: {values[row]!r} is not a "
-                    "finite number")
+        raise _fail(error, path, spec, f"data row {start + row + 1}: {float(values[row])!r} "
+                    "is not a finite number")
     optional = spec.optional if missing_ok is None else missing_ok
     if not optional:
         missing = np.isnan(values)
@@ -145,8 +145,8 @@ def _arrow_numbers(array: Any, spec: ColumnSpec, start: int, path: str,
         wrong = ~np.isnan(values) & (values != 0.0) & (values != 1.0)
         if wrong.any():
             row = _first(wrong)
-            raise _fail(error, path, spec, f"data row {start + row + 1}: {values[row]!r} is "
-                        "not true/false (or 0/1)")
+            raise _fail(error, path, spec, f"data row {start + row + 1}: "
+                        f"{float(values[row])!r} is not true/false (or 0/1)")
         return checked_numbers(values, spec, start, path, error)
     if not (pa.types.is_integer(kind) or pa.types.is_floating(kind)
             or pa.types.is_decimal(kind)):
