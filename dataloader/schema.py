@@ -309,6 +309,11 @@ class EventSchema(ConfigModel):
                         kind, loc = "config_key", loc[:-1]
                         ctx = {"key": str(error["loc"][-1]), "message": f"unknown key ({hint}"
                                f"allowed: {', '.join(allowed)})"}
+                if kind in ("union_tag_invalid", "union_tag_not_found") and loc[0] == "fields":
+                    tag = ctx.get("tag")
+                    kind, ctx = "config_key", {"key": "type", "message": (
+                        f"unknown field type {tag!r}" if kind == "union_tag_invalid" else
+                        "required key is missing") + f" (types: {', '.join(sorted(_BY_TAG))})"}
                 message = "{key}: {message}" if kind == "config_key" else error["msg"]
                 errors.append({"type": PydanticCustomError(kind, message, ctx), "loc": loc,
                                "input": error["input"]})

@@ -72,7 +72,9 @@ def test_a_full_schema_loads(tmp_path: Path) -> None:
 BAD: list[tuple[dict[str, Any], str]] = [
     ({}, "fields: required key is missing"),
     ({"fields": []}, "fields: List should have at least 1 item"),
-    ({"fields": [{"name": "a", "type": "text"}]}, "fields[0]: Input tag 'text'"),
+    ({"fields": [{"name": "a", "type": "text"}]},
+     "fields[0].type: unknown field type 'text' (types: boolean, categorical, numeric)"),
+    ({"fields": [{"name": "a"}]}, "fields[0].type: required key is missing (types:"),
     ({"fields": [{"name": "a", "type": "numeric", "optinal": True}]},
      "fields[0].optinal: unknown key (did you mean 'optional'?"),
     ({"fields": [{"name": "a", "type": "numeric", "range": [2, 1]}]},
