@@ -193,6 +193,10 @@ def path_column(path: JsonPath, docs: Sequence[Any], cache: dict[tuple[Any, ...]
         parent = path_column(JsonPath(parts[:-1], ""), docs, cache)
         key = parts[-1]
         container = dict if isinstance(key, str) else list
+        if container is dict and set(map(type, parent)) == {dict}:
+            column = [node.get(key, ABSENT) for node in parent]
+            cache[parts] = column
+            return column
         where = format_parts(parts[:-1])
         column = []
         for node in parent:

@@ -120,10 +120,9 @@ def categorical_column(spec: CategoricalField, raw: list[Any], vocabulary: Categ
     """int32 codes of a categorical field (see :class:`CategoryVocabulary`)."""
     index = vocabulary.index
     wanted = str if spec.values == "string" else int
-    codes = [index.get(item, -1) if type(item) is wanted else -1 for item in raw]
-    for row, code in enumerate(codes):
-        if code >= 0:
-            continue
+    codes = np.array([index.get(item, -1) if type(item) is wanted else -1 for item in raw],
+                     dtype=np.int32)
+    for row in np.flatnonzero(codes < 0).tolist():
         item = raw[row]
         if type(item) is wanted and (wanted is int or encodable(item)):
             code, unseen = vocabulary.code(item)
@@ -133,7 +132,7 @@ def categorical_column(spec: CategoricalField, raw: list[Any], vocabulary: Categ
             _problem(spec, item, lambda v: category_value(v, spec.values), flags, rejects, row)
             code = vocabulary.missing_code
         codes[row] = code
-    return np.array(codes, dtype=np.int32)
+    return codes
 
 
 def event_id_column(spec: EventIdSpec, raw: list[Any], rejects: Rejects) -> list[str]:
