@@ -13,13 +13,12 @@ sample of ``sample_size`` rows in file order. Memory is bounded by the chunk and
 
 Example
 -------
->>> import tempfile, pathlib
 >>> from driftline.dataloader.insurance import DATA_DIR
 >>> profile, report = build_profile(DATA_DIR / "schema.yaml", DATA_DIR / "reference.csv.gz")
 >>> profile.n_reference, profile.feature_names[:2], report.unknown_columns
 (1500, ['age', 'emergency_braking'], ['training', 'risk', 'group_name'])
->>> profile.label_distribution == sorted(profile.label_distribution) or True
-True
+>>> [round(p, 3) for p in profile.label_distribution], report.passes
+([0.387, 0.325, 0.288], 1)
 """
 
 from __future__ import annotations

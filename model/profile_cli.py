@@ -94,15 +94,16 @@ class _Progress:
         if stage != self.stage:
             self.close()
             self.stage, self.rows, self.started = stage, 0, time.perf_counter()
-            if self.mode == "bar":
-                from tqdm import tqdm
-
-                self.bar = tqdm(desc=stage, unit=" rows", file=self.stream, unit_scale=True)
-            elif self.mode == "lines":
+            if self.mode == "lines":
                 print(f"{stage} {self.total_hint}".rstrip() + " ...", file=self.stream,
                       flush=True)
         if rows is not None:
-            if self.bar is not None:
+            if self.mode == "bar":
+                if self.bar is None:  # stages that count rows get a bar
+                    from tqdm import tqdm
+
+                    self.bar = tqdm(desc=stage, unit=" rows", file=self.stream,
+                                    unit_scale=True)
                 self.bar.update(rows - self.rows)
             self.rows = rows
 

@@ -116,3 +116,11 @@ def test_bad_option_values_are_usage_errors(capsys: pytest.CaptureFixture[str]) 
     with pytest.raises(SystemExit) as caught:
         main(["profile", "--schema", "s", "--reference", "r", "--sample-size", "0"])
     assert caught.value.code == 2 and "must be >= 1" in capsys.readouterr().err
+
+
+def test_progress_bar_on_request(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "--schema", str(SCHEMA), "--reference", str(REFERENCE),
+                       "--output-dir", str(tmp_path), "--progress", "bar",
+                       "--unknown-columns", "ignore")
+    assert code == 0
+    assert "\rreading: 1.50k rows" in err and "hashing" not in err
