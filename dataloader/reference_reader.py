@@ -30,6 +30,7 @@ Example
 
 from __future__ import annotations
 
+import csv
 import gzip
 import re
 from collections.abc import Iterator
@@ -122,7 +123,9 @@ class ReferenceReader:
 
                 return list(pq.ParquetFile(self.path).schema_arrow.names)
             with self._open_text() as handle:
-                first = handle.readline()
+                first = handle.readline().lstrip("\ufeff")
+                while self.format == "jsonl" and first and not first.strip():
+                    first = handle.readline()
         except (OSError, UnicodeDecodeError, EOFError) as exc:
             raise ReferenceDataError(f"{self.path}: cannot read: {_reason(exc)}") from None
         except Exception as exc:  # pyarrow's errors for a file that is not Parquet
@@ -141,7 +144,7 @@ class ReferenceReader:
         header = first.rstrip("\r\n")
         if self.delimiter is None:
             self.delimiter = max(_DELIMITERS, key=header.count)
-        return [name.strip().strip('"') for name in header.split(self.delimiter)]
+        return [name.strip() for name in next(csv.reader([header], delimiter=self.delimiter))]
 
     def chunks(self) -> Iterator[ReferenceChunk]:
         """The file's rows, chunk by chunk (each call reads the file again)."""
@@ -175,15 +178,15 @@ class ReferenceReader:
 
     def _csv_batches(self) -> Iterator[Any]:
         import pyarrow as pa
-        from pyarrow import csv
+        from pyarrow import csv as arrow_csv
 
         types = {spec.column: spec.csv_type() for spec in self.specs}
         stream = pa.input_stream(str(self.path), compression="detect")
-        reader = csv.open_csv(
+        reader = arrow_csv.open_csv(
             stream,
-            read_options=csv.ReadOptions(block_size=max(1 << 16, self.chunk_rows * 64)),
-            parse_options=csv.ParseOptions(delimiter=self.delimiter),
-            convert_options=csv.ConvertOptions(
+            read_options=arrow_csv.ReadOptions(block_size=max(1 << 16, self.chunk_rows * 64)),
+            parse_options=arrow_csv.ParseOptions(delimiter=self.delimiter),
+            convert_options=arrow_csv.ConvertOptions(
                 column_types=types, include_columns=list(types), strings_can_be_null=True))
         yield from reader
 

@@ -184,3 +184,19 @@ def test_header_only_csv_yields_no_rows(tmp_path: Path) -> None:
     path = tmp_path / "ref.csv"
     path.write_text(",".join(ROWS[0]) + "\n")
     assert list(ReferenceReader(path, SCHEMA).chunks()) == []
+
+
+def test_bom_quoted_header_and_leading_blank_lines(tmp_path: Path) -> None:
+    schema = build_config({"fields": [{"name": "x", "type": "numeric"},
+                                      {"name": "y", "column": "a;b", "type": "numeric"}]},
+                          EventSchema)
+    path = tmp_path / "excel.csv"
+    path.write_bytes(b'\xef\xbb\xbf"x";"a;b"\r\n1;2\r\n3;4\r\n')
+    reader = ReferenceReader(path, schema)
+    assert reader.columns == ["x", "a;b"] and reader.delimiter == ";"
+    (chunk,) = reader.chunks()
+    assert chunk.numeric["y"].tolist() == [2.0, 4.0]
+    events = tmp_path / "ev.jsonl"
+    events.write_text('\n\n{"x": 1, "y": 2}\n')
+    schema = build_config({"fields": [{"name": "x", "type": "numeric"}]}, EventSchema)
+    assert ReferenceReader(events, schema).unknown_columns == ["y"]
