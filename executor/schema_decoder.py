@@ -31,6 +31,15 @@ time: ``bad_timestamp`` (absent: the Kafka timestamp, or ``missing_field`` if th
 required). Outputs: ``bad_prediction``, ``bad_score``, ``bad_label`` (``missing_field`` for an
 absent required prediction or score; an absent inline label is simply no label).
 
+Quality flags are bits per field (:data:`~dataloader.field_values.QUALITY_FLAGS`:
+``missing`` 1, ``out_of_range`` 2, ``unseen_category`` 4, ``wrong_type`` 8), so the data-quality
+detectors can read each one as a 0/1 stream per field (:meth:`DecodedBatch.flagged`).
+
+Columns are read one field at a time (:mod:`executor.schema_columns`): a field type is a column
+reader plus a block of :class:`DecodedBatch`. The fixed-length vector and image fields of the
+high-dimensional inputs add a reader that checks length/shape and finiteness and an
+``(n, length)`` float block, without touching the other types.
+
 Example
 -------
 >>> from driftline.configs import build_config
