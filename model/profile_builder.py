@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from driftline.dataloader.reference_reader import ReferenceReader
+from driftline.dataloader.reference_reader import ReferenceChunk, ReferenceReader
 from driftline.dataloader.schema import CategoricalField, EventSchema, NumericField, load_schema
 from driftline.model.profile import (
     CategoricalProfile,
@@ -42,8 +42,8 @@ from driftline.model.profile import (
 )
 from driftline.model.profile_stats import CategoryCounter, Moments, RowReservoir
 
-__all__ = ["DEFAULT_QUANTILE_LEVELS", "BuildReport", "ProfileOptions", "build_profile",
-           "file_sha256"]
+__all__ = ["DEFAULT_QUANTILE_LEVELS", "BuildReport", "ProfileError", "ProfileOptions",
+           "build_profile", "file_sha256"]
 
 DEFAULT_QUANTILE_LEVELS = (0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 1.0)
 
@@ -136,23 +136,22 @@ class _Accumulator:
         self.n_both = self.n_errors = 0
         self.n_rows = 0
 
-    def add(self, chunk: object) -> None:
-        matrix = np.column_stack(
-            [chunk.numeric[name] for name in self.columns if name != "\0score"]  # type: ignore[attr-defined]
-            + ([chunk.score] if "\0score" in self.columns else [])  # type: ignore[attr-defined]
-        ) if self.columns else np.empty((chunk.n_rows, 0))  # type: ignore[attr-defined]
+    def add(self, chunk: ReferenceChunk) -> None:
+        columns = [chunk.score if name == "\0score" else chunk.numeric[name]
+                   for name in self.columns]
+        matrix = np.column_stack(columns) if columns else np.empty((chunk.n_rows, 0))
         self.moments.add(matrix)
         self.reservoir.add(matrix)
         for spec in self.numeric:
             if spec.name in self.out_of_range:
-                values = chunk.numeric[spec.name]  # type: ignore[attr-defined]
+                values = chunk.numeric[spec.name]
                 low, high = spec.range  # type: ignore[union-attr]
                 self.out_of_range[spec.name] += int(np.count_nonzero((values < low)
                                                                      | (values > high)))
         for name, counter in self.categories.items():
-            counter.add(*chunk.categories[name])  # type: ignore[attr-defined]
+            counter.add(*chunk.categories[name])
         k = self.predicted.size
-        prediction, label = chunk.prediction, chunk.label  # type: ignore[attr-defined]
+        prediction, label = chunk.prediction, chunk.label
         if prediction is not None:
             self.predicted += np.bincount(prediction[prediction >= 0], minlength=k)
         if label is not None:
@@ -161,7 +160,7 @@ class _Accumulator:
             both = (prediction >= 0) & (label >= 0)
             self.n_both += int(both.sum())
             self.n_errors += int(np.count_nonzero(prediction[both] != label[both]))
-        self.n_rows += chunk.n_rows  # type: ignore[attr-defined]
+        self.n_rows += chunk.n_rows
 
 
 def build_profile(schema_path: str | Path, reference_path: str | Path,
