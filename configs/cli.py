@@ -23,7 +23,7 @@ __all__ = ["config_schema_arguments", "config_schema_main"]
 def config_schema_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``driftline config-schema``."""
     parser.add_argument("kind", nargs="?", choices=sorted(SCHEMAS),
-                        help="print the schema of this config kind (run, train, evaluate)")
+                        help="print the schema of this config kind (run, train, evaluate, event)")
     parser.add_argument("--write", action="store_true",
                         help="write <kind>.schema.json of every kind into --dir")
     parser.add_argument("--check", action="store_true",

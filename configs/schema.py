@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from driftline.configs import CONFIG_DIR, ConfigModel
+from driftline.dataloader.schema import EventSchema
 from driftline.evaluation.config import EvaluateConfig
 from driftline.executor.config import RunConfig
 from driftline.model.config import TrainConfig
@@ -39,6 +40,7 @@ SCHEMAS: dict[str, type[ConfigModel]] = {
     "run": RunConfig,
     "train": TrainConfig,
     "evaluate": EvaluateConfig,
+    "event": EventSchema,
 }
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 _MODELINE = re.compile(r"#\s*yaml-language-server:\s*\$schema=(\S+)")

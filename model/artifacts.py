@@ -36,6 +36,7 @@ from driftline.model.fallback import InputGuard, RuleFallback
 from driftline.model.network import GroupNet, state_dict_sha256
 from driftline.model.predict import Predictions, check_features, network_outputs, serve
 from driftline.model.profile import ReferenceProfile
+from driftline.model.profile_files import MODEL_FILE, PROFILE_FILE
 
 __all__ = [
     "MODEL_FILE",
@@ -47,8 +48,6 @@ __all__ = [
     "save_artifacts",
 ]
 
-MODEL_FILE = "model.pt"
-PROFILE_FILE = "reference_profile.json"
 _MODEL_FORMAT_VERSION = 1
 
 

@@ -33,12 +33,18 @@ from typing import Any
 
 import numpy as np
 
+from driftline.dataloader.field_values import CategoryVocabulary
+
 __all__ = [
-    "EDGE_SIGNIFICANT_DIGITS", "PROFILE_FORMAT_VERSION", "Histogram", "ReferenceProfile",
-    "data_sha256", "round_edges", "runtime_versions",
+    "EDGE_SIGNIFICANT_DIGITS", "PROFILE_FORMAT_VERSION", "SUPPORTED_FORMAT_VERSIONS",
+    "CategoricalProfile", "Histogram", "ReferenceProfile", "data_sha256", "round_edges",
+    "runtime_versions",
 ]
 
-PROFILE_FORMAT_VERSION = 1
+#: version 2 adds categorical features, missing and out-of-range rates, the label distribution
+#: and the schema / reference-data hashes of ``driftline profile``; version 1 files still load
+PROFILE_FORMAT_VERSION = 2
+SUPPORTED_FORMAT_VERSIONS = (1, 2)
 #: Significant digits of the quantile bucket edges (see :func:`round_edges`).
 EDGE_SIGNIFICANT_DIGITS = 3
 
@@ -97,6 +103,38 @@ class Histogram:
         return [int(c) for c in np.bincount(index, minlength=len(self.edges) + 1)]
 
 
+@dataclass(frozen=True)
+class CategoricalProfile:
+    """Reference frequencies of a categorical feature.
+
+    ``categories`` are the most frequent values (at most the field's ``max_categories``; with
+    declared categories, those, in declared order) and ``counts`` their reference counts;
+    ``other_count`` pools the rest of the known values, listed in ``other_categories`` when
+    ``complete`` (the reference had few enough distinct values to count them all exactly).
+    ``unseen_count`` counts reference values outside the declared categories, ``missing_count``
+    rows without a value.
+    """
+
+    categories: list[str | int]
+    counts: list[int]
+    other_count: int = 0
+    other_categories: list[str | int] = field(default_factory=list)
+    unseen_count: int = 0
+    missing_count: int = 0
+    complete: bool = True
+    declared: bool = False
+
+    def vocabulary(self) -> CategoryVocabulary:
+        """Integer codes of this feature for the decoder (see :class:`CategoryVocabulary`)."""
+        return CategoryVocabulary(self.categories, known=self.other_categories,
+                                  complete=self.complete or self.declared)
+
+    def frequencies(self) -> list[float]:
+        """Reference frequency of each category, then of "other" (over rows with a value)."""
+        total = sum(self.counts) + self.other_count + self.unseen_count
+        return [c / total if total else 0.0 for c in (*self.counts, self.other_count)]
+
+
 @dataclass
 class ReferenceProfile:
     """Reference statistics of the features and of the model's predictions.
@@ -130,15 +168,28 @@ class ReferenceProfile:
     baseline_fallback_rate : float
         Fraction of reference rows served by the rule-based fallback.
     n_reference : int
-        Number of reference rows.
+        Number of reference rows (``reference_samples`` may hold a uniform sample of them).
     training_data_sha256 : str
-        :func:`data_sha256` of the training split.
+        :func:`data_sha256` of the training split ("" for a profile of reference data only).
     model_sha256 : str
-        :func:`model.network.state_dict_sha256` of the saved weights.
+        :func:`model.network.state_dict_sha256` of the saved weights ("" without a model).
     versions : dict of str to str
         Versions of driftline, torch, numpy and Python that produced the profile.
     format_version : int
         :data:`PROFILE_FORMAT_VERSION`.
+    categorical : dict of str to CategoricalProfile
+        Reference frequencies of the categorical features (not in ``feature_names``).
+    missing_rates : dict of str to float
+        Fraction of reference rows without a value, per field.
+    out_of_range_rates : dict of str to float
+        Fraction of reference values outside the field's declared range, per numeric field.
+    label_distribution : list of float
+        Fraction of labelled reference rows of each class.
+    schema_sha256, reference_data_sha256 : str
+        SHA-256 of the schema file and of the reference data file ("" when not built from one).
+
+    A baseline error rate that the reference data cannot give (no predictions or no labels)
+    is ``None``.
     """
 
     feature_names: list[str]
@@ -152,14 +203,20 @@ class ReferenceProfile:
     feature_histograms: dict[str, Histogram]
     prediction_histograms: dict[str, Histogram]
     class_distribution: list[float]
-    baseline_error_rate: float
-    baseline_model_error_rate: float
+    baseline_error_rate: float | None
+    baseline_model_error_rate: float | None
     baseline_fallback_rate: float
     n_reference: int
     training_data_sha256: str
     model_sha256: str
     versions: dict[str, str] = field(default_factory=dict)
     format_version: int = PROFILE_FORMAT_VERSION
+    categorical: dict[str, CategoricalProfile] = field(default_factory=dict)
+    missing_rates: dict[str, float] = field(default_factory=dict)
+    out_of_range_rates: dict[str, float] = field(default_factory=dict)
+    label_distribution: list[float] = field(default_factory=list)
+    schema_sha256: str = ""
+    reference_data_sha256: str = ""
 
     @staticmethod
     def describe_features(X: np.ndarray, feature_names: list[str], quantile_levels: list[float],
@@ -211,13 +268,16 @@ class ReferenceProfile:
         extra = sorted(set(data) - names)
         if extra:
             raise ValueError(f"profile: unknown key {extra[0]!r}")
-        if data.get("format_version", PROFILE_FORMAT_VERSION) != PROFILE_FORMAT_VERSION:
-            raise ValueError(f"profile: format_version {data['format_version']!r} is not "
-                             f"supported (expected {PROFILE_FORMAT_VERSION})")
+        version = data.get("format_version", PROFILE_FORMAT_VERSION)
+        if version not in SUPPORTED_FORMAT_VERSIONS:
+            raise ValueError(f"profile: format_version {version!r} is not supported (this "
+                             f"driftline reads {list(SUPPORTED_FORMAT_VERSIONS)})")
         values = dict(data)
         for key in ("feature_histograms", "prediction_histograms"):
             values[key] = {n: Histogram(list(h["edges"]), list(h["counts"]))
                            for n, h in data[key].items()}
+        values["categorical"] = {n: CategoricalProfile(**c)
+                                 for n, c in data.get("categorical", {}).items()}
         return cls(**values)
 
     @classmethod

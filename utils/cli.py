@@ -18,11 +18,13 @@ __all__ = ["SUBCOMMANDS", "main"]
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train": ("model.cli:train", "train the model and write it with its reference profile"),
     "months": ("model.cli:months", "print the model's quality on each insurance month"),
+    "profile": ("model.profile_cli:profile",
+                "build the reference profile of your reference data under an event schema"),
     "run": ("executor.cli:run", "run the streaming executor (source -> model -> detectors)"),
     "replay": ("executor.cli:replay", "replay the insurance months or a scenario into Kafka"),
     "evaluate": ("evaluation.cli:evaluate", "compare detectors on streams with known drift"),
     "config-schema": ("configs.cli:config_schema",
-                      "print, write or check the JSON Schema of the run/train/evaluate configs"),
+                      "print, write or check the JSON Schema of the configs and event schemas"),
 }
 
 
