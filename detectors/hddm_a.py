@@ -38,17 +38,20 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from driftline.detectors._bounded import check_bounds, scale
-from driftline.detectors._error_input import KINDS, ErrorInputMixin
-from driftline.detectors.base import DriftDetector, check_choice, check_probability
+from driftline.detectors.alarm import AlarmParameter
+from driftline.detectors.base import DriftDetector, check_bool, check_probability
+from driftline.detectors.inputs import BINARY, REAL
 
 __all__ = ["HDDMA"]
 
 
-class HDDMA(ErrorInputMixin, DriftDetector):
+class HDDMA(DriftDetector):
     """HDDM with the A-test (see module docstring).
 
     Parameters
@@ -68,31 +71,27 @@ class HDDMA(ErrorInputMixin, DriftDetector):
     """
 
     name = "hddm_a"
+    alarm = AlarmParameter("drift_confidence", fewer_alarms="lower", bounds=(-4.5, -1.0),
+                           log_scale=True, warning="warning_confidence", method="fresh_streams",
+                           iterations=4, alarms=5)
+    input_kinds = (BINARY, REAL)
+    test_params = ({}, {"two_sided": True},
+                   {"kind": "real", "bounds": (-4.0, 4.0), "drift_confidence": 0.01})
 
     def __init__(
         self, drift_confidence: float = 0.001, warning_confidence: float = 0.005,
         two_sided: bool = False, *, kind: str = "binary",
         bounds: tuple[float, float] = (0.0, 1.0), on_nonfinite: str = "raise",
     ) -> None:
-        super().__init__(on_nonfinite=on_nonfinite)
         self.drift_confidence = check_probability("drift_confidence", drift_confidence)
         self.warning_confidence = check_probability("warning_confidence", warning_confidence)
         if self.warning_confidence < self.drift_confidence:
             raise ValueError(f"warning_confidence must be >= drift_confidence "
                              f"({self.drift_confidence}), got {self.warning_confidence}")
-        if not isinstance(two_sided, bool):
-            raise TypeError(f"two_sided must be a bool, got {two_sided!r}")
-        self.two_sided = two_sided
-        self.kind = check_choice("kind", kind, KINDS)
+        self.two_sided = check_bool("two_sided", two_sided)
+        self.kind = self.check_kind(kind)
         self.bounds = check_bounds(bounds)
-        self._log_drift = math.log(1.0 / self.drift_confidence)
-        self._reset_state()
-
-    def get_params(self) -> dict[str, Any]:
-        return {"drift_confidence": self.drift_confidence,
-                "warning_confidence": self.warning_confidence, "two_sided": self.two_sided,
-                "kind": self.kind, "bounds": list(self.bounds),
-                "on_nonfinite": self.on_nonfinite}
+        super().__init__(on_nonfinite)
 
     def _reset_state(self) -> None:
         # (n, mean) of the whole window, of the cut for increases and of the cut for decreases
@@ -100,6 +99,10 @@ class HDDMA(ErrorInputMixin, DriftDetector):
         self._lo = [0, 0.0]
         self._hi = [0, 0.0]
         self._pending = False
+
+    @functools.cached_property
+    def _log_drift(self) -> float:
+        return math.log(1.0 / self.drift_confidence)
 
     def _bound(self, n: int) -> float:
         return math.sqrt(1.0 / (2 * n) * self._log_drift)
@@ -167,7 +170,7 @@ class HDDMA(ErrorInputMixin, DriftDetector):
         return {"z": list(self._z), "lo": list(self._lo), "hi": list(self._hi),
                 "pending": self._pending}
 
-    def _set_state(self, state: dict[str, Any]) -> None:
+    def _set_state(self, state: Mapping[str, Any]) -> None:
         self._z = [int(state["z"][0]), float(state["z"][1])]
         self._lo = [int(state["lo"][0]), float(state["lo"][1])]
         self._hi = [int(state["hi"][0]), float(state["hi"][1])]
