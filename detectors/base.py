@@ -243,7 +243,8 @@ class DriftDetector(abc.ABC):
         """Consume one value (a vector for vector inputs); return ``drift_detected``."""
         value, finite = self._input.coerce_one(type(self).__name__, x)
         if not finite:
-            self._skip_or_raise(f"a non-finite value {x!r}", 1)
+            self._raise_nonfinite(f"a non-finite value {x!r}")
+            self._n_skipped += 1
             self._drift = self._warning = False
             return False
         self._input.check_one(type(self).__name__, value)
@@ -259,12 +260,14 @@ class DriftDetector(abc.ABC):
         Equivalent to calling :meth:`update` on each element, including the final state and
         ``drift_detected`` / ``warning_detected`` of the last element.
         """
-        values, positions = self._coerce_many(xs)
-        if len(values) == 0:
-            return np.empty(0, dtype=np.int64)
-        fired = np.asarray(self._update_batch(values), dtype=np.int64)
-        self._n_seen += len(values)
-        self._n_detections += len(fired)
+        values, positions, last_skipped = self._coerce_many(xs)
+        fired = np.empty(0, dtype=np.int64)
+        if len(values):
+            fired = np.asarray(self._update_batch(values), dtype=np.int64)
+            self._n_seen += len(values)
+            self._n_detections += len(fired)
+        if last_skipped:  # as update() leaves them after a skipped value
+            self._drift = self._warning = False
         return positions[fired]
 
     @property
@@ -333,23 +336,24 @@ class DriftDetector(abc.ABC):
         return f"{type(self).__name__}({params})"
 
     # -- input handling -----------------------------------------------------------------------
-    def _skip_or_raise(self, what: str, count: int) -> None:
+    def _raise_nonfinite(self, what: str) -> None:
         if self.on_nonfinite == "raise":
             raise NonFiniteInputError(f"{type(self).__name__} received {what}; pass "
                                       "on_nonfinite='skip' to ignore such values")
-        self._n_skipped += count
 
-    def _coerce_many(self, xs: Any) -> tuple[np.ndarray, np.ndarray]:
+    def _coerce_many(self, xs: Any) -> tuple[np.ndarray, np.ndarray, bool]:
+        """Validated finite values, their positions in ``xs``, whether the last was skipped."""
         owner = type(self).__name__
         arr = self._input.coerce_many(owner, xs)
         finite = self._input.finite_mask(arr)
         positions = np.arange(len(arr), dtype=np.int64)
-        if not finite.all():
-            bad = int(np.flatnonzero(~finite)[0])
-            self._skip_or_raise(f"a non-finite value at position {bad}", int((~finite).sum()))
-            arr, positions = arr[finite], positions[finite]
-        self._input.check(owner, arr)
-        return arr, positions
+        if finite.all():
+            self._input.check(owner, arr)
+            return arr, positions, False
+        self._raise_nonfinite(f"a non-finite value at position {int(np.argmin(finite))}")
+        self._input.check(owner, arr[finite])
+        self._n_skipped += int((~finite).sum())
+        return arr[finite], positions[finite], not finite[-1]
 
     # -- batches ------------------------------------------------------------------------------
     def _update_batch(self, values: np.ndarray) -> list[int] | np.ndarray:

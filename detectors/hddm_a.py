@@ -76,7 +76,7 @@ class HDDMA(DriftDetector):
                            iterations=4, alarms=5)
     input_kinds = (BINARY, REAL)
     test_params = ({}, {"two_sided": True},
-                   {"kind": "real", "bounds": (-4.0, 4.0), "drift_confidence": 0.01})
+                   {"kind": "real", "bounds": (-4.0, 4.0), "drift_confidence": 0.004})
 
     def __init__(
         self, drift_confidence: float = 0.001, warning_confidence: float = 0.005,

@@ -123,10 +123,14 @@ class BinaryErrors(InputKind):
 
     def synthetic(self, rng: np.random.Generator, n: int, *, regime_length: int | None = None,
                   dims: int = 3) -> np.ndarray:
-        """0/1 errors at a rate of 0.1, or redrawn from {0.05, 0.2, 0.5} every
-        ``regime_length`` values."""
-        rates = 0.1 + _regimes(rng, n, regime_length,
-                               lambda k: rng.choice([0.05, 0.2, 0.5], size=k) - 0.1)
+        """0/1 errors at a rate of 0.1; with ``regime_length`` the rate alternates between 0.05
+        and a rate drawn from {0.2, 0.5} every ``regime_length`` values (errors rise every
+        other regime)."""
+        def draw(k: int) -> np.ndarray:
+            high = rng.choice([0.2, 0.5], size=k)
+            return np.where(np.arange(k) % 2 == 1, high, 0.05) - 0.1
+
+        rates = 0.1 + _regimes(rng, n, regime_length, draw)
         return (rng.random(n) < rates).astype(np.float64)
 
 

@@ -243,7 +243,7 @@ class NMDDM(DriftDetector):
         self._check_dims(np.shape(x))
         return super().update(x)
 
-    def _coerce_many(self, xs: Any) -> tuple[np.ndarray, np.ndarray]:
+    def _coerce_many(self, xs: Any) -> tuple[np.ndarray, np.ndarray, bool]:
         if np.ndim(xs) == 2:
             self._check_dims(np.shape(xs))
         return super()._coerce_many(xs)

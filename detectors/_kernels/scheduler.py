@@ -85,17 +85,15 @@ class Passes(Protocol):
         ...
 
 
-def run_passes(passes: Passes, n_rows: int, n_tests: int, schedule: Schedule,
-               start: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Advance ``n_tests`` tests over ``n_rows`` rows; test ``k`` from row ``start[k]`` (default
-    0). Returns the detections as (rows, columns), ordered by row then column."""
+def run_passes(passes: Passes, n_rows: int, n_tests: int,
+               schedule: Schedule) -> tuple[np.ndarray, np.ndarray]:
+    """Advance ``n_tests`` tests over ``n_rows`` rows; return the detections as (rows,
+    columns), ordered by row then column."""
     hits = Hits()
     chunk = max(schedule.first_span, schedule.chunk_values // max(1, n_tests))
     for first in range(0, n_rows, chunk):
         end = min(n_rows, first + chunk)
         pos = np.full(n_tests, first, dtype=np.int64)
-        if start is not None:
-            np.clip(start, first, end, out=pos)
         span = end - first
         while True:
             waiting = pos < end
