@@ -28,7 +28,7 @@ Definition
    at which a detector that restarts after each alarm raises at most one alarm per
    ``target_arl0`` steps (a renewal estimate of ARL0). The sampling error of the reference mean
    embedding is propagated into the simulation (see
-   :func:`detectors._kernel_features.calibrate_null`).
+   :func:`detectors.calibration.mmd_null.calibrate_mmd_null`).
    ``p_value`` is the empirical upper-tail probability of the current statistic under the
    simulated null of full-window statistics.
 5. Drift is signalled when the window is full and ``statistic > threshold``; with

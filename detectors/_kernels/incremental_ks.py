@@ -1,10 +1,10 @@
 """The Incremental-KS kernel: columns advanced with the exact vectorised KS path.
 
-Each column's statistics over a batch come from :func:`detectors._kernels.ks_path.ks_path`
-(equal, bit for bit, to the treap of the per-value update and to scipy). Statistics computed
-past a detection that empties the window are wasted, so after each detection the next piece of
-the batch is short, and pieces double while nothing fires. Banks with a multiple-testing
-correction run :mod:`.incremental_ks_corrected`.
+Each column's statistics over a pass of the shared scheduler (:mod:`.scheduler`) come from
+:func:`detectors._kernels.ks_path.ks_path` (equal, bit for bit, to the treap of the per-value
+update and to scipy). Statistics computed past a detection that empties the window are wasted,
+so after each detection the passes are about a window long, and double while nothing fires.
+Banks with a multiple-testing correction run :mod:`.incremental_ks_corrected`.
 """
 
 from __future__ import annotations
@@ -19,40 +19,60 @@ from driftline.detectors._kernels.incremental_ks_corrected import CorrectedKS
 from driftline.detectors._kernels.incremental_ks_state import KSConfig, KSState
 from driftline.detectors._kernels.ks_path import ks_path
 from driftline.detectors._kernels.protocol import Kernel
-from driftline.detectors._kernels.scheduler import Hits
+from driftline.detectors._kernels.scheduler import Hits, Schedule, run_passes
 from driftline.detectors.kolmogorov import ks_p_value
 
 __all__ = ["KERNEL", "IncrementalKSKernel"]
 
 
-def _advance_column(config: KSConfig, st: KSState, j: int, values: np.ndarray) -> np.ndarray:
-    """Consume ``values`` in column ``j``; return the positions where it fired."""
-    w, reference, threshold = config.window_size, config.references[j], config.thresholds[j]
-    fired: list[np.ndarray] = []
-    max_piece = max(8 * w, 8192)
-    piece = max_piece
-    i, n = 0, len(values)
-    while i < n:
-        chunk = values[i : i + piece]
-        stats = ks_path(reference, st.windows[j], chunk, w)
-        over = stats > threshold
-        hits = np.flatnonzero(over)
-        if config.reset_on_drift and len(hits):
-            first = int(hits[0])
-            fired.append(np.array([i + first]))
-            st.statistic[j], st.drift[j] = stats[first], True
-            st.windows[j] = np.empty(0)
-            i += first + 1
-            piece = w + max(64, w // 4)
-            continue
-        fired.append(i + hits)
-        last = stats[-1]
-        st.statistic[j] = 0.0 if math.isnan(last) else last
-        st.drift[j] = bool(over[-1])
-        st.append(j, chunk, w)
-        i += len(chunk)
-        piece = min(2 * piece, max_piece)
-    return np.concatenate(fired) if fired else np.empty(0, dtype=np.int64)
+class _Passes:
+    """Each column's statistics over a pass from the exact KS path; with ``reset_on_drift`` a
+    column stops at its first detection, its window emptied."""
+
+    def __init__(self, config: KSConfig, st: KSState, x: np.ndarray) -> None:
+        self.config, self.st, self.x = config, st, x
+
+    def pending(self, cols: np.ndarray) -> np.ndarray:
+        return np.zeros(len(cols), dtype=bool)  # a detection empties the window at once
+
+    def restart(self, mask: np.ndarray) -> None:
+        pass
+
+    def limit(self, p: int, stop: int, cols: np.ndarray, offset: np.ndarray) -> int:
+        return stop
+
+    def run(self, p: int, stop: int, cols: np.ndarray, offset: np.ndarray,
+            hits: Hits) -> np.ndarray:
+        config, st = self.config, self.st
+        w = config.window_size
+        consumed = np.empty(len(cols), dtype=np.int64)
+        for k, (j, start) in enumerate(zip(cols.tolist(), (p + offset).tolist(), strict=True)):
+            values = self.x[start:stop, j]
+            stats = ks_path(config.references[j], st.windows[j], values, w)
+            over = stats > config.thresholds[j]
+            fired = np.flatnonzero(over)
+            if config.reset_on_drift and len(fired):
+                first = int(fired[0])
+                hits.add(np.array([start + first]), np.array([j]))
+                st.statistic[j], st.drift[j] = stats[first], True
+                st.windows[j] = np.empty(0)
+                consumed[k] = first + 1
+                continue
+            hits.add(start + fired, np.full(len(fired), j))
+            last = stats[-1]
+            st.statistic[j] = 0.0 if math.isnan(last) else last
+            st.drift[j] = bool(over[-1])
+            st.append(j, values, w)
+            consumed[k] = len(values)
+        return consumed
+
+
+def _schedule(config: KSConfig, n: int) -> Schedule:
+    """Long passes (window-sized steps share a grid); after a detection a pass of about one
+    window, doubling while nothing fires."""
+    w = config.window_size
+    after = w + max(64, w // 4)
+    return Schedule(chunk_values=max(8 * w, 8192) * n, first_span=after, restart_cells=after)
 
 
 class IncrementalKSKernel(Kernel):
@@ -86,12 +106,9 @@ class IncrementalKSKernel(Kernel):
 
     def advance(self, config: KSConfig, state: KSState,
                 rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        hits = Hits()
-        for j in range(rows.shape[1]):
-            fired = _advance_column(config, state, j, rows[:, j])
-            hits.add(fired, np.full(len(fired), j))
+        n = rows.shape[1]
         state.warning[:] = False
-        return hits.sorted()
+        return run_passes(_Passes(config, state, rows), len(rows), n, _schedule(config, n))
 
     def corrected(self, config: KSConfig, alpha: float, correction: str,
                   reset_on_drift: bool) -> CorrectedKS:
