@@ -38,7 +38,6 @@ Examples
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -100,12 +99,9 @@ class HDDMA(DriftDetector):
         self._hi = [0, 0.0]
         self._pending = False
 
-    @functools.cached_property
-    def _log_drift(self) -> float:
-        return math.log(1.0 / self.drift_confidence)
-
-    def _bound(self, n: int) -> float:
-        return math.sqrt(1.0 / (2 * n) * self._log_drift)
+    @staticmethod
+    def _bound(n: int, log_term: float) -> float:
+        return math.sqrt(1.0 / (2 * n) * log_term)
 
     @staticmethod
     def _gap_bound(n_cut: int, n_z: int, confidence: float) -> float:
@@ -124,10 +120,11 @@ class HDDMA(DriftDetector):
             self._lo = list(z)
         if self._hi[0] == 0:
             self._hi = list(z)
-        eps_z = self._bound(z[0])
-        if self._lo[1] + self._bound(self._lo[0]) >= z[1] + eps_z:
+        log_term = math.log(1.0 / self.drift_confidence)
+        eps_z = self._bound(z[0], log_term)
+        if self._lo[1] + self._bound(self._lo[0], log_term) >= z[1] + eps_z:
             self._lo = list(z)
-        if self._hi[1] - self._bound(self._hi[0]) <= z[1] - eps_z:
+        if self._hi[1] - self._bound(self._hi[0], log_term) <= z[1] - eps_z:
             self._hi = list(z)
         self._drift = self._warning = False
         if self._increase(self.drift_confidence):

@@ -30,7 +30,6 @@ True
 
 from __future__ import annotations
 
-import functools
 import math
 from collections import deque
 from collections.abc import Mapping
@@ -109,12 +108,12 @@ class IncrementalKS(DriftDetector):
         self.seed = check_int("seed", seed, low=0)
         super().__init__(on_nonfinite)
 
-    @functools.cached_property
+    @property
     def threshold(self) -> float:
         """Critical value of the statistic at level ``alpha`` (asymptotic)."""
         return ks_threshold(self.alpha, len(self.reference), self.window_size)
 
-    @functools.cached_property
+    @property
     def reference_sorted(self) -> np.ndarray:
         """The reference sample, sorted."""
         return np.sort(np.asarray(self.reference, dtype=np.float64))
