@@ -67,7 +67,8 @@ class DetectorBank(FeatureBankBase):
     feature_names : sequence of str
         Names of the columns, in order.
     detectors : sequence of DriftDetector, optional
-        One detector per feature (exclusive with ``factory``).
+        One detector per feature (exclusive with ``factory``); one object may serve several
+        features (the bank then keeps a copy per feature).
     factory : callable, optional
         ``factory(j)`` builds the detector of column ``j``.
     correction : {None, "bonferroni", "bh"}
@@ -101,14 +102,15 @@ class DetectorBank(FeatureBankBase):
                 f"detectors must hold one detector per feature ({self.n_features}), "
                 f"got {len(built)}"
             )
-        for det in built:
+        distinct = list({id(det): det for det in built}.values())
+        for det in distinct:
             if not isinstance(det, DriftDetector) or det.input_kind.value_ndim != 0:
                 raise TypeError(f"detectors must be univariate DriftDetectors, got {det!r}")
         self.correction = check_correction(correction)
         self.alpha = check_probability("alpha", alpha)
         self.reset_on_drift = check_bool("reset_on_drift", reset_on_drift)
         if self.correction is not None:
-            for det in built:
+            for det in distinct:
                 if "p_value" not in det.statistics:
                     raise ValueError(
                         f"correction={self.correction!r} needs detectors exposing a p_value; "
@@ -121,15 +123,25 @@ class DetectorBank(FeatureBankBase):
                     )
         self._drift = np.array([det.drift_detected for det in built], dtype=bool)
         self._adjusted = np.ones(self.n_features)
-        self._detectors: list[DriftDetector] | None = built
-        self._use_kernel(built)
+        self._use_kernel(built, distinct)
+        if self._kernel is None:
+            # each feature's detector runs on its own: a detector given for several features
+            # is copied (with a kernel the detectors only provide parameters and start state)
+            seen: set[int] = set()
+            for j, det in enumerate(built):
+                if id(det) in seen:
+                    built[j] = type(det).from_state_dict(det.state_dict())
+                seen.add(id(det))
+            self._detectors = built
 
-    def _use_kernel(self, built: list[DriftDetector]) -> None:
+    def _use_kernel(self, built: list[DriftDetector], distinct: list[DriftDetector]) -> None:
         """Move the detectors' state into their kernel's arrays when it has an exact path."""
         cls = type(built[0])
         kernel = cls.kernel
         self._kernel = self._config = self._corrected = None
-        if kernel is None or any(type(d) is not cls or d.on_nonfinite != "raise" for d in built):
+        self._detectors: list[DriftDetector] | None = None
+        if kernel is None or any(type(d) is not cls or d.on_nonfinite != "raise"
+                                 for d in distinct):
             return
         config = kernel.configure(built)
         if config is None:
@@ -142,9 +154,15 @@ class DetectorBank(FeatureBankBase):
                 return
         self._kernel, self._config, self._corrected = kernel, config, corrected
         self._class, self._input = cls, built[0].input_kind
-        self._params = [d.get_params() for d in built]
-        self._load_detector_states([d.state_dict() for d in built])
-        self._detectors = None
+        self._templates = built  # their parameters name the features' detectors in state_dict
+        if all(d.n_seen == 0 and not d.drift_detected and not d.warning_detected
+               for d in distinct):
+            # nothing consumed since construction or reset: the kernel's initial state
+            self._state = kernel.initial(config, self.n_features)
+            self._counters = Counters.zeros(self.n_features)
+            self._counters.n_skipped[:] = [d.n_skipped for d in built]
+        else:
+            self._load_detector_states([d.state_dict() for d in built])
 
     def _load_detector_states(self, states: Sequence[Mapping[str, Any]]) -> None:
         assert self._kernel is not None
@@ -271,7 +289,7 @@ class DetectorBank(FeatureBankBase):
             return [det.state_dict() for det in self._detectors]
         states = self._kernel.unpack(self._config, self._state)
         c, st = self._counters, self._state
-        return [{"detector": self._class.name, "params": self._params[j],
+        return [{"detector": self._class.name, "params": self._templates[j].get_params(),
                  "counters": {"drift": bool(st.drift[j]), "warning": bool(st.warning[j]),
                               "n_seen": int(c.n_seen[j]), "n_skipped": int(c.n_skipped[j]),
                               "n_detections": int(c.n_detections[j])},
@@ -304,7 +322,7 @@ class DetectorBank(FeatureBankBase):
         else:
             for j, det_state in enumerate(saved):
                 if det_state.get("detector") != self._class.name or \
-                        det_state.get("params") != self._params[j]:
+                        det_state.get("params") != self._templates[j].get_params():
                     raise ValueError(f"state_dict parameters of feature "
                                      f"{self.feature_names[j]!r} differ from this bank's")
             self._load_detector_states(saved)

@@ -148,6 +148,11 @@ def _signature(cls: type) -> tuple[inspect.Parameter, ...]:
                  and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD))
 
 
+@functools.cache
+def _param_names(cls: type) -> tuple[str, ...]:
+    return tuple(p.name for p in _signature(cls))
+
+
 def _plain(value: Any) -> Any:
     """A tuple parameter in its JSON form (a list); other values as they are."""
     return [_plain(v) for v in value] if isinstance(value, tuple) else value
@@ -184,7 +189,7 @@ class DriftDetector(abc.ABC):
     @classmethod
     def param_names(cls) -> tuple[str, ...]:
         """The constructor's parameters, in order."""
-        return tuple(p.name for p in _signature(cls))
+        return _param_names(cls)
 
     @classmethod
     def param_defaults(cls) -> dict[str, Any]:
@@ -193,7 +198,11 @@ class DriftDetector(abc.ABC):
 
     def get_params(self) -> dict[str, Any]:
         """Constructor parameters (JSON-able), enough to rebuild an identical fresh detector."""
-        return {name: _plain(getattr(self, name)) for name in self.param_names()}
+        params = {name: getattr(self, name) for name in _param_names(type(self))}
+        for name, value in params.items():
+            if isinstance(value, tuple):
+                params[name] = _plain(value)
+        return params
 
     @classmethod
     def check_kind(cls, kind: Any) -> str:
@@ -236,8 +245,14 @@ class DriftDetector(abc.ABC):
 
     @property
     def n_seen(self) -> int:
-        """Number of values consumed (skipped non-finite values not included)."""
+        """Number of values consumed since the last reset (skipped non-finite values not
+        included); while it is 0 the running state is the initial one."""
         return self._n_seen
+
+    @property
+    def n_skipped(self) -> int:
+        """Number of non-finite values skipped since the last reset."""
+        return self._n_skipped
 
     def update(self, x: Any) -> bool:
         """Consume one value (a vector for vector inputs); return ``drift_detected``."""

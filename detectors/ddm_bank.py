@@ -49,5 +49,5 @@ class DDMBank(DetectorBank):
         self, feature_names: Sequence[str], *, warm_start: int = 30,
         warning_threshold: float = 2.0, drift_threshold: float = 3.0, kind: str = "binary",
     ) -> None:
-        super().__init__(feature_names, [DDM(warm_start, warning_threshold, drift_threshold,
-                                             kind=kind) for _ in feature_names])
+        detector = DDM(warm_start, warning_threshold, drift_threshold, kind=kind)
+        super().__init__(feature_names, [detector] * len(feature_names))

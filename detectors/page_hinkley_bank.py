@@ -78,10 +78,14 @@ class PageHinkleyBank(DetectorBank):
         means = _per_feature("reference_means", reference_means, n, allow_none=True)
         stds = _per_feature("reference_stds", reference_stds, n, low=0.0, low_inclusive=False,
                             allow_none=True)
-        detectors = [
-            PageHinkley(delta=delta, threshold=t, direction=direction, reference_mean=m,
-                        reference_std=sd, warmup=warmup, forgetting=forgetting,
-                        reset_on_drift=reset_on_drift, min_instances=min_instances)
-            for t, m, sd in zip(thresholds, means, stds, strict=True)
-        ]
-        super().__init__(feature_names, detectors)
+        # one detector per distinct per-feature setting (the bank copies what it must)
+        built: dict[tuple[Any, ...], PageHinkley] = {}
+        for key in zip(thresholds, means, stds, strict=True):
+            if key not in built:
+                t, m, sd = key
+                built[key] = PageHinkley(
+                    delta=delta, threshold=t, direction=direction, reference_mean=m,
+                    reference_std=sd, warmup=warmup, forgetting=forgetting,
+                    reset_on_drift=reset_on_drift, min_instances=min_instances)
+        super().__init__(feature_names, [built[key] for key in zip(thresholds, means, stds,
+                                                                      strict=True)])

@@ -55,7 +55,8 @@ class DDMKernel(Kernel):
     def configure(self, detectors: Sequence[Any]) -> DDMConfig | None:
         first = detectors[0]
         keys = ("warm_start", "warning_threshold", "drift_threshold", "kind")
-        if any(getattr(d, key) != getattr(first, key) for d in detectors for key in keys):
+        distinct = {id(d): d for d in detectors}.values()
+        if any(getattr(d, key) != getattr(first, key) for d in distinct for key in keys):
             return None
         return DDMConfig(first.warm_start, first.warning_threshold, first.drift_threshold,
                          first.kind == "real")

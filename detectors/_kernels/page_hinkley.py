@@ -65,8 +65,9 @@ class PageHinkleyKernel(Kernel):
 
     def configure(self, detectors: Sequence[Any]) -> PHConfig | None:
         first = detectors[0]
-        if any(d.forgetting != 1.0 for d in detectors) or any(
-                getattr(d, key) != getattr(first, key) for d in detectors for key in SHARED):
+        distinct = {id(d): d for d in detectors}.values()
+        if any(d.forgetting != 1.0 for d in distinct) or any(
+                getattr(d, key) != getattr(first, key) for d in distinct for key in SHARED):
             return None
         return PHConfig(
             delta=first.delta, thresholds=np.array([d.threshold for d in detectors]),
