@@ -2,8 +2,10 @@
 
 When every feature's detector is of one class with a kernel (:mod:`detectors._kernels`) that
 has an exact path for their parameters, the bank keeps their state in the kernel's arrays and
-advances all features together; otherwise it loops over the detectors. Either way the
-detections, statistics and ``state_dict`` are exactly those of independent detectors.
+advances all features together: the detectors given are then templates (parameters and starting
+state) and :attr:`DetectorBank.detectors` returns snapshots. Otherwise the bank updates the
+detectors themselves. Either way the detections, statistics and ``state_dict`` are exactly those
+of independent detectors.
 
 With ``correction="bonferroni"`` or ``"bh"`` (Benjamini-Hochberg, see
 :mod:`detectors.multiple_testing`) the detectors must expose ``statistics["p_value"]``; after each
