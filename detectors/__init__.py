@@ -1,7 +1,10 @@
 """Online drift detectors: pure numpy, one detector per module, one protocol (see ``base``).
 
-Detectors are looked up by name through :func:`make_detector` and rebuilt from a checkpoint
-with :func:`detector_from_state`.
+:data:`REGISTRY` is the one name -> class table: detectors are looked up by name through
+:func:`make_detector` and rebuilt from a checkpoint with :func:`detector_from_state`. Each
+detector declares its alarm parameter, input kinds, reference and test parameters
+(:mod:`detectors.base`); banks (:mod:`detectors.bank`) and the calibration package
+(:mod:`detectors.calibration`) work from those declarations. Adding a detector: DEVELOPERS.md.
 """
 
 from __future__ import annotations

@@ -42,16 +42,18 @@ Examples
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from driftline.detectors._bounded import check_bounds, scale
-from driftline.detectors._error_input import KINDS, ErrorInputMixin
-from driftline.detectors.base import DriftDetector, check_choice, check_int, check_probability
+from driftline.detectors.alarm import AlarmParameter
+from driftline.detectors.base import DriftDetector, check_int, check_probability
+from driftline.detectors.inputs import BINARY, REAL
 
 __all__ = ["ADWIN"]
 
 
-class ADWIN(ErrorInputMixin, DriftDetector):
+class ADWIN(DriftDetector):
     """ADWIN2 (see module docstring).
 
     Parameters
@@ -75,27 +77,24 @@ class ADWIN(ErrorInputMixin, DriftDetector):
     """
 
     name = "adwin"
+    alarm = AlarmParameter("delta", fewer_alarms="lower", bounds=(-2.5, math.log10(0.5)),
+                           log_scale=True, method="fresh_streams", iterations=4, alarms=5)
+    input_kinds = (BINARY, REAL)
+    test_params = ({"clock": 8}, {"kind": "real", "bounds": (-4.0, 4.0), "delta": 0.01})
 
     def __init__(
         self, delta: float = 0.002, clock: int = 32, max_buckets: int = 5,
         min_window_length: int = 5, grace_period: int = 10, *, kind: str = "binary",
         bounds: tuple[float, float] = (0.0, 1.0), on_nonfinite: str = "raise",
     ) -> None:
-        super().__init__(on_nonfinite=on_nonfinite)
         self.delta = check_probability("delta", delta)
         self.clock = check_int("clock", clock, low=1)
         self.max_buckets = check_int("max_buckets", max_buckets, low=2)
         self.min_window_length = check_int("min_window_length", min_window_length, low=1)
         self.grace_period = check_int("grace_period", grace_period, low=0)
-        self.kind = check_choice("kind", kind, KINDS)
+        self.kind = self.check_kind(kind)
         self.bounds = check_bounds(bounds)
-        self._reset_state()
-
-    def get_params(self) -> dict[str, Any]:
-        return {"delta": self.delta, "clock": self.clock, "max_buckets": self.max_buckets,
-                "min_window_length": self.min_window_length, "grace_period": self.grace_period,
-                "kind": self.kind, "bounds": list(self.bounds),
-                "on_nonfinite": self.on_nonfinite}
+        super().__init__(on_nonfinite)
 
     def _reset_state(self) -> None:
         # _levels[i]: buckets of 2**i values, oldest first, each [sum, sum of squared deviations]
@@ -195,7 +194,7 @@ class ADWIN(ErrorInputMixin, DriftDetector):
                 "width": self._width, "total": self._total, "m2": self._m2,
                 "tick": self._tick, "ratio": self._ratio}
 
-    def _set_state(self, state: dict[str, Any]) -> None:
+    def _set_state(self, state: Mapping[str, Any]) -> None:
         self._levels = [[[float(u), float(v)] for u, v in row] for row in state["levels"]]
         self._width, self._total = int(state["width"]), float(state["total"])
         self._m2, self._tick = float(state["m2"]), int(state["tick"])

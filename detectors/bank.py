@@ -1,7 +1,11 @@
-"""Generic feature bank: one univariate detector per feature, optional multiple-testing correction.
+"""Feature bank: one univariate detector per feature, optional multiple-testing correction.
 
-Without ``correction`` every feature's detector runs independently on its column through its own
-(vectorised) ``update_many``: detections are exactly those of independent detectors.
+When every feature's detector is of one class with a kernel (:mod:`detectors._kernels`) that
+has an exact path for their parameters, the bank keeps their state in the kernel's arrays and
+advances all features together: the detectors given are then templates (parameters and starting
+state) and :attr:`DetectorBank.detectors` returns snapshots. Otherwise the bank updates the
+detectors themselves. Either way the detections, statistics and ``state_dict`` are exactly those
+of independent detectors.
 
 With ``correction="bonferroni"`` or ``"bh"`` (Benjamini-Hochberg, see
 :mod:`detectors.multiple_testing`) the detectors must expose ``statistics["p_value"]``; after each
@@ -10,10 +14,11 @@ adjusted p-value is ``<= alpha`` (the bank's ``alpha``); the detectors' own thre
 ``drift_detected`` are then ignored. Resetting is the bank's job in that mode: detectors that
 take a ``reset_on_drift`` parameter must be built with ``reset_on_drift=False`` (otherwise a
 detector would clear its window on its own uncorrected decision), and when the bank's
-``reset_on_drift`` is True the bank calls ``reset()`` on every feature detected at that row (for
+``reset_on_drift`` is True the bank resets every feature detected at that row (for
 :class:`detectors.incremental_ks.IncrementalKS` that empties the window and keeps the
 reference; its statistic reads 0 and its p-value 1 until the window is full again). A feature
-whose window is not full yet has p-value 1 and still counts in the family of ``m`` tests.
+whose window is not full yet has p-value 1 and still counts in the family of ``m`` tests. A
+kernel may vectorise that mode too (Incremental KS does).
 
 Examples
 --------
@@ -33,13 +38,15 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from driftline.detectors._kernels.protocol import Counters
+from driftline.detectors._kernels.scheduler import Hits
 from driftline.detectors.bank_base import FeatureBankBase, hit_pairs
-from driftline.detectors.base import DriftDetector, check_probability
+from driftline.detectors.base import DriftDetector, check_bool, check_probability
 from driftline.detectors.multiple_testing import CORRECTIONS, correct
 
 __all__ = ["DetectorBank", "check_correction"]
@@ -62,7 +69,8 @@ class DetectorBank(FeatureBankBase):
     feature_names : sequence of str
         Names of the columns, in order.
     detectors : sequence of DriftDetector, optional
-        One detector per feature (exclusive with ``factory``).
+        One detector per feature (exclusive with ``factory``); one object may serve several
+        features (the bank then keeps a copy per feature).
     factory : callable, optional
         ``factory(j)`` builds the detector of column ``j``.
     correction : {None, "bonferroni", "bh"}
@@ -96,15 +104,15 @@ class DetectorBank(FeatureBankBase):
                 f"detectors must hold one detector per feature ({self.n_features}), "
                 f"got {len(built)}"
             )
-        for det in built:
-            if not isinstance(det, DriftDetector) or det.multivariate:
+        distinct = list({id(det): det for det in built}.values())
+        for det in distinct:
+            if not isinstance(det, DriftDetector) or det.input_kind.value_ndim != 0:
                 raise TypeError(f"detectors must be univariate DriftDetectors, got {det!r}")
-        self.detectors = built
         self.correction = check_correction(correction)
         self.alpha = check_probability("alpha", alpha)
-        self.reset_on_drift = bool(reset_on_drift)
+        self.reset_on_drift = check_bool("reset_on_drift", reset_on_drift)
         if self.correction is not None:
-            for det in built:
+            for det in distinct:
                 if "p_value" not in det.statistics:
                     raise ValueError(
                         f"correction={self.correction!r} needs detectors exposing a p_value; "
@@ -115,20 +123,100 @@ class DetectorBank(FeatureBankBase):
                         "with a correction the bank resets detectors itself: build them with "
                         f"reset_on_drift=False (got {det!r})"
                     )
-        self._drift = np.zeros(self.n_features, dtype=bool)
+        self._drift = np.array([det.drift_detected for det in built], dtype=bool)
         self._adjusted = np.ones(self.n_features)
+        self._use_kernel(built, distinct)
+        if self._kernel is None:
+            # each feature's detector runs on its own: a detector given for several features
+            # is copied (with a kernel the detectors only provide parameters and start state)
+            seen: set[int] = set()
+            for j, det in enumerate(built):
+                if id(det) in seen:
+                    built[j] = type(det).from_state_dict(det.state_dict())
+                seen.add(id(det))
+            self._detectors = built
 
+    def _use_kernel(self, built: list[DriftDetector], distinct: list[DriftDetector]) -> None:
+        """Move the detectors' state into their kernel's arrays when it has an exact path."""
+        cls = type(built[0])
+        kernel = cls.kernel
+        self._kernel = self._config = self._corrected = None
+        self._detectors: list[DriftDetector] | None = None
+        if kernel is None or any(type(d) is not cls or d.on_nonfinite != "raise"
+                                 for d in distinct):
+            return
+        config = kernel.configure(built)
+        if config is None:
+            return
+        corrected = None
+        if self.correction is not None:
+            corrected = kernel.corrected(config, self.alpha, self.correction,
+                                         self.reset_on_drift)
+            if corrected is None:
+                return
+        self._kernel, self._config, self._corrected = kernel, config, corrected
+        self._class, self._input = cls, built[0].input_kind
+        self._templates = built  # their parameters name the features' detectors in state_dict
+        if all(d.n_seen == 0 and not d.drift_detected and not d.warning_detected
+               for d in distinct):
+            # nothing consumed since construction or reset: the kernel's initial state
+            self._state = kernel.initial(config, self.n_features)
+            self._counters = Counters.zeros(self.n_features)
+            self._counters.n_skipped[:] = [d.n_skipped for d in built]
+        else:
+            self._load_detector_states([d.state_dict() for d in built])
+
+    def _load_detector_states(self, states: Sequence[Mapping[str, Any]]) -> None:
+        assert self._kernel is not None
+        counters = [s["counters"] for s in states]
+        self._state = self._kernel.pack(
+            self._config, [s["state"] for s in states],
+            np.array([c["drift"] for c in counters], dtype=bool),
+            np.array([c["warning"] for c in counters], dtype=bool))
+        self._counters = Counters(*(np.array([c[key] for c in counters], dtype=np.int64)
+                                    for key in ("n_seen", "n_skipped", "n_detections")))
+
+    @property
+    def detectors(self) -> list[DriftDetector]:
+        """The features' detectors (with a kernel: snapshots rebuilt from the bank's state)."""
+        if self._detectors is not None:
+            return self._detectors
+        return [self._class.from_state_dict(s) for s in self._detector_states()]
+
+    # -- updates ------------------------------------------------------------------------------
     def update_many(self, rows: Any) -> np.ndarray:
         arr = self._check_rows(rows)
+        if self._kernel is not None:
+            bad = self._input.check_rows(type(self).__name__, arr)
+            if bad is not None:
+                self._check_finite_rows(arr)
         if len(arr) == 0:
             return np.empty((0, 2), dtype=np.int64)
+        if self._kernel is not None:
+            return self._update_kernel(arr)
         if self.correction is None:
             return self._update_independent(arr)
         return self._update_corrected(arr)
 
+    def _update_kernel(self, arr: np.ndarray) -> np.ndarray:
+        assert self._kernel is not None
+        if self._corrected is not None:
+            hits = Hits()
+            decision = [self._drift, self._adjusted]
+            self._corrected.advance(self._state, self._counters, arr, hits, decision)
+            self._drift, self._adjusted = decision
+            rows_hit, cols_hit = hits.sorted()
+        else:
+            rows_hit, cols_hit = self._kernel.advance(self._config, self._state, arr)
+            self._counters.n_seen += len(arr)
+            np.add.at(self._counters.n_detections, cols_hit, 1)
+            self._drift = self._state.drift.copy()
+        return np.column_stack([rows_hit, cols_hit]).astype(np.int64).reshape(-1, 2)
+
     def _update_independent(self, arr: np.ndarray) -> np.ndarray:
+        assert self._detectors is not None
         rows, cols = [], []
-        for j, det in enumerate(self.detectors):
+        for j, det in enumerate(self._detectors):
             fired = det.update_many(arr[:, j])
             rows.append(fired)
             cols.append(np.full(len(fired), j))
@@ -136,11 +224,11 @@ class DetectorBank(FeatureBankBase):
         return hit_pairs(rows, cols)
 
     def _update_corrected(self, arr: np.ndarray) -> np.ndarray:
-        assert self.correction is not None
+        assert self.correction is not None and self._detectors is not None
         rows, cols = [], []
         p = np.empty(self.n_features)
         for i, row in enumerate(arr):
-            for j, det in enumerate(self.detectors):
+            for j, det in enumerate(self._detectors):
                 det.update(row[j])
                 p[j] = det.statistics["p_value"]
             reject, self._adjusted = correct(p, self.alpha, self.correction)
@@ -151,32 +239,63 @@ class DetectorBank(FeatureBankBase):
                 cols.append(hit)
                 if self.reset_on_drift:
                     for j in hit:
-                        self.detectors[j].reset()
+                        self._detectors[j].reset()
         return hit_pairs(rows, cols)
 
+    # -- reporting ----------------------------------------------------------------------------
     @property
     def drift_detected(self) -> np.ndarray:
         return self._drift.copy()
 
     @property
     def warning_detected(self) -> np.ndarray:
-        return np.array([det.warning_detected for det in self.detectors], dtype=bool)
+        if self._kernel is not None:
+            return self._state.warning.copy()
+        assert self._detectors is not None
+        return np.array([det.warning_detected for det in self._detectors], dtype=bool)
 
     @property
     def statistics(self) -> dict[str, np.ndarray]:
-        per_feature = [det.statistics for det in self.detectors]
-        keys = sorted({key for stats in per_feature for key in stats})
-        out = {key: np.array([s.get(key, np.nan) for s in per_feature]) for key in keys}
+        if self._kernel is not None:
+            counters, state = self._counters, self._state
+            out = {"n_seen": counters.n_seen.astype(np.float64),
+                   "n_skipped": counters.n_skipped.astype(np.float64),
+                   "n_detections": counters.n_detections.astype(np.float64),
+                   "warning": state.warning.astype(np.float64)}
+            out.update(self._kernel.statistics(self._config, state))
+        else:
+            assert self._detectors is not None
+            per_feature = [det.statistics for det in self._detectors]
+            keys = sorted({key for stats in per_feature for key in stats})
+            out = {key: np.array([s.get(key, np.nan) for s in per_feature]) for key in keys}
         out["drift"] = self._drift.astype(np.float64)
         if self.correction is not None:
             out["adjusted_p_value"] = self._adjusted.copy()
         return out
 
+    # -- state --------------------------------------------------------------------------------
     def reset(self) -> None:
-        for det in self.detectors:
-            det.reset()
+        if self._kernel is not None:
+            self._state = self._kernel.initial(self._config, self.n_features)
+            self._counters = Counters.zeros(self.n_features)
+        else:
+            assert self._detectors is not None
+            for det in self._detectors:
+                det.reset()
         self._drift[:] = False
         self._adjusted[:] = 1.0
+
+    def _detector_states(self) -> list[dict[str, Any]]:
+        if self._kernel is None:
+            assert self._detectors is not None
+            return [det.state_dict() for det in self._detectors]
+        states = self._kernel.unpack(self._config, self._state)
+        c, st = self._counters, self._state
+        return [{"detector": self._class.name, "params": self._templates[j].get_params(),
+                 "counters": {"drift": bool(st.drift[j]), "warning": bool(st.warning[j]),
+                              "n_seen": int(c.n_seen[j]), "n_skipped": int(c.n_skipped[j]),
+                              "n_detections": int(c.n_detections[j])},
+                 "state": states[j]} for j in range(self.n_features)]
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -187,17 +306,27 @@ class DetectorBank(FeatureBankBase):
             "reset_on_drift": self.reset_on_drift,
             "drift": self._drift.tolist(),
             "adjusted_p_value": self._adjusted.tolist(),
-            "detectors": [det.state_dict() for det in self.detectors],
+            "detectors": self._detector_states(),
         }
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
         for key in ("bank", "feature_names", "correction", "alpha", "reset_on_drift"):
             mine = self.name if key == "bank" else getattr(self, key)
             if state.get(key) != mine:
                 raise ValueError(f"state_dict {key}={state.get(key)!r} differs from {mine!r}")
-        if len(state["detectors"]) != self.n_features:
+        saved = state["detectors"]
+        if len(saved) != self.n_features:
             raise ValueError("state_dict holds a different number of detectors")
-        for det, det_state in zip(self.detectors, state["detectors"], strict=True):
-            det.load_state_dict(det_state)
+        if self._kernel is None:
+            assert self._detectors is not None
+            for det, det_state in zip(self._detectors, saved, strict=True):
+                det.load_state_dict(det_state)
+        else:
+            for j, det_state in enumerate(saved):
+                if det_state.get("detector") != self._class.name or \
+                        det_state.get("params") != self._templates[j].get_params():
+                    raise ValueError(f"state_dict parameters of feature "
+                                     f"{self.feature_names[j]!r} differ from this bank's")
+            self._load_detector_states(saved)
         self._drift = np.array(state["drift"], dtype=bool)
         self._adjusted = np.array(state["adjusted_p_value"], dtype=np.float64)

@@ -2,9 +2,9 @@
 
 A bank consumes a batch of rows ``(n_rows, n_features)`` in one call and reports detections as
 ``(row, feature)`` pairs. Vectorised banks keep each detector's state in numpy arrays of length
-``n_features`` and advance all features at once; the generic :class:`detectors.bank.DetectorBank`
-wraps any univariate detector. A bank must give exactly the same detections as running one
-independent univariate detector per column.
+``n_features`` and advance all features at once (:class:`detectors.bank.DetectorBank` does so
+through the detectors' kernel, or loops over them). A bank must give exactly the same detections
+as running one independent univariate detector per column.
 """
 
 from __future__ import annotations
@@ -15,24 +15,19 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from driftline.detectors._kernels.scheduler import Hits
 from driftline.detectors.base import NonFiniteInputError
 
-__all__ = ["FeatureBankBase", "hit_pairs", "sorted_hits"]
-
-
-def sorted_hits(rows: list[np.ndarray], cols: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Concatenate per-pass detections and order them by row, then feature."""
-    if not rows:
-        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-    row = np.concatenate(rows).astype(np.int64)
-    col = np.concatenate(cols).astype(np.int64)
-    order = np.lexsort((col, row))
-    return row[order], col[order]
+__all__ = ["FeatureBankBase", "hit_pairs"]
 
 
 def hit_pairs(rows: list[np.ndarray], cols: list[np.ndarray]) -> np.ndarray:
-    """The ``(k, 2)`` array of (row, feature) detections that ``update_many`` returns."""
-    row, col = sorted_hits(rows, cols)
+    """The ``(k, 2)`` array of (row, feature) detections that ``update_many`` returns, ordered
+    by row, then feature."""
+    hits = Hits()
+    for r, c in zip(rows, cols, strict=True):
+        hits.add(r, c)
+    row, col = hits.sorted()
     return np.column_stack([row, col]).reshape(-1, 2)
 
 

@@ -1,39 +1,65 @@
-"""The one protocol every driftline detector follows.
+"""The one protocol every driftline detector follows, and what a detector declares.
 
 A detector consumes a stream one value at a time (:meth:`DriftDetector.update`) or a batch at a
-time (:meth:`DriftDetector.update_many`, vectorised where the algorithm allows, always the same
-result as the loop), exposes ``drift_detected`` / ``warning_detected`` after each step, a flat
-``statistics`` dict of floats, and a JSON-able ``state_dict`` from which a fresh instance continues
-bit-for-bit like the original.
+time (:meth:`DriftDetector.update_many`, always the same result as the loop), exposes
+``drift_detected`` / ``warning_detected`` after each step, a flat ``statistics`` dict of floats,
+and a JSON-able ``state_dict`` from which a fresh instance continues bit-for-bit like the
+original.
 
-Constructor conventions follow scikit-learn: ``__init__`` stores and validates its parameters
-(errors name the parameter), ``get_params`` returns them, all running state lives in ``_state``
-helpers restored by ``load_state_dict``.
+Constructor conventions follow scikit-learn: ``__init__`` stores each parameter under its own
+name and validates it (errors name the parameter), then calls ``super().__init__(on_nonfinite)``,
+which starts the running state; ``get_params`` is derived from the constructor's signature.
+
+Declarations (class attributes, read by the banks, the calibration package, the executor and the
+protocol test ``tests/detectors/test_protocol.py``):
+
+* ``name`` — the registry name (:data:`detectors.REGISTRY`);
+* ``alarm`` — the :class:`detectors.alarm.AlarmParameter`: which argument sets the false-alarm
+  rate, which way, and how it is calibrated;
+* ``input_kinds`` — the :mod:`detectors.inputs` kinds accepted (several: the ``kind`` parameter
+  selects one by name);
+* ``needs_reference`` — whether the constructor takes a ``reference`` sample;
+* ``test_params`` — parameter sets the protocol test runs (each one exercises a path);
+* ``kernel`` — an optional vectorised :class:`detectors._kernels.protocol.Kernel`.
+
+Examples
+--------
+>>> from driftline.detectors.page_hinkley import PageHinkley
+>>> detector = PageHinkley(delta=0.2, threshold=8.0, reference_mean=0.0, reference_std=1.0)
+>>> detector.get_params()["threshold"], PageHinkley.alarm.name, PageHinkley.input_kinds[0].name
+(8.0, 'threshold', 'real')
 """
 
 from __future__ import annotations
 
 import abc
+import functools
+import inspect
 import math
-from collections.abc import Iterable
-from typing import Any, ClassVar
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+
+from driftline.detectors.alarm import AlarmParameter
+from driftline.detectors.inputs import REAL, InputKind, NonFiniteInputError
+
+if TYPE_CHECKING:
+    from driftline.detectors._kernels.protocol import Kernel
 
 __all__ = [
     "DriftDetector",
     "NonFiniteInputError",
+    "check_bool",
     "check_choice",
     "check_int",
     "check_number",
     "check_probability",
+    "check_sample",
 ]
 
 NONFINITE_POLICIES = ("raise", "skip")
-
-
-class NonFiniteInputError(ValueError):
-    """Raised when a detector with ``on_nonfinite="raise"`` receives NaN or ±inf."""
+_UNSET: Any = object()
 
 
 def check_number(
@@ -93,37 +119,120 @@ def check_choice(name: str, value: Any, choices: Iterable[str]) -> str:
     return str(value)
 
 
+def check_bool(name: str, value: Any) -> bool:
+    """Validate a flag (``bool`` or ``numpy.bool_``); the error names the parameter."""
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__}: {value!r}")
+    return bool(value)
+
+
+def check_sample(name: str, values: Any, ndim: int = 1, min_rows: int = 1) -> np.ndarray:
+    """A finite float sample of ``ndim`` dimensions and ``min_rows`` rows; errors name it."""
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be an array of numbers, got {type(values).__name__}") \
+            from None
+    if arr.ndim != ndim or len(arr) < min_rows or (ndim == 2 and arr.shape[1] < 1):
+        raise ValueError(f"{name} must be a {ndim}-D sample of at least {min_rows} rows, got "
+                         f"shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} must contain only finite values")
+    return arr
+
+
+@functools.cache
+def _signature(cls: type) -> tuple[inspect.Parameter, ...]:
+    params = inspect.signature(cls.__init__).parameters.values()
+    return tuple(p for p in params if p.name != "self"
+                 and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD))
+
+
+@functools.cache
+def _param_names(cls: type) -> tuple[str, ...]:
+    return tuple(p.name for p in _signature(cls))
+
+
+def _plain(value: Any) -> Any:
+    """A tuple parameter in its JSON form (a list); other values as they are."""
+    return [_plain(v) for v in value] if isinstance(value, tuple) else value
+
+
 class DriftDetector(abc.ABC):
-    """Base class of the univariate and multivariate detectors.
+    """Base class of the detectors (see the module docstring).
 
     Subclasses implement ``_update_one``, ``_statistics``, ``_reset_state``, ``_get_state`` and
-    ``_set_state``; they may override ``_update_batch`` with a vectorised version that must give
-    exactly the same detections and final state as the loop.
+    ``_set_state``; a declared ``kernel`` (or an override of ``_update_batch``) vectorises
+    ``update_many``, which must give exactly the detections and final state of the loop.
 
     Non-finite input follows ``on_nonfinite``: ``"raise"`` (default) raises
     :class:`NonFiniteInputError` before any state changes; ``"skip"`` ignores the value and counts
     it in ``statistics["n_skipped"]``.
     """
 
-    #: registry name, used by :func:`detectors.make_detector` and ``state_dict()["detector"]``
     name: ClassVar[str] = ""
-    #: True for detectors whose input is a vector (one row of features) rather than a scalar
-    multivariate: ClassVar[bool] = False
+    alarm: ClassVar[AlarmParameter]
+    input_kinds: ClassVar[tuple[InputKind, ...]] = (REAL,)
+    needs_reference: ClassVar[bool] = False
+    test_params: ClassVar[tuple[dict[str, Any], ...]] = ({},)
+    kernel: ClassVar[Kernel | None] = None
 
-    def __init__(self, *, on_nonfinite: str = "raise") -> None:
+    def __init__(self, on_nonfinite: str = "raise") -> None:
         self.on_nonfinite = check_choice("on_nonfinite", on_nonfinite, NONFINITE_POLICIES)
-        self._drift = False
-        self._warning = False
-        self._n_seen = 0
-        self._n_skipped = 0
-        self._n_detections = 0
+        kinds = self.input_kinds
+        self._input = kinds[0] if len(kinds) == 1 else next(
+            k for k in kinds if k.name == self.kind)
+        self._kernel_config: Any = _UNSET
+        self.reset()
 
     # -- parameters ---------------------------------------------------------------------------
-    @abc.abstractmethod
+    @classmethod
+    def param_names(cls) -> tuple[str, ...]:
+        """The constructor's parameters, in order."""
+        return _param_names(cls)
+
+    @classmethod
+    def param_defaults(cls) -> dict[str, Any]:
+        """The constructor's defaults (parameters without one are left out)."""
+        return {p.name: p.default for p in _signature(cls) if p.default is not p.empty}
+
     def get_params(self) -> dict[str, Any]:
         """Constructor parameters (JSON-able), enough to rebuild an identical fresh detector."""
+        params = {name: getattr(self, name) for name in _param_names(type(self))}
+        for name, value in params.items():
+            if isinstance(value, tuple):
+                params[name] = _plain(value)
+        return params
+
+    @classmethod
+    def check_kind(cls, kind: Any) -> str:
+        """Validate a ``kind`` parameter against the declared input kinds."""
+        return check_choice("kind", kind, [k.name for k in cls.input_kinds])
+
+    @classmethod
+    def reference_params(cls, reference: np.ndarray,
+                         fallback: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Constructor parameters taken from an in-control ``reference`` sample.
+
+        For a 2-D ``reference`` (rows, columns) the last axis of each value runs over the
+        columns. ``fallback`` holds the values to use where ``reference`` cannot determine a
+        parameter (e.g. a resample without spread). Default: ``reference`` itself when the
+        detector needs one, nothing otherwise.
+        """
+        return {"reference": reference} if cls.needs_reference else {}
+
+    @classmethod
+    def with_alarm(cls, params: Mapping[str, Any], value: float) -> dict[str, Any]:
+        """``params`` with the alarm parameter at ``value`` (see
+        :meth:`detectors.alarm.AlarmParameter.apply`)."""
+        return cls.alarm.apply(params, value, cls.param_defaults())
 
     # -- protocol -----------------------------------------------------------------------------
+    @property
+    def input_kind(self) -> InputKind:
+        """The kind of input this detector consumes."""
+        return self._input
+
     @property
     def drift_detected(self) -> bool:
         """Whether the last update signalled drift."""
@@ -136,16 +245,24 @@ class DriftDetector(abc.ABC):
 
     @property
     def n_seen(self) -> int:
-        """Number of values consumed (skipped non-finite values not included)."""
+        """Number of values consumed since the last reset (skipped non-finite values not
+        included); while it is 0 the running state is the initial one."""
         return self._n_seen
 
+    @property
+    def n_skipped(self) -> int:
+        """Number of non-finite values skipped since the last reset."""
+        return self._n_skipped
+
     def update(self, x: Any) -> bool:
-        """Consume one value (a vector for multivariate detectors); return ``drift_detected``."""
-        value = self._coerce_one(x)
-        if value is None:
-            self._drift = False
-            self._warning = False
+        """Consume one value (a vector for vector inputs); return ``drift_detected``."""
+        value, finite = self._input.coerce_one(type(self).__name__, x)
+        if not finite:
+            self._raise_nonfinite(f"a non-finite value {x!r}")
+            self._n_skipped += 1
+            self._drift = self._warning = False
             return False
+        self._input.check_one(type(self).__name__, value)
         self._n_seen += 1
         self._update_one(value)
         if self._drift:
@@ -158,12 +275,14 @@ class DriftDetector(abc.ABC):
         Equivalent to calling :meth:`update` on each element, including the final state and
         ``drift_detected`` / ``warning_detected`` of the last element.
         """
-        values, positions = self._coerce_many(xs)
-        if len(values) == 0:
-            return np.empty(0, dtype=np.int64)
-        fired = np.asarray(self._update_batch(values), dtype=np.int64)
-        self._n_seen += len(values)
-        self._n_detections += len(fired)
+        values, positions, last_skipped = self._coerce_many(xs)
+        fired = np.empty(0, dtype=np.int64)
+        if len(values):
+            fired = np.asarray(self._update_batch(values), dtype=np.int64)
+            self._n_seen += len(values)
+            self._n_detections += len(fired)
+        if last_skipped:  # as update() leaves them after a skipped value
+            self._drift = self._warning = False
         return positions[fired]
 
     @property
@@ -181,11 +300,8 @@ class DriftDetector(abc.ABC):
 
     def reset(self) -> None:
         """Forget everything seen; parameters (and pinned references) are kept."""
-        self._drift = False
-        self._warning = False
-        self._n_seen = 0
-        self._n_skipped = 0
-        self._n_detections = 0
+        self._drift = self._warning = False
+        self._n_seen = self._n_skipped = self._n_detections = 0
         self._reset_state()
 
     def state_dict(self) -> dict[str, Any]:
@@ -203,7 +319,7 @@ class DriftDetector(abc.ABC):
             "state": self._get_state(),
         }
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore from :meth:`state_dict`; the detector then continues bit-for-bit."""
         if state.get("detector") != self.name:
             raise ValueError(
@@ -211,8 +327,8 @@ class DriftDetector(abc.ABC):
             )
         if state.get("params") != self.get_params():
             raise ValueError(
-                f"state_dict parameters {state.get('params')!r} differ from this detector's "
-                f"{self.get_params()!r}; build the detector with from_state_dict() instead"
+                f"state_dict parameters differ from this detector's ({self!r}); build the "
+                "detector with from_state_dict() instead"
             )
         counters = state["counters"]
         self._drift = bool(counters["drift"])
@@ -223,7 +339,7 @@ class DriftDetector(abc.ABC):
         self._set_state(state["state"])
 
     @classmethod
-    def from_state_dict(cls, state: dict[str, Any]) -> DriftDetector:
+    def from_state_dict(cls, state: Mapping[str, Any]) -> DriftDetector:
         """Build a detector from its ``state_dict`` (parameters and running state)."""
         detector = cls(**state["params"])
         detector.load_state_dict(state)
@@ -235,66 +351,57 @@ class DriftDetector(abc.ABC):
         return f"{type(self).__name__}({params})"
 
     # -- input handling -----------------------------------------------------------------------
-    def _coerce_one(self, x: Any) -> Any:
-        if self.multivariate:
-            vec = np.asarray(x, dtype=np.float64)
-            if vec.ndim != 1:
-                raise ValueError(
-                    f"{type(self).__name__}.update expects a 1-D vector, got shape {vec.shape}"
-                )
-            ok = bool(np.isfinite(vec).all())
-        else:
-            if isinstance(x, bool | np.bool_):
-                x = int(x)
-            if not isinstance(x, int | float | np.integer | np.floating):
-                raise TypeError(f"{type(self).__name__}.update expects a real number, got "
-                                f"{type(x).__name__}: {x!r}")
-            vec = float(x)
-            ok = math.isfinite(vec)
-        if ok:
-            return vec
+    def _raise_nonfinite(self, what: str) -> None:
         if self.on_nonfinite == "raise":
-            raise NonFiniteInputError(
-                f"{type(self).__name__} received a non-finite value {x!r}; pass "
-                "on_nonfinite='skip' to ignore such values"
-            )
-        self._n_skipped += 1
-        return None
+            raise NonFiniteInputError(f"{type(self).__name__} received {what}; pass "
+                                      "on_nonfinite='skip' to ignore such values")
 
-    def _coerce_many(self, xs: Any) -> tuple[np.ndarray, np.ndarray]:
-        arr = np.asarray(xs, dtype=np.float64)
-        expected_ndim = 2 if self.multivariate else 1
-        if arr.ndim != expected_ndim:
-            raise ValueError(
-                f"{type(self).__name__}.update_many expects a {expected_ndim}-D array, got shape "
-                f"{arr.shape}"
-            )
-        finite = np.isfinite(arr) if arr.ndim == 1 else np.isfinite(arr).all(axis=1)
+    def _coerce_many(self, xs: Any) -> tuple[np.ndarray, np.ndarray, bool]:
+        """Validated finite values, their positions in ``xs``, whether the last was skipped."""
+        owner = type(self).__name__
+        arr = self._input.coerce_many(owner, xs)
+        finite = self._input.finite_mask(arr)
         positions = np.arange(len(arr), dtype=np.int64)
         if finite.all():
-            return arr, positions
-        if self.on_nonfinite == "raise":
-            bad = int(np.flatnonzero(~finite)[0])
-            raise NonFiniteInputError(
-                f"{type(self).__name__} received a non-finite value at position {bad}; pass "
-                "on_nonfinite='skip' to ignore such values"
-            )
+            self._input.check(owner, arr)
+            return arr, positions, False
+        self._raise_nonfinite(f"a non-finite value at position {int(np.argmin(finite))}")
+        self._input.check(owner, arr[finite])
         self._n_skipped += int((~finite).sum())
-        return arr[finite], positions[finite]
+        return arr[finite], positions[finite], not finite[-1]
+
+    # -- batches ------------------------------------------------------------------------------
+    def _update_batch(self, values: np.ndarray) -> list[int] | np.ndarray:
+        """Consume validated values; return indices into ``values`` where drift fired.
+
+        Through the declared kernel when it has an exact path for this detector, else the loop.
+        """
+        kernel = type(self).kernel
+        if self._kernel_config is _UNSET:
+            self._kernel_config = None if kernel is None else kernel.configure([self])
+        config = self._kernel_config
+        if kernel is None or config is None:
+            return self._update_loop(values)
+        state = kernel.pack(config, [self._get_state()], np.array([self._drift]),
+                            np.array([self._warning]))
+        rows, _ = kernel.advance(config, state, values[:, None])
+        self._set_state(kernel.unpack(config, state)[0])
+        self._drift, self._warning = bool(state.drift[0]), bool(state.warning[0])
+        return rows
+
+    def _update_loop(self, values: np.ndarray) -> list[int]:
+        fired: list[int] = []
+        scalar = self._input.value_ndim == 0
+        for i, value in enumerate(values.tolist() if scalar else values):
+            self._update_one(value)
+            if self._drift:
+                fired.append(i)
+        return fired
 
     # -- subclass hooks -----------------------------------------------------------------------
     @abc.abstractmethod
     def _update_one(self, x: Any) -> None:
         """Consume one validated value and set ``self._drift`` / ``self._warning``."""
-
-    def _update_batch(self, values: np.ndarray) -> list[int] | np.ndarray:
-        """Consume validated values; return indices into ``values`` where drift fired."""
-        fired: list[int] = []
-        for i, value in enumerate(values):
-            self._update_one(value if self.multivariate else float(value))
-            if self._drift:
-                fired.append(i)
-        return fired
 
     @abc.abstractmethod
     def _statistics(self) -> dict[str, float]:
@@ -302,12 +409,12 @@ class DriftDetector(abc.ABC):
 
     @abc.abstractmethod
     def _reset_state(self) -> None:
-        """Reset the running state (called by ``reset`` and typically by ``__init__``)."""
+        """Reset the running state (called by ``reset`` and by ``__init__``)."""
 
     @abc.abstractmethod
     def _get_state(self) -> dict[str, Any]:
         """JSON-able running state (floats round-trip exactly through JSON)."""
 
     @abc.abstractmethod
-    def _set_state(self, state: dict[str, Any]) -> None:
+    def _set_state(self, state: Mapping[str, Any]) -> None:
         """Restore the running state produced by ``_get_state``."""

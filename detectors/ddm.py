@@ -22,8 +22,8 @@ approximation of the mean: ``p_i`` is the running mean of the values and
 ``x - x_first``, ``x_first`` the first value since the restart). On 0/1 values ``v_i`` equals
 ``p_i (1 - p_i)``, so both kinds agree there.
 
-:meth:`DDM.update_many` is vectorised between detections (cumulative sums and a running
-minimum, see :mod:`detectors._ddm_kernel`) and equal, bit for bit, to the per-value loop.
+:meth:`DDM.update_many` runs the vectorised kernel (:mod:`detectors._kernels.ddm`: cumulative
+sums and a running minimum between detections), equal bit for bit to the per-value loop.
 
 References
 ----------
@@ -47,31 +47,19 @@ True
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
+from driftline.detectors._kernels.ddm import KERNEL
+from driftline.detectors._kernels.ddm_state import estimate
+from driftline.detectors.alarm import AlarmParameter
+from driftline.detectors.base import DriftDetector, check_int, check_number
+from driftline.detectors.inputs import BINARY, REAL
 
-from driftline.detectors import _ddm_kernel as kernel
-from driftline.detectors._error_input import KINDS, ErrorInputMixin
-from driftline.detectors.base import DriftDetector, check_choice, check_int, check_number
-
-__all__ = ["DDM", "ddm_params"]
-
-
-def ddm_params(warm_start: Any, warning_threshold: Any, drift_threshold: Any,
-               kind: Any) -> kernel.DDMParams:
-    """Validate DDM parameters (errors name the parameter)."""
-    warm = check_int("warm_start", warm_start, low=1)
-    warn = check_number("warning_threshold", warning_threshold, low=0.0)
-    drift = check_number("drift_threshold", drift_threshold, low=0.0)
-    assert warn is not None and drift is not None
-    if drift < warn:
-        raise ValueError(f"drift_threshold must be >= warning_threshold ({warn}), got {drift}")
-    kind = check_choice("kind", kind, KINDS)
-    return kernel.DDMParams(warm, warn, drift, kind == "real")
+__all__ = ["DDM"]
 
 
-class DDM(ErrorInputMixin, DriftDetector):
+class DDM(DriftDetector):
     """Drift Detection Method of Gama et al. (see module docstring).
 
     Parameters
@@ -89,28 +77,28 @@ class DDM(ErrorInputMixin, DriftDetector):
     """
 
     name = "ddm"
+    # a DDM calibrated on one long run alarms mostly right after each (re)start: fresh streams
+    alarm = AlarmParameter("drift_threshold", fewer_alarms="higher", bounds=(2.0, 4.5),
+                           warning="warning_threshold", method="fresh_streams", iterations=6,
+                           alarms=8)
+    input_kinds = (BINARY, REAL)
+    test_params = ({}, {"kind": "real"},
+                   {"warm_start": 100, "warning_threshold": 1.5, "drift_threshold": 2.5})
+    kernel = KERNEL
 
     def __init__(
         self, warm_start: int = 30, warning_threshold: float = 2.0,
         drift_threshold: float = 3.0, *, kind: str = "binary", on_nonfinite: str = "raise",
     ) -> None:
-        super().__init__(on_nonfinite=on_nonfinite)
-        self._params = ddm_params(warm_start, warning_threshold, drift_threshold, kind)
-        self.warm_start = self._params.warm_start
-        self.warning_threshold = self._params.warning_threshold
-        self.drift_threshold = self._params.drift_threshold
-        self.kind = kind
-        self._reset_state()
+        self.warm_start = check_int("warm_start", warm_start, low=1)
+        self.warning_threshold = check_number("warning_threshold", warning_threshold, low=0.0)
+        self.drift_threshold = check_number("drift_threshold", drift_threshold,
+                                            low=self.warning_threshold)
+        self.kind = self.check_kind(kind)
+        super().__init__(on_nonfinite)
 
-    def get_params(self) -> dict[str, Any]:
-        return {
-            "warm_start": self.warm_start, "warning_threshold": self.warning_threshold,
-            "drift_threshold": self.drift_threshold, "kind": self.kind,
-            "on_nonfinite": self.on_nonfinite,
-        }
-
-    # Per-value updates run on Python floats (numpy scalars are slow); the vectorised kernel
-    # works on a one-column DDMState built from them. Both do the same IEEE operations.
+    # Per-value updates run on Python floats (numpy scalars are slow); the kernel does the same
+    # IEEE operations on arrays.
     _FIELDS = ("n", "shift", "s1", "s2", "p_min", "s_min", "ps_min", "stat", "pending")
 
     def _reset_state(self) -> None:
@@ -122,9 +110,8 @@ class DDM(ErrorInputMixin, DriftDetector):
     def _update_one(self, x: float) -> None:
         if self._pending:
             self._reset_state()
-        params = self._params
         self._n = n = self._n + 1
-        if params.real:
+        if self.kind == "real":
             if n == 1:
                 self._shift = x
             d = x - self._shift
@@ -140,41 +127,21 @@ class DDM(ErrorInputMixin, DriftDetector):
         ps = p + s
         self._stat = ps
         drift = False
-        if n > params.warm_start:
+        if n > self.warm_start:
             if ps <= self._ps_min:
                 self._p_min, self._s_min, self._ps_min = p, s, ps
-            self._warning = ps > self._p_min + params.warning_threshold * self._s_min
-            drift = ps > self._p_min + params.drift_threshold * self._s_min
+            self._warning = ps > self._p_min + self.warning_threshold * self._s_min
+            drift = ps > self._p_min + self.drift_threshold * self._s_min
             if drift:
                 self._warning = False
         self._drift = self._pending = drift
 
-    def _to_arrays(self) -> kernel.DDMState:
-        st = kernel.DDMState(1)
-        for key in self._FIELDS:
-            getattr(st, key)[0] = getattr(self, f"_{key}")
-        st.drift[0], st.warning[0] = self._drift, self._warning
-        return st
-
-    def _from_arrays(self, st: kernel.DDMState) -> None:
-        for key in self._FIELDS:
-            setattr(self, f"_{key}", getattr(st, key)[0].item())
-        self._drift, self._warning = bool(st.drift[0]), bool(st.warning[0])
-
-    def _update_batch(self, values: np.ndarray) -> np.ndarray:
-        st = self._to_arrays()
-        rows, _ = kernel.advance(self._params, st, values[:, None])
-        self._from_arrays(st)
-        return rows
-
     def _statistics(self) -> dict[str, float]:
         n = self._n
         armed = n > self.warm_start
-        if n:
-            p, s = kernel.estimate(self._params.real, self._shift, self._s1, self._s2, float(n))
-        else:
-            p = s = float("nan")
-        nan = float("nan")
+        nan = math.nan
+        p, s = estimate(self.kind == "real", self._shift, self._s1, self._s2, float(n)) if n \
+            else (nan, nan)
         p_min, s_min = self._p_min, self._s_min
         return {
             "statistic": self._stat if n else nan,
@@ -186,9 +153,11 @@ class DDM(ErrorInputMixin, DriftDetector):
         }
 
     def _get_state(self) -> dict[str, Any]:
-        return self._to_arrays().to_json()
+        state = {key: getattr(self, f"_{key}") for key in self._FIELDS}
+        state["ps_min"] = None if math.isinf(self._ps_min) else self._ps_min
+        return state
 
-    def _set_state(self, state: dict[str, Any]) -> None:
-        st = kernel.DDMState(1)
-        st.from_json(state)
-        self._from_arrays(st)
+    def _set_state(self, state: Mapping[str, Any]) -> None:
+        for key in self._FIELDS:
+            setattr(self, f"_{key}", state[key])
+        self._ps_min = math.inf if state["ps_min"] is None else state["ps_min"]

@@ -33,17 +33,18 @@ Examples
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
-
-from driftline.detectors._error_input import ErrorInputMixin
-from driftline.detectors.base import DriftDetector, check_choice, check_int, check_probability
+from driftline.detectors.alarm import AlarmParameter
+from driftline.detectors.base import DriftDetector, check_int, check_probability
+from driftline.detectors.inputs import BINARY
 
 __all__ = ["EDDM"]
 
 
-class EDDM(ErrorInputMixin, DriftDetector):
+class EDDM(DriftDetector):
     """Early Drift Detection Method (see module docstring).
 
     Parameters
@@ -61,23 +62,23 @@ class EDDM(ErrorInputMixin, DriftDetector):
     """
 
     name = "eddm"
+    # EDDM's alarms cluster right after each (re)start: calibrated on fresh streams
+    alarm = AlarmParameter("beta", fewer_alarms="lower", bounds=(0.5, 0.95), warning="alpha",
+                           method="fresh_streams", iterations=6, alarms=16)
+    input_kinds = (BINARY,)
+    test_params = ({}, {"warm_start": 50, "alpha": 0.8, "beta": 0.75})
 
     def __init__(
         self, warm_start: int = 30, alpha: float = 0.95, beta: float = 0.9, *,
         kind: str = "binary", on_nonfinite: str = "raise",
     ) -> None:
-        super().__init__(on_nonfinite=on_nonfinite)
         self.warm_start = check_int("warm_start", warm_start, low=1)
         self.alpha = check_probability("alpha", alpha)
         self.beta = check_probability("beta", beta)
         if self.alpha < self.beta:
             raise ValueError(f"alpha must be >= beta ({self.beta}), got {self.alpha}")
-        self.kind = check_choice("kind", kind, ("binary",))
-        self._reset_state()
-
-    def get_params(self) -> dict[str, Any]:
-        return {"warm_start": self.warm_start, "alpha": self.alpha, "beta": self.beta,
-                "kind": self.kind, "on_nonfinite": self.on_nonfinite}
+        self.kind = self.check_kind(kind)
+        super().__init__(on_nonfinite)
 
     def _reset_state(self) -> None:
         self._n = 0
@@ -86,7 +87,7 @@ class EDDM(ErrorInputMixin, DriftDetector):
         self._mean = 0.0
         self._m2 = 0.0
         self._max = -1.0
-        self._level = float("nan")
+        self._level = math.nan
         self._pending = False
 
     def _update_one(self, x: float) -> None:
@@ -132,12 +133,12 @@ class EDDM(ErrorInputMixin, DriftDetector):
     def _get_state(self) -> dict[str, Any]:
         return {"n": self._n, "last_error": self._last_error, "n_errors": self._n_errors,
                 "mean": self._mean, "m2": self._m2, "max": self._max,
-                "level": None if np.isnan(self._level) else self._level,
+                "level": None if math.isnan(self._level) else self._level,
                 "pending": self._pending}
 
-    def _set_state(self, state: dict[str, Any]) -> None:
+    def _set_state(self, state: Mapping[str, Any]) -> None:
         self._n, self._last_error = int(state["n"]), int(state["last_error"])
         self._n_errors = int(state["n_errors"])
         self._mean, self._m2, self._max = state["mean"], state["m2"], state["max"]
-        self._level = float("nan") if state["level"] is None else state["level"]
+        self._level = math.nan if state["level"] is None else state["level"]
         self._pending = bool(state["pending"])

@@ -39,16 +39,18 @@ Examples
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from driftline.detectors._bounded import check_bounds, scale
-from driftline.detectors._error_input import KINDS, ErrorInputMixin
-from driftline.detectors.base import DriftDetector, check_choice, check_probability
+from driftline.detectors.alarm import AlarmParameter
+from driftline.detectors.base import DriftDetector, check_bool, check_probability
+from driftline.detectors.inputs import BINARY, REAL
 
 __all__ = ["HDDMA"]
 
 
-class HDDMA(ErrorInputMixin, DriftDetector):
+class HDDMA(DriftDetector):
     """HDDM with the A-test (see module docstring).
 
     Parameters
@@ -68,31 +70,27 @@ class HDDMA(ErrorInputMixin, DriftDetector):
     """
 
     name = "hddm_a"
+    alarm = AlarmParameter("drift_confidence", fewer_alarms="lower", bounds=(-4.5, -1.0),
+                           log_scale=True, warning="warning_confidence", method="fresh_streams",
+                           iterations=4, alarms=5)
+    input_kinds = (BINARY, REAL)
+    test_params = ({}, {"two_sided": True},
+                   {"kind": "real", "bounds": (-4.0, 4.0), "drift_confidence": 0.004})
 
     def __init__(
         self, drift_confidence: float = 0.001, warning_confidence: float = 0.005,
         two_sided: bool = False, *, kind: str = "binary",
         bounds: tuple[float, float] = (0.0, 1.0), on_nonfinite: str = "raise",
     ) -> None:
-        super().__init__(on_nonfinite=on_nonfinite)
         self.drift_confidence = check_probability("drift_confidence", drift_confidence)
         self.warning_confidence = check_probability("warning_confidence", warning_confidence)
         if self.warning_confidence < self.drift_confidence:
             raise ValueError(f"warning_confidence must be >= drift_confidence "
                              f"({self.drift_confidence}), got {self.warning_confidence}")
-        if not isinstance(two_sided, bool):
-            raise TypeError(f"two_sided must be a bool, got {two_sided!r}")
-        self.two_sided = two_sided
-        self.kind = check_choice("kind", kind, KINDS)
+        self.two_sided = check_bool("two_sided", two_sided)
+        self.kind = self.check_kind(kind)
         self.bounds = check_bounds(bounds)
-        self._log_drift = math.log(1.0 / self.drift_confidence)
-        self._reset_state()
-
-    def get_params(self) -> dict[str, Any]:
-        return {"drift_confidence": self.drift_confidence,
-                "warning_confidence": self.warning_confidence, "two_sided": self.two_sided,
-                "kind": self.kind, "bounds": list(self.bounds),
-                "on_nonfinite": self.on_nonfinite}
+        super().__init__(on_nonfinite)
 
     def _reset_state(self) -> None:
         # (n, mean) of the whole window, of the cut for increases and of the cut for decreases
@@ -101,8 +99,9 @@ class HDDMA(ErrorInputMixin, DriftDetector):
         self._hi = [0, 0.0]
         self._pending = False
 
-    def _bound(self, n: int) -> float:
-        return math.sqrt(1.0 / (2 * n) * self._log_drift)
+    @staticmethod
+    def _bound(n: int, log_term: float) -> float:
+        return math.sqrt(1.0 / (2 * n) * log_term)
 
     @staticmethod
     def _gap_bound(n_cut: int, n_z: int, confidence: float) -> float:
@@ -121,10 +120,11 @@ class HDDMA(ErrorInputMixin, DriftDetector):
             self._lo = list(z)
         if self._hi[0] == 0:
             self._hi = list(z)
-        eps_z = self._bound(z[0])
-        if self._lo[1] + self._bound(self._lo[0]) >= z[1] + eps_z:
+        log_term = math.log(1.0 / self.drift_confidence)
+        eps_z = self._bound(z[0], log_term)
+        if self._lo[1] + self._bound(self._lo[0], log_term) >= z[1] + eps_z:
             self._lo = list(z)
-        if self._hi[1] - self._bound(self._hi[0]) <= z[1] - eps_z:
+        if self._hi[1] - self._bound(self._hi[0], log_term) <= z[1] - eps_z:
             self._hi = list(z)
         self._drift = self._warning = False
         if self._increase(self.drift_confidence):
@@ -167,7 +167,7 @@ class HDDMA(ErrorInputMixin, DriftDetector):
         return {"z": list(self._z), "lo": list(self._lo), "hi": list(self._hi),
                 "pending": self._pending}
 
-    def _set_state(self, state: dict[str, Any]) -> None:
+    def _set_state(self, state: Mapping[str, Any]) -> None:
         self._z = [int(state["z"][0]), float(state["z"][1])]
         self._lo = [int(state["lo"][0]), float(state["lo"][1])]
         self._hi = [int(state["hi"][0]), float(state["hi"][1])]

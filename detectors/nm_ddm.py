@@ -28,7 +28,7 @@ Definition
    at which a detector that restarts after each alarm raises at most one alarm per
    ``target_arl0`` steps (a renewal estimate of ARL0). The sampling error of the reference mean
    embedding is propagated into the simulation (see
-   :func:`detectors._kernel_features.calibrate_null`).
+   :func:`detectors.calibration.mmd_null.calibrate_mmd_null`).
    ``p_value`` is the empirical upper-tail probability of the current statistic under the
    simulated null of full-window statistics.
 5. Drift is signalled when the window is full and ``statistic > threshold``; with
@@ -61,19 +61,29 @@ True
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
-from driftline.detectors._kernel_features import (
+from driftline.detectors._kernels.fourier import (
     FEATURE_SCALE,
-    ExactFourierFeatures,
-    calibrate_null,
-    median_bandwidth,
+    ReferenceModel,
     mmd2_from_means,
     mmd2_of_column_sums,
 )
-from driftline.detectors.base import DriftDetector, check_int, check_number, check_probability
+from driftline.detectors._kernels.nm_ddm_window import FeatureWindow, advance_chunk
+from driftline.detectors.alarm import AlarmParameter
+from driftline.detectors.base import (
+    DriftDetector,
+    check_bool,
+    check_int,
+    check_number,
+    check_probability,
+    check_sample,
+)
+from driftline.detectors.calibration.mmd_null import calibrate_mmd_null
+from driftline.detectors.inputs import VECTOR
 
 __all__ = ["NMDDM"]
 
@@ -110,8 +120,19 @@ class NMDDM(DriftDetector):
         Policy for vectors containing NaN or infinity.
     """
 
-    name: ClassVar[str] = "nm_ddm"
-    multivariate: ClassVar[bool] = True
+    name = "nm_ddm"
+    # calibrates its own threshold to target_arl0 (step 4 of the module docstring)
+    alarm = AlarmParameter("target_arl0", fewer_alarms="higher", bounds=(3.0, 9.0),
+                           log_scale=True, method="self")
+    input_kinds = (VECTOR,)
+    needs_reference = True
+    test_params = (
+        {"window_size": 40, "n_features_rff": 32, "target_arl0": 400, "random_state": 4},
+        {"window_size": 40, "n_features_rff": 32, "target_arl0": 400, "random_state": 4,
+         "reset_on_drift": False},
+        {"window_size": 30, "n_features_rff": 32, "target_arl0": 300, "random_state": 1,
+         "unbiased": True},
+    )
 
     def __init__(
         self,
@@ -128,14 +149,8 @@ class NMDDM(DriftDetector):
         random_state: int = 0,
         on_nonfinite: str = "raise",
     ) -> None:
-        super().__init__(on_nonfinite=on_nonfinite)
-        ref = np.asarray(reference, dtype=np.float64)
-        if ref.ndim != 2 or ref.shape[0] < 20 or ref.shape[1] < 1:
-            raise ValueError(f"reference must be a 2-D array with at least 20 rows and 1 column, "
-                             f"got shape {ref.shape}")
-        if not np.isfinite(ref).all():
-            raise ValueError("reference must contain only finite values")
-        self.reference = ref.tolist()
+        ref = check_sample("reference", reference, ndim=2, min_rows=20)
+        self.reference: list[list[float]] = ref.tolist()
         self.window_size = check_int("window_size", window_size, low=2, high=_MAX_WINDOW)
         self.n_features_rff = check_int("n_features_rff", n_features_rff, low=2)
         if self.n_features_rff % 2:
@@ -147,66 +162,28 @@ class NMDDM(DriftDetector):
         self.holdout_fraction = check_probability("holdout_fraction", holdout_fraction)
         self.calibration_steps = (None if calibration_steps is None else check_int(
             "calibration_steps", calibration_steps, low=10 * self.window_size))
-        for flag_name, flag in (("unbiased", unbiased), ("reset_on_drift", reset_on_drift)):
-            if not isinstance(flag, bool | np.bool_):
-                raise TypeError(f"{flag_name} must be a bool, got {type(flag).__name__}")
-        self.unbiased = bool(unbiased)
-        self.reset_on_drift = bool(reset_on_drift)
+        self.unbiased = check_bool("unbiased", unbiased)
+        self.reset_on_drift = check_bool("reset_on_drift", reset_on_drift)
         self.random_state = check_int("random_state", random_state, low=0)
-
-        n_ref, d = ref.shape
-        self.n_dims = d
-        n_hold = round(self.holdout_fraction * n_ref)
-        if not 2 <= n_hold <= n_ref - 2:
-            raise ValueError(f"holdout_fraction={self.holdout_fraction} leaves fewer than 2 "
-                             f"reference rows in one part (n_ref={n_ref})")
-        split_seq, freq_seq, self._calib_seq = np.random.SeedSequence(self.random_state).spawn(3)
-        order = np.random.default_rng(split_seq).permutation(n_ref)
-        self._embed, self._hold = ref[order[n_hold:]], ref[order[:n_hold]]
-        mean = ref.mean(axis=0)
-        std = ref.std(axis=0)
-        scale = np.where(std > 0, std, 1.0)
-        if self.bandwidth is None:
-            self.bandwidth_ = median_bandwidth((self._embed - mean) / scale)
-            if self.bandwidth_ <= 0:
-                raise ValueError("reference has a zero median pairwise distance; pass bandwidth")
-        else:
-            self.bandwidth_ = self.bandwidth
-        self.n_frequencies = self.n_features_rff // 2
-        freqs = np.random.default_rng(freq_seq).normal(
-            0.0, 1.0 / self.bandwidth_, size=(d, self.n_frequencies))
-        self._features = ExactFourierFeatures(mean, scale, freqs)
-        embed_int = self._features.int_features(self._embed)
-        self._ref_mean = embed_int.sum(axis=0).astype(np.float64) / (len(embed_int) * FEATURE_SCALE)
+        # the embedded reference (raises on a reference without spread)
+        self._model = ReferenceModel(ref, self.holdout_fraction, self.bandwidth,
+                                     self.n_features_rff, self.random_state)
         self._threshold: float | None = None
         self._null = np.empty(0)
-        self._reset_state()
-
-    def get_params(self) -> dict[str, Any]:
-        return {
-            "reference": self.reference,
-            "window_size": self.window_size,
-            "n_features_rff": self.n_features_rff,
-            "bandwidth": self.bandwidth,
-            "target_arl0": self.target_arl0,
-            "holdout_fraction": self.holdout_fraction,
-            "calibration_steps": self.calibration_steps,
-            "unbiased": self.unbiased,
-            "reset_on_drift": self.reset_on_drift,
-            "random_state": self.random_state,
-            "on_nonfinite": self.on_nonfinite,
-        }
+        super().__init__(on_nonfinite)
 
     # -- calibration --------------------------------------------------------------------------
     def calibrate(self) -> NMDDM:
         """Run the null calibration now (otherwise it runs on first use); return ``self``."""
         if self._threshold is None:
+            model = self._model
             steps = self.calibration_steps or int(np.ceil(50 * self.target_arl0))
-            self._threshold, self._null = calibrate_null(
-                self._features.float_features(self._hold),
-                self._features.float_features(self._embed).mean(axis=0),
-                len(self._embed), self._ref_mean, self.window_size, self.n_frequencies,
-                self.unbiased, self.target_arl0, steps, np.random.default_rng(self._calib_seq),
+            self._threshold, self._null = calibrate_mmd_null(
+                model.features.float_features(model.hold),
+                model.features.float_features(model.embed).mean(axis=0),
+                len(model.embed), model.ref_mean, self.window_size, model.n_frequencies,
+                self.unbiased, self.target_arl0, steps,
+                np.random.default_rng(model.calibration_seed),
             )
         return self
 
@@ -218,137 +195,78 @@ class NMDDM(DriftDetector):
         return self._threshold
 
     @property
+    def bandwidth_(self) -> float:
+        """The kernel bandwidth in use (``bandwidth`` or the median heuristic's)."""
+        return self._model.bandwidth
+
+    @property
+    def n_dims(self) -> int:
+        """Dimension of the input vectors."""
+        return len(self.reference[0])
+
+    @property
     def embedding_reference(self) -> np.ndarray:
         """The reference rows (original units) whose mean embedding the window is compared with."""
-        return self._embed.copy()
+        return self._model.embed.copy()
 
-    # -- running state ------------------------------------------------------------------------
-    def _reset_state(self) -> None:
-        # features of the window's rows as columns (ring buffer along axis 1)
-        self._window_int = np.zeros((self.n_features_rff, self.window_size), dtype=np.int64)
-        self._window_raw = np.zeros((self.window_size, self.n_dims))
-        self._clear_window()
-        self._statistic = 0.0
-
-    def _clear_window(self) -> None:
-        self._pos = 0
-        self._count = 0
-        self._sum = np.zeros(self.n_features_rff, dtype=np.int64)
-
+    # -- statistic ----------------------------------------------------------------------------
     def _mmd2(self, sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
         # C order: each row is then reduced over contiguous memory, as for a single row, so a
         # row's statistic does not depend on the batch it is computed in
         means = sums.astype(np.float64, order="C")
         np.divide(means, counts[:, None] * FEATURE_SCALE, out=means)
-        return mmd2_from_means(means, counts, self._ref_mean, len(self._embed),
-                               self.n_frequencies, self.unbiased)
+        model = self._model
+        return mmd2_from_means(means, counts, model.ref_mean, len(model.embed),
+                               model.n_frequencies, self.unbiased)
+
+    def _window_statistic(self, window_sum: np.ndarray, count: int) -> float:
+        return float(self._mmd2(window_sum[None, :], np.array([float(count)]))[0])
+
+    def _full_statistics(self, sums: np.ndarray) -> np.ndarray:
+        model = self._model
+        return mmd2_of_column_sums(sums, float(self.window_size), model.ref_mean,
+                                   len(model.embed), model.n_frequencies, self.unbiased)
+
+    # -- running state ------------------------------------------------------------------------
+    def _reset_state(self) -> None:
+        self._window = FeatureWindow(self.window_size, self.n_features_rff, self.n_dims)
+        self._statistic = 0.0
 
     def _check_dims(self, shape: tuple[int, ...]) -> None:
         if len(shape) >= 1 and shape[-1] != self.n_dims:
             raise ValueError(
                 f"x must have {self.n_dims} features like the reference, got {shape[-1]}")
 
-    # dimensions are checked before the base class counts the value, so a bad vector changes
-    # no state
-    def _coerce_one(self, x: Any) -> Any:
+    # dimensions are checked before the base class counts the value: a bad vector changes
+    # nothing
+    def update(self, x: Any) -> bool:
         self._check_dims(np.shape(x))
-        return super()._coerce_one(x)
+        return super().update(x)
 
-    def _coerce_many(self, xs: Any) -> tuple[np.ndarray, np.ndarray]:
+    def _coerce_many(self, xs: Any) -> tuple[np.ndarray, np.ndarray, bool]:
         if np.ndim(xs) == 2:
             self._check_dims(np.shape(xs))
         return super()._coerce_many(xs)
 
     def _update_one(self, x: np.ndarray) -> None:
         threshold = self.threshold
-        row = x[None, :]
-        q = self._features.int_feature_columns(row)[:, 0]
-        if self._count == self.window_size:
-            self._sum -= self._window_int[:, self._pos]
-        else:
-            self._count += 1
-        self._sum += q
-        self._window_int[:, self._pos] = q
-        self._window_raw[self._pos] = x
-        self._pos = (self._pos + 1) % self.window_size
-        counts = np.array([float(self._count)])
-        self._statistic = float(self._mmd2(self._sum[None, :], counts)[0])
-        self._drift = self._count == self.window_size and self._statistic > threshold
+        window = self._window
+        window.push(self._model.features.int_feature_columns(x[None, :])[:, 0], x)
+        self._statistic = self._window_statistic(window.sum, window.count)
+        self._drift = window.count == self.window_size and self._statistic > threshold
         if self._drift and self.reset_on_drift:
-            self._clear_window()
+            window.clear()
 
-    def _update_batch(self, values: np.ndarray) -> list[int] | np.ndarray:
+    def _update_batch(self, values: np.ndarray) -> list[int]:
         threshold = self.threshold
         fired: list[int] = []
-        for chunk_start in range(0, len(values), _BATCH_CHUNK):
-            alarms = self._update_chunk(values[chunk_start:chunk_start + _BATCH_CHUNK], threshold)
-            fired.extend((chunk_start + alarms).tolist())
+        for start in range(0, len(values), _BATCH_CHUNK):
+            raw = values[start : start + _BATCH_CHUNK]
+            alarms, self._statistic, self._drift = advance_chunk(
+                self._window, self._model.features.int_feature_columns(raw), raw,
+                self._full_statistics, self._window_statistic, threshold, self.reset_on_drift)
+            fired.extend((start + alarms).tolist())
         return fired
-
-    def _update_chunk(self, raw: np.ndarray, threshold: float) -> np.ndarray:
-        """Consume ``raw`` rows; return the positions of the alarms.
-
-        A window that is full holds the last ``window_size`` rows whether or not the detector
-        restarted earlier (a restart empties it, and ``window_size`` rows later it is full
-        again), so the full-window statistics of the whole chunk come from one sliding sum over
-        [current window, chunk]; a restart after an alarm at ``t`` only makes rows before
-        ``t + window_size`` ineligible. The sums are exact integers, so every statistic is the
-        one :meth:`_update_one` computes.
-        """
-        w = self.window_size
-        n = len(raw)
-        q = self._features.int_feature_columns(raw)
-        count0 = self._count
-        old = (self._pos - count0 + np.arange(count0)) % w
-        columns = np.concatenate([self._window_int[:, old], q], axis=1) if count0 else q
-        csum = np.empty((q.shape[0], count0 + n + 1), dtype=np.int64)
-        csum[:, 0] = 0
-        np.cumsum(columns, axis=1, out=csum[:, 1:])
-        # row t of the chunk ends the sliding window at column count0 + t + 1 of csum
-        first_full = max(0, w - count0 - 1)
-        full_stats = np.empty(0)
-        if first_full < n:
-            ends = slice(count0 + first_full + 1, count0 + n + 1)
-            starts = slice(count0 + first_full + 1 - w, count0 + n + 1 - w)
-            sums = csum[:, ends] - csum[:, starts]
-            full_stats = mmd2_of_column_sums(sums, float(w), self._ref_mean, len(self._embed),
-                                             self.n_frequencies, self.unbiased)
-        exceed = np.flatnonzero(full_stats > threshold) + first_full
-        alarms = self._renewal(exceed, w) if self.reset_on_drift else exceed
-        restarted = self.reset_on_drift and len(alarms) > 0
-        since = int(alarms[-1]) + 1 if restarted else 0  # first row after the last restart
-        base_pos = 0 if restarted else self._pos
-        n_since = n - since
-        keep = np.arange(max(since, n - w), n)
-        slots = (base_pos + keep - since) % w
-        self._window_int[:, slots] = q[:, keep]
-        self._window_raw[slots] = raw[keep]
-        self._pos = (base_pos + n_since) % w
-        count = min(w, (0 if restarted else count0) + n_since)
-        self._count = count
-        end = count0 + n
-        self._sum = csum[:, end] - csum[:, end - count]
-        last_alarm = len(alarms) > 0 and int(alarms[-1]) == n - 1
-        if last_alarm or (not restarted and count0 + n >= w) or (restarted and count == w):
-            self._statistic = float(full_stats[n - 1 - first_full])
-        else:
-            self._statistic = float(self._mmd2(self._sum[None, :], np.array([float(count)]))[0])
-        self._drift = bool(last_alarm) or (not self.reset_on_drift and count == w
-                                            and self._statistic > threshold)
-        if last_alarm and self.reset_on_drift:
-            self._clear_window()
-        return alarms
-
-    @staticmethod
-    def _renewal(exceed: np.ndarray, window_size: int) -> np.ndarray:
-        """Alarms of a detector that restarts after each: an exceedance counts only once the
-        window has refilled, ``window_size`` rows after the previous alarm."""
-        alarms: list[int] = []
-        k = 0
-        while k < len(exceed):
-            alarms.append(int(exceed[k]))
-            k = int(np.searchsorted(exceed, alarms[-1] + window_size, side="left"))
-        return np.asarray(alarms, dtype=np.int64)
 
     def _statistics(self) -> dict[str, float]:
         threshold = self.threshold
@@ -358,32 +276,24 @@ class NMDDM(DriftDetector):
             "statistic": self._statistic,
             "threshold": threshold,
             "p_value": (1.0 + exceed) / (1.0 + len(null)),
-            "window_fill": self._count / self.window_size,
+            "window_fill": self._window.count / self.window_size,
             "bandwidth": self.bandwidth_,
         }
 
     def _get_state(self) -> dict[str, Any]:
         threshold = self.threshold
-        order = (self._pos - self._count + np.arange(self._count)) % self.window_size
         return {
-            "window": self._window_raw[order].tolist(),
+            "window": self._window.raw[self._window.order()].tolist(),
             "statistic": self._statistic,
             "threshold": threshold,
             "null": self._null.tolist(),
         }
 
-    def _set_state(self, state: dict[str, Any]) -> None:
+    def _set_state(self, state: Mapping[str, Any]) -> None:
         window = np.asarray(state["window"], dtype=np.float64).reshape(-1, self.n_dims)
         if len(window) > self.window_size:
             raise ValueError(f"state window has {len(window)} rows > window_size")
-        self._reset_state()
-        count = len(window)
-        if count:
-            self._window_raw[:count] = window
-            self._window_int[:, :count] = self._features.int_feature_columns(window)
-        self._count = count
-        self._pos = count % self.window_size
-        self._sum = self._window_int[:, :count].sum(axis=1)
+        self._window.load(window, self._model.features.int_feature_columns(window))
         self._statistic = float(state["statistic"])
         self._threshold = float(state["threshold"])
         self._null = np.asarray(state["null"], dtype=np.float64)

@@ -34,7 +34,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from driftline.detectors import make_detector
+from driftline.detectors import detector_class, make_detector
 from driftline.detectors.base import DriftDetector
 from driftline.evaluation.baselines import AlwaysFire
 from driftline.evaluation.config import DetectorConfig
@@ -218,17 +218,15 @@ def run_with_restarts(
 
 
 def reference_params(name: str, reference: np.ndarray, n_reference: int) -> dict[str, Any]:
-    """Parameters a driftline detector takes from the pre-change reference sample.
+    """Parameters a driftline detector takes from the pre-change reference sample (its declared
+    :meth:`detectors.base.DriftDetector.reference_params`).
 
-    ``incremental_ks`` gets the first ``n_reference`` values as its reference sample;
-    ``page_hinkley`` gets the sample's mean and standard deviation (ddof=1) pinned.
+    A detector that keeps a reference sample (``incremental_ks``) gets its first
+    ``n_reference`` values; one pinned to the reference's moments (``page_hinkley``) gets them
+    from the whole sample.
     """
-    if name == "incremental_ks":
-        return {"reference": reference[:n_reference]}
-    if name == "page_hinkley":
-        return {"reference_mean": float(np.mean(reference)),
-                "reference_std": float(np.std(reference, ddof=1))}
-    return {}
+    cls = detector_class(name)
+    return cls.reference_params(reference[:n_reference] if cls.needs_reference else reference)
 
 
 def _import(target: str) -> Any:

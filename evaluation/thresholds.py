@@ -1,11 +1,13 @@
 """Calibrate every detector of a comparison to the same in-control false-alarm rate (ARL0).
 
-Two procedures, both on a reference sample drawn from the stream's pre-change distribution:
+The comparison's side of :mod:`detectors.calibration`: it maps a
+:class:`evaluation.config.DetectorConfig` (parameter, range, scale) onto the package's
+procedures, both run on a reference sample drawn from the stream's pre-change distribution:
 
-* driftline detectors whose threshold parameter is ``threshold`` and that follow the contract of
-  :func:`detectors.calibration.calibrate_threshold` (fire exactly when ``statistic >
-  threshold``) use that function: first passages of the statistic path on bootstrapped streams,
-  censoring-aware ARL estimate, bisection without re-running the detector;
+* driftline detectors whose configured parameter is their declared alarm parameter with the
+  ``"statistic_path"`` method (they fire exactly when ``statistic > threshold``) use
+  :func:`detectors.calibration.calibrate_threshold`: first passages of the statistic path on
+  bootstrapped streams, censoring-aware ARL estimate, bisection without re-running the detector;
 * every other detector (river's, scikit-multiflow's, driftline's with a significance level such
   as ``alpha``) uses :func:`calibrate_by_run_length`: ``run_length_factor * target_arl0`` iid
   bootstrap reference values, cut into independent streams of ``stream_length`` values (default
@@ -13,7 +15,8 @@ Two procedures, both on a reference sample drawn from the stream's pre-change di
   random numbers, so the measured run length is a step function of the parameter, not noise);
   the detector runs over each stream from a fresh start with a restart after every alarm, and
   the parameter is bisected (on a log scale for significance levels) until the measured
-  ARL0 = values / alarms reaches the target on the conservative side. Fresh starts matter: the
+  ARL0 = values / alarms reaches the target on the conservative side
+  (:func:`detectors.calibration.search_alarm_rate`). Fresh starts matter: the
   DDM family alarms often soon after a start and then, once its running minimum settles, rarely,
   so one long stream measures a much lower false-alarm rate than the evaluation's finite
   pre-change segments show. When even the most alarm-prone end of ``threshold_bounds`` stays
@@ -44,7 +47,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from driftline.detectors.calibration import calibrate_threshold, moving_block_bootstrap
+from driftline.detectors import detector_class
+from driftline.detectors.calibration import (
+    OutOfReachError,
+    calibrate_threshold,
+    moving_block_bootstrap,
+    search_alarm_rate,
+)
 from driftline.evaluation.adapters import DriftlineDetector, StreamDetector, run_with_restarts
 from driftline.evaluation.config import CalibrationConfig, DetectorConfig
 
@@ -90,35 +99,32 @@ def calibrate_by_run_length(
     step = n if stream_length is None else max(1, int(stream_length))
     streams = [values[i : i + step] for i in range(0, n, step)]
 
-    def arl(u: float) -> float:
+    def alarms(u: float) -> int:
         param = _to_param(u, spec)
-        alarms = sum(len(run_with_restarts(lambda: factory(param), s)) for s in streams)
-        return n / alarms if alarms else math.inf
+        return sum(len(run_with_restarts(lambda: factory(param), s)) for s in streams)
+
+    def arl(count: int) -> float:
+        return n / count if count else math.inf
 
     low, high = (_from_param(b, spec) for b in spec.threshold_bounds)
     safe, risky = (high, low) if spec.threshold_increasing else (low, high)
-    safe_arl = arl(safe)
-    if safe_arl < target_arl0:
+    try:
+        found = search_alarm_rate(alarms, lambda count: arl(count) >= target_arl0, safe, risky,
+                                  iterations)
+    except OutOfReachError as exc:
         raise ValueError(
             f"{spec.label}: {spec.threshold_param}={_to_param(safe, spec)} (the conservative end "
-            f"of threshold_bounds) gives a measured ARL0 of {safe_arl:.1f} < {target_arl0}"
-        )
-    best_arl = safe_arl
-    risky_arl = arl(risky)
-    at_bound = risky_arl >= target_arl0
-    if at_bound:
-        safe, best_arl = risky, risky_arl
-    else:
-        for _ in range(iterations):
-            mid = 0.5 * (safe + risky)
-            value = arl(mid)
-            if value >= target_arl0:
-                safe, best_arl = mid, value
-            else:
-                risky = mid
+            f"of threshold_bounds) gives a measured ARL0 of {arl(exc.alarms):.1f} < {target_arl0}"
+        ) from None
+    safe, best_arl, at_bound = found.value, arl(found.alarms), found.at_bound
     return Calibration(threshold=_to_param(safe, spec), method="bisection on measured run length",
                        target_arl0=target_arl0, measured_arl0=best_arl, n_values=n,
                        at_bound=at_bound)
+
+
+def _by_statistic_path(spec: DetectorConfig) -> bool:
+    alarm = detector_class(spec.name).alarm
+    return spec.threshold_param == alarm.name and alarm.method == "statistic_path"
 
 
 def calibrate_detector(
@@ -126,7 +132,7 @@ def calibrate_detector(
     reference: np.ndarray, target_arl0: float, config: CalibrationConfig,
 ) -> Calibration:
     """Calibrate one detector with the procedure that fits it (module docstring)."""
-    if spec.library == "driftline" and spec.threshold_param == "threshold":
+    if spec.library == "driftline" and _by_statistic_path(spec):
         probe = factory(None)
         if isinstance(probe, DriftlineDetector) and "statistic" in probe.detector.statistics:
             def make(threshold: float) -> object:

@@ -115,7 +115,7 @@ class ModelConfig(ConfigModel):
 
 
 class CalibrationConfig(ConfigModel):
-    """Bootstrap calibration of the thresholds (see :mod:`executor.calibrate`)."""
+    """Bootstrap calibration of the thresholds (see :mod:`detectors.calibration.columns`)."""
 
     n_streams: int = Field(40, ge=2)
     seed: int = Field(0, ge=0)
@@ -124,7 +124,7 @@ class CalibrationConfig(ConfigModel):
 
 class IKSConfig(ConfigModel):
     """Incremental KS per column, Bonferroni-corrected across the columns, with the family
-    level ``alpha`` set for ``target_arl0`` (see :mod:`executor.calibrate_ks`):
+    level ``alpha`` set for ``target_arl0`` (see :mod:`detectors.calibration.ks_family`):
     ``calibration: bound`` uses ``alpha = 1 / target_arl0`` (instant, conservative: the union
     bound over steps guarantees ARL0 >= target); ``bootstrap`` simulates the bank (exact up to
     ``stride``, tens of seconds at start-up for ARL0 in the tens of thousands)."""
@@ -175,8 +175,8 @@ class ErrorDetectorsConfig(ConfigModel):
 
     Each detector's alarm parameter (DDM ``drift_threshold``, EDDM ``beta``, HDDM_A
     ``drift_confidence``, ADWIN ``delta``) is calibrated at start-up to ``target_arl0`` labelled
-    events on Bernoulli errors at the reference error rate (:mod:`executor.calibrate`), unless
-    ``params`` sets it."""
+    events on Bernoulli errors at the reference error rate (:mod:`detectors.calibration.errors`),
+    unless ``params`` sets it."""
 
     enabled: bool = True
     detectors: list[Literal["ddm", "eddm", "hddm_a", "adwin"]] = Field(

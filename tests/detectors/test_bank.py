@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -13,8 +14,11 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from driftline.detectors.bank import DetectorBank
+from driftline.detectors.ddm import DDM
+from driftline.detectors.eddm import EDDM
 from driftline.detectors.incremental_ks import IncrementalKS
 from driftline.detectors.incremental_ks_bank import IncrementalKSBank
+from driftline.detectors.inputs import BINARY
 from driftline.detectors.page_hinkley import PageHinkley
 
 # scipy falls back from its exact p-value on some tie-heavy samples; the statistic (all we
@@ -250,3 +254,18 @@ def test_fast_bank_under_persistent_drift_equals_generic_bank(method: str) -> No
     expected = _fast_bank_equals_generic(refs, rows, list(range(0, len(rows), 700)),
                                          window_size=200, alpha=1e-3, method=method, reset=True)
     assert (expected[:, 1] == 0).sum() >= 10  # detected again after every refill
+
+
+@pytest.mark.parametrize("make", [lambda: EDDM(), lambda: DDM(),
+                                  lambda: PageHinkley(threshold=5.0, forgetting=0.99)])
+def test_one_detector_object_may_serve_several_features(make: Any) -> None:
+    rows = np.column_stack([BINARY.synthetic(np.random.default_rng(j), 3000, regime_length=300)
+                            for j in range(3)])
+    shared = make()
+    bank = DetectorBank(["a", "b", "c"], [shared] * 3)
+    singles = [make() for _ in range(3)]
+    expected = sorted((int(i), j) for j, det in enumerate(singles)
+                      for i in det.update_many(rows[:, j]))
+    assert [tuple(h) for h in bank.update_many(rows).tolist()] == expected
+    assert len(expected) >= 3
+    assert [d.state_dict() for d in bank.detectors] == [d.state_dict() for d in singles]

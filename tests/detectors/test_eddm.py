@@ -1,8 +1,6 @@
-"""EDDM: river's detections and warnings on 0/1 streams, update_many, state round trip."""
+"""EDDM: river's detections and warnings on 0/1 streams (the protocol: test_protocol)."""
 
 from __future__ import annotations
-
-import json
 
 import pytest
 from river.drift.binary import EDDM as RiverEDDM  # noqa: N811
@@ -35,21 +33,6 @@ def test_detects_rate_increase_with_few_false_alarms() -> None:
         assert len(after)
         delays.append(int(after[0]) - 3000)
     assert max(delays) < 600
-
-
-def test_state_dict_json_round_trip_and_update_many() -> None:
-    xs = piecewise_binary(2)
-    a, loop = EDDM(), EDDM()
-    a.update_many(xs[:3333])
-    for x in xs[:3333]:
-        loop.update(x)
-    assert a.state_dict() == loop.state_dict()
-    b = EDDM.from_state_dict(json.loads(json.dumps(a.state_dict())))
-    assert b.update_many(xs[3333:]).tolist() == a.update_many(xs[3333:]).tolist()
-    assert b.state_dict() == a.state_dict()
-    assert b.statistics == pytest.approx(a.statistics, nan_ok=True)
-    a.reset()
-    assert a.state_dict() == EDDM().state_dict()
 
 
 def test_statistics_and_validation() -> None:

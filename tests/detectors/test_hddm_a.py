@@ -1,8 +1,6 @@
-"""HDDM_A: river's detections on 0/1 streams, the real variant, update_many, state."""
+"""HDDM_A: river's detections on 0/1 streams, the real variant (the protocol: test_protocol)."""
 
 from __future__ import annotations
-
-import json
 
 import numpy as np
 import pytest
@@ -37,20 +35,6 @@ def test_real_kind_scales_to_bounds() -> None:
     quiet = [len(HDDMA(kind="real", bounds=(0.0, 10.0)).update_many(
         np.random.default_rng(s).exponential(1.0, 5000))) for s in range(6)]
     assert sum(quiet) <= 1
-
-
-def test_state_dict_json_round_trip_and_update_many() -> None:
-    xs = piecewise_binary(4)
-    a, loop = HDDMA(two_sided=True), HDDMA(two_sided=True)
-    a.update_many(xs[:2500])
-    for x in xs[:2500]:
-        loop.update(x)
-    assert a.state_dict() == loop.state_dict()
-    b = HDDMA.from_state_dict(json.loads(json.dumps(a.state_dict())))
-    assert b.update_many(xs[2500:]).tolist() == a.update_many(xs[2500:]).tolist()
-    assert b.state_dict() == a.state_dict()
-    a.reset()
-    assert a.state_dict() == HDDMA(two_sided=True).state_dict()
 
 
 def test_statistics_and_validation() -> None:

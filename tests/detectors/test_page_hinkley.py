@@ -1,18 +1,15 @@
-"""Tests of detectors.page_hinkley against closed forms, river, and its own per-value loop."""
+"""Tests of detectors.page_hinkley against closed forms and river (the protocol: test_protocol)."""
 
 from __future__ import annotations
 
-import json
 import math
-import zlib
 from typing import Any
 
 import numpy as np
 import pytest
 from river.drift import PageHinkley as RiverPageHinkley
 
-from driftline.detectors import detector_from_state, make_detector
-from driftline.detectors.base import NonFiniteInputError
+from driftline.detectors import make_detector
 from driftline.detectors.page_hinkley import PageHinkley
 
 
@@ -138,85 +135,26 @@ def test_no_detection_on_stationary_data_at_calibrated_threshold() -> None:
     assert len(drifting.update_many(np.r_[rng.normal(5, 0.1, 1000), rng.normal(5.1, 0.1, 200)]))
 
 
-CONFIGS: list[dict[str, Any]] = [
-    {},
-    {"forgetting": 0.99},
-    {"forgetting": 0.9, "warmup": 5},
-    {"forgetting": 0.3, "warmup": 5, "threshold": 2.0},  # short renormalisation blocks
-    {"reference_mean": 0.0, "reference_std": 1.0},
-    {"reference_mean": 0.3, "forgetting": 0.995},
-    {"reference_std": 1.5, "direction": "up"},
-    {"direction": "down", "min_instances": 1, "warmup": 2},
-    {"reset_on_drift": False, "forgetting": 0.999},
-    {"reset_on_drift": False, "reference_mean": 0.0, "reference_std": 1.0},
-]
-
-
-def _stream(seed: int, n: int = 12_000) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    return rng.normal(size=n) * 1.3 + np.repeat(rng.normal(size=-(-n // 300)) * 2, 300)[:n]
-
-
-@pytest.mark.parametrize("config", CONFIGS)
-def test_update_many_equals_loop_exactly(config: dict[str, Any]) -> None:
-    xs = _stream(zlib.crc32(json.dumps(config, sort_keys=True).encode()) % 1000)
-    loop = PageHinkley(delta=0.1, **{"threshold": 6.0, **config})
-    batch = PageHinkley(delta=0.1, **{"threshold": 6.0, **config})
-    loop_hits = [i for i, x in enumerate(xs) if loop.update(float(x))]
-    rng = np.random.default_rng(0)
-    cuts = np.sort(rng.choice(np.arange(1, len(xs)), size=15, replace=False))
-    batch_hits: list[int] = []
-    for start, stop in zip(np.r_[0, cuts], np.r_[cuts, len(xs)], strict=True):
-        batch_hits += (batch.update_many(xs[start:stop]) + start).tolist()
-    assert len(loop_hits) > 20
-    assert batch_hits == loop_hits
-    assert json.dumps(batch.state_dict()) == json.dumps(loop.state_dict())
-    assert batch.statistics == loop.statistics
-
-
-def test_update_many_skips_nonfinite_like_loop() -> None:
-    xs = _stream(4, 3000)
-    xs[[5, 700, 701, 2999]] = [np.nan, np.inf, -np.inf, np.nan]
-    loop = PageHinkley(threshold=5.0, on_nonfinite="skip")
-    batch = PageHinkley(threshold=5.0, on_nonfinite="skip")
-    loop_hits = [i for i, x in enumerate(xs) if loop.update(float(x))]
-    assert batch.update_many(xs).tolist() == loop_hits
-    assert batch.state_dict() == loop.state_dict()
-    assert batch.statistics["n_skipped"] == 4.0
-    with pytest.raises(NonFiniteInputError):
-        PageHinkley().update(math.nan)
-    with pytest.raises(NonFiniteInputError):
-        PageHinkley().update_many([1.0, math.inf])
-
-
-@pytest.mark.parametrize("config", CONFIGS)
-@pytest.mark.parametrize("split", [10, 2500, 2501])
-def test_state_dict_json_round_trip_continues_bit_for_bit(config: dict[str, Any],
-                                                          split: int) -> None:
-    xs = _stream(7, 5000)
-    original = PageHinkley(delta=0.1, **{"threshold": 6.0, **config})
-    original.update_many(xs[:split])
-    restored = detector_from_state(json.loads(json.dumps(original.state_dict())))
-    assert isinstance(restored, PageHinkley)
-    assert restored.update_many(xs[split:]).tolist() == original.update_many(xs[split:]).tolist()
-    assert json.dumps(restored.state_dict()) == json.dumps(original.state_dict())
-    fresh = PageHinkley(delta=0.1, **{"threshold": 6.0, **config})
-    with pytest.raises(ValueError, match="parameters"):
-        other = PageHinkley(delta=0.2, **{"threshold": 6.0, **config})
-        other.load_state_dict(original.state_dict())
-    fresh.load_state_dict(json.loads(json.dumps(original.state_dict())))
-    assert fresh.statistics == original.statistics
-
-
-def test_reset_and_registry() -> None:
+def test_reset_keeps_the_pinned_reference_and_the_registry_builds_it() -> None:
     det = make_detector("page_hinkley", delta=0.2, threshold=3.0, reference_mean=1.0,
                         reference_std=2.0)
     assert isinstance(det, PageHinkley)
-    det.update_many(_stream(1, 500))
+    det.update_many(np.random.default_rng(1).normal(size=500) * 3.0)
     det.reset()
-    assert det.n_seen == 0
     assert det.statistics["statistic"] == 0.0
     assert det.statistics["mean"] == 1.0 and det.statistics["std"] == 2.0
+
+
+def test_reference_params_pin_mean_and_sample_standard_deviation() -> None:
+    rng = np.random.default_rng(2)
+    reference = rng.normal(3.0, 2.0, size=(400, 3))
+    reference[:, 2] = 5.0
+    pinned = PageHinkley.reference_params(reference)
+    np.testing.assert_array_equal(pinned["reference_mean"], reference.mean(axis=0))
+    std = reference.std(axis=0, ddof=1)
+    np.testing.assert_array_equal(pinned["reference_std"], [std[0], std[1], 1.0])
+    column = PageHinkley.reference_params(reference[:, 2], fallback={"reference_std": 7.0})
+    assert column == {"reference_mean": 5.0, "reference_std": 7.0}
 
 
 @pytest.mark.parametrize(

@@ -62,7 +62,7 @@ def test_state_dict_round_trip_continues_bit_for_bit(
     def no_calibration(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("restored pipeline must not recalibrate")
 
-    monkeypatch.setattr(pipeline_detectors, "calibrate_page_hinkley_columns", no_calibration)
+    monkeypatch.setattr(pipeline_detectors, "calibrate_columns", no_calibration)
     restored = DetectionPipeline(loaded_model, config, state=state, clock=clock)
     assert restored.state_dict() == original.state_dict()
     detections_a, detections_b = [], []

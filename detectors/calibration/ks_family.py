@@ -1,13 +1,15 @@
 """Calibrate the family level ``alpha`` of a Bonferroni-corrected Incremental-KS bank to ARL0.
 
-The bank (:class:`detectors.incremental_ks_bank.IncrementalKSBank` with
-``correction="bonferroni"``) flags column ``j`` when ``k * p_j <= alpha``, ``p_j`` the asymptotic
-KS p-value of its window against its reference. All columns share the reference size ``m`` and the
-window size ``W``, so ``p_j`` decreases with the statistic ``D_j`` and the bank fires exactly when
-``max_j D_j > d*`` with ``alpha = k * kolmogorov_sf(d* sqrt(m W / (m + W)))``. The first alarm of
-the bank is therefore the first passage of the path ``M_t = max_j D_j,t`` above ``d*``.
+The bank (a :class:`detectors.bank.DetectorBank` of Incremental-KS columns with
+``correction="bonferroni"``, built by the ``"ks_family"`` method of
+:mod:`detectors.calibration.columns`) flags column ``j`` when ``k * p_j <= alpha``, ``p_j`` the
+asymptotic KS p-value of its window against its reference. All columns share the reference size
+``m`` and the window size ``W``, so ``p_j`` decreases with the statistic ``D_j`` and the bank fires
+exactly when ``max_j D_j > d*`` with ``alpha = k * kolmogorov_sf(d* sqrt(m W / (m + W)))``. The
+first alarm of the bank is therefore the first passage of the path ``M_t = max_j D_j,t`` above
+``d*``.
 
-Simulation (double bootstrap, as in :mod:`executor.calibrate`): each stream gets its own
+Simulation (double bootstrap, as in :mod:`detectors.calibration.columns`): each stream gets its own
 reference, a resample of the reference rows, and a stream of rows resampled from the reference
 (rows are drawn whole, so the correlation between columns is kept). All values then lie on the
 grid of the reference's distinct values, and the window's empirical CDF at step ``t`` is a
@@ -15,8 +17,16 @@ difference of cumulative histograms. To keep start-up within seconds the statist
 every ``stride`` steps (``W`` must be a multiple); a crossing that rises and falls back between two
 evaluations is missed, so the estimated ARL0 errs high and the chosen level slightly towards more
 alarms than the target. ``stride=1`` is exact. ARL0 comes from
-:func:`detectors.calibration.estimate_arl` (renewal estimate with censoring) and ``d*`` from
-bisection on it.
+:func:`detectors.calibration.run_length.estimate_arl` (renewal estimate with censoring) and ``d*``
+from bisection on it.
+
+Examples
+--------
+>>> import numpy as np
+>>> from driftline.detectors.calibration.ks_family import ks_family_alpha
+>>> ks_family_alpha(np.zeros((10, 2)), 500, 20_000, "bound", n_streams=1, stride=1, seed=0)
+5e-05
+
 """
 
 from __future__ import annotations
@@ -25,8 +35,9 @@ import math
 
 import numpy as np
 
-from driftline.detectors._ks_path import kolmogorov_sf
-from driftline.detectors.calibration import estimate_arl
+from driftline.detectors.calibration.bisection import bisect
+from driftline.detectors.calibration.run_length import FirstPassages, arl_at
+from driftline.detectors.kolmogorov import kolmogorov_sf
 
 __all__ = ["KSCalibration", "calibrate_ks_bank_alpha", "ks_family_alpha", "ks_max_path"]
 
@@ -103,33 +114,20 @@ def calibrate_ks_bank_alpha(
     n_grid = np.array([len(g) for g in grids])
     rng = np.random.default_rng(seed)
     length = window_size + math.ceil(2 * target_arl0 / stride) * stride
-    records: list[tuple[np.ndarray, np.ndarray]] = []
+    records: list[FirstPassages] = []
     for _ in range(n_streams):
         ref_rows = bins[rng.integers(0, m, m)]
         stream_rows = bins[rng.integers(0, m, length)]
-        path = ks_max_path(ref_rows, stream_rows, n_grid, window_size, stride)
-        running = np.maximum.accumulate(path)
-        new = np.r_[True, running[1:] > running[:-1]]
-        steps = window_size + stride * np.flatnonzero(new)  # rows consumed at each record
-        records.append((steps, running[new]))
+        # entry i of the path is the statistic after window_size + stride * i rows
+        passages = FirstPassages(offset=window_size, step=stride)
+        passages.extend(ks_max_path(ref_rows, stream_rows, n_grid, window_size, stride),
+                        values_consumed=length)
+        records.append(passages)
 
-    def arl(h: float) -> tuple[float, int]:
-        passages = np.empty(n_streams)
-        for i, (steps, values) in enumerate(records):
-            pos = int(np.searchsorted(values, h, side="right"))
-            passages[i] = steps[pos] if pos < len(values) else length + 1
-        return estimate_arl(passages, length)
-
-    low, high = 0.0, 1.0
-    if arl(high)[0] < target_arl0:
+    if arl_at(records, 1.0)[0] < target_arl0:
         raise ValueError("the KS statistic cannot reach the target ARL0 below 1")
-    while high - low > xtol:
-        mid = 0.5 * (low + high)
-        if arl(mid)[0] >= target_arl0:
-            high = mid
-        else:
-            low = mid
-    estimate, alarms = arl(high)
+    high = bisect(lambda h: arl_at(records, h)[0] >= target_arl0, 1.0, 0.0, xtol=xtol)
+    estimate, alarms = arl_at(records, high)
     return KSCalibration(alpha=_alpha_of(high, k, m, window_size), threshold=high,
                          estimated_arl0=estimate, n_alarms=alarms, n_streams=n_streams,
                          stride=stride)

@@ -13,7 +13,8 @@ compared on scenarios whose pre-change segment is that short.
 false alarms per value on independent bootstrapped streams of ``horizon`` values, each started
 with a fresh detector that is also replaced after every alarm. The same streams serve every
 candidate value (common random numbers, so the measured rate is a step function of the
-parameter rather than noise), the parameter is bisected until the rate is at most
+parameter rather than noise), the parameter is bisected (:func:`search_alarm_rate`, also used by
+the evaluation's run-length calibration) until the rate is at most
 ``1 / target_arl0`` on the conservative side, and the result is checked on as many fresh,
 independent streams. When even the most conservative end of ``bounds`` alarms more often than
 the target, the detector cannot reach it (DDM, for example, alarms at the first error whatever
@@ -24,7 +25,7 @@ Examples
 --------
 >>> import numpy as np
 >>> from driftline.detectors.ddm import DDM
->>> from driftline.detectors.calibration_horizon import calibrate_parameter
+>>> from driftline.detectors.calibration.horizon import calibrate_parameter
 >>> errors = (np.random.default_rng(0).random(20_000) < 0.1).astype(float)
 >>> result = calibrate_parameter(lambda d: DDM(drift_threshold=d), errors, 2000.0,
 ...                              bounds=(2.0, 15.0), horizon=1000, random_state=0)
@@ -37,23 +38,68 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from driftline.detectors.base import check_int, check_number
-from driftline.detectors.calibration import moving_block_bootstrap
+from driftline.detectors.calibration.bisection import bisect
+from driftline.detectors.calibration.run_length import (
+    BatchDetector,
+    false_alarms,
+    moving_block_bootstrap,
+)
 
-__all__ = ["BatchDetector", "HorizonCalibration", "calibrate_parameter", "false_alarms"]
+__all__ = ["HorizonCalibration", "OutOfReachError", "RateSearch", "calibrate_parameter",
+           "search_alarm_rate"]
 
 #: alarms expected at the target over the calibration streams (relative s.e. ~1/sqrt of it)
 EXPECTED_ALARMS = 30
 
 
-class BatchDetector(Protocol):
-    """Anything with ``update_many(values) -> indices of the values that raised an alarm``."""
+class OutOfReachError(ValueError):
+    """Even the conservative end of a parameter range alarms more often than the target."""
 
-    def update_many(self, values: Any) -> Any: ...
+    def __init__(self, value: float, alarms: int) -> None:
+        super().__init__(f"the conservative value {value:g} raises {alarms} alarms")
+        self.value, self.alarms = value, alarms
+
+
+@dataclass(frozen=True)
+class RateSearch:
+    """Outcome of :func:`search_alarm_rate`: the value, its alarm count, whether the whole
+    range meets the target (the sensitive end is then returned)."""
+
+    value: float
+    alarms: int
+    at_bound: bool
+
+
+def search_alarm_rate(count: Callable[[float], int], accept: Callable[[int], bool],
+                      safe: float, risky: float, iterations: int) -> RateSearch:
+    r"""The value between ``safe`` and ``risky`` closest to ``risky`` whose alarm count
+    (``count(value)`` over fixed streams) the target ``accept``\ s, by bisection.
+
+    Raises :class:`OutOfReachError` when ``safe`` is not accepted; returns ``risky`` (``at_bound``)
+    when it is.
+    """
+    safe_alarms = count(safe)
+    if not accept(safe_alarms):
+        raise OutOfReachError(safe, safe_alarms)
+    risky_alarms = count(risky)
+    if accept(risky_alarms):
+        return RateSearch(risky, risky_alarms, True)
+    found = {"alarms": safe_alarms}
+
+    def ok(value: float) -> bool:
+        alarms = count(value)
+        if accept(alarms):
+            found["alarms"] = alarms
+            return True
+        return False
+
+    value = bisect(ok, safe, risky, iterations=iterations)
+    return RateSearch(value, found["alarms"], False)
 
 
 @dataclass(frozen=True)
@@ -73,22 +119,6 @@ class HorizonCalibration:
     def measured_per_10k(self) -> float:
         """False alarms per 10,000 values on the independent verification streams."""
         return self.measured_rate * 1e4
-
-
-def false_alarms(factory: Callable[[], BatchDetector], values: np.ndarray,
-                 chunk_size: int = 4096) -> int:
-    """Alarms of ``factory()`` over ``values``; a fresh detector after each alarm."""
-    alarms, pos = 0, 0
-    det = factory()
-    while pos < len(values):
-        fired = np.asarray(det.update_many(values[pos : pos + chunk_size]))
-        if len(fired) == 0:
-            pos += chunk_size
-            continue
-        alarms += 1
-        pos += int(fired.reshape(len(fired), -1)[0, 0]) + 1
-        det = factory()
-    return alarms
 
 
 def calibrate_parameter(
@@ -154,35 +184,24 @@ def calibrate_parameter(
     fresh = [moving_block_bootstrap(ref, horizon, block_size, rng) for _ in range(n)]
     total = n * horizon
 
-    def rate(value: float, streams: list[np.ndarray]) -> float:
-        return sum(false_alarms(lambda: make_detector(value), s) for s in streams) / total
+    def count(value: float) -> int:
+        return sum(false_alarms(lambda: make_detector(value), s) for s in calib)
 
     goal = 1.0 / target
     safe, risky = (bounds[1], bounds[0]) if increasing else (bounds[0], bounds[1])
-    safe_rate = rate(safe, calib)
-    if safe_rate > goal:
+    try:
+        found = search_alarm_rate(count, lambda alarms: alarms / total <= goal, safe, risky,
+                                  iterations)
+    except OutOfReachError as exc:
         raise ValueError(
             f"the detector cannot reach target_arl0={target:g} on streams of {horizon} values: "
             f"even at the most conservative parameter value {safe:g} it raises "
-            f"{safe_rate * 1e4:.2f} false alarms per 10,000 values (target "
+            f"{exc.alarms / total * 1e4:.2f} false alarms per 10,000 values (target "
             f"{goal * 1e4:.2f}); widen the parameter range or lower the target"
-        )
-    best_rate = safe_rate
-    risky_rate = rate(risky, calib)
-    at_bound = risky_rate <= goal
-    if at_bound:
-        safe, best_rate = risky, risky_rate
-    else:
-        for _ in range(iterations):
-            mid = 0.5 * (safe + risky)
-            mid_rate = rate(mid, calib)
-            if mid_rate <= goal:
-                safe, best_rate = mid, mid_rate
-            else:
-                risky = mid
-    alarms = sum(false_alarms(lambda: make_detector(safe), s) for s in fresh)
+        ) from None
+    alarms = sum(false_alarms(lambda: make_detector(found.value), s) for s in fresh)
     return HorizonCalibration(
-        value=safe, target_arl0=target, horizon=horizon, n_streams=n,
-        calibration_rate=best_rate, measured_rate=alarms / total, measured_alarms=alarms,
-        at_bound=at_bound,
+        value=found.value, target_arl0=target, horizon=horizon, n_streams=n,
+        calibration_rate=found.alarms / total, measured_rate=alarms / total,
+        measured_alarms=alarms, at_bound=found.at_bound,
     )

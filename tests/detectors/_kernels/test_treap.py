@@ -8,7 +8,12 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from driftline.detectors._treap import ECDFDiffTreap, key_priority, lcm_statistic, uses_lcm_rounding
+from driftline.detectors._kernels.treap import (
+    ECDFDiffTreap,
+    key_priority,
+    lcm_statistic,
+    uses_lcm_rounding,
+)
 
 
 def _brute_d(ref: list[float], window: list[float], n_win: int) -> list[int]:

@@ -1,6 +1,6 @@
-"""Pass of the binary DDM kernel: every test exact, row by row, in shared work arrays.
+"""Pass of the DDM kernel over 0/1 errors: every test exact, in shared work arrays.
 
-:func:`binary_pass` advances ``k`` tests of :mod:`detectors._ddm_kernel` over a stretch of 0/1
+:func:`binary_pass` advances ``k`` tests of :mod:`detectors._kernels.ddm` over a stretch of 0/1
 rows: error counts by ``np.cumsum``, ``p``, ``s`` and ``p + s`` elementwise, the running minimum
 of ``p + s`` by ``np.minimum.accumulate`` and the row of its last update by
 ``np.maximum.accumulate``, which picks the drift level ``p_min + d * s_min`` in force at each
@@ -15,15 +15,16 @@ import math
 
 import numpy as np
 
-from driftline.detectors._ddm_kernel import DDMParams, DDMState, first_fires, store_minima
-from driftline.detectors._workspace import shared_workspace
+from driftline.detectors._kernels.ddm_state import DDMConfig, DDMState, first_fires, store_minima
+from driftline.detectors._kernels.scheduler import Hits
+from driftline.detectors._kernels.workspace import shared_workspace
 
 __all__ = ["binary_pass"]
 
 
 def binary_pass(
-    params: DDMParams, st: DDMState, x: np.ndarray, p: int, stop: int, cols: np.ndarray,
-    offset: np.ndarray, rows_out: list[np.ndarray], cols_out: list[np.ndarray],
+    config: DDMConfig, st: DDMState, x: np.ndarray, p: int, stop: int, cols: np.ndarray,
+    offset: np.ndarray, hits: Hits,
 ) -> np.ndarray:
     """Advance tests ``cols`` over 0/1 rows ``[p + offset, stop)``; return the rows consumed.
 
@@ -31,12 +32,12 @@ def binary_pass(
     armed), which leaves its sums as they were.
     """
     with np.errstate(divide="ignore", invalid="ignore"):
-        return _binary_pass(params, st, x, p, stop, cols, offset, rows_out, cols_out)
+        return _binary_pass(config, st, x, p, stop, cols, offset, hits)
 
 
 def _binary_pass(
-    params: DDMParams, st: DDMState, x: np.ndarray, p: int, stop: int, cols: np.ndarray,
-    offset: np.ndarray, rows_out: list[np.ndarray], cols_out: list[np.ndarray],
+    config: DDMConfig, st: DDMState, x: np.ndarray, p: int, stop: int, cols: np.ndarray,
+    offset: np.ndarray, hits: Hits,
 ) -> np.ndarray:
     n_steps, k = stop - p, len(cols)
     work = shared_workspace()
@@ -65,7 +66,7 @@ def _binary_pass(
     std /= counts
     np.sqrt(std, out=std)
     ps = np.add(prob, std, out=work.get("ps", n_steps, k))
-    all_armed = not shifted and int(n0.min()) >= params.warm_start
+    all_armed = not shifted and int(n0.min()) >= config.warm_start
     run_min = work.get("run_min", n_steps, k)
     ps_min0 = st.ps_min[sel]
     if all_armed:
@@ -76,7 +77,7 @@ def _binary_pass(
         np.minimum.accumulate(ps, axis=0, out=run_min)
         ps[0] = ps_row0
     else:
-        armed = counts > params.warm_start
+        armed = counts > config.warm_start
         if started is not None:
             armed &= started
         np.copyto(run_min, ps)
@@ -96,18 +97,18 @@ def _binary_pass(
     flat += j
     # drift level p + d * s of every row (row 0: the stored one)
     levels = work.get("levels", n_steps + 1, k)
-    levels[0] = st.p_min[sel] + params.drift_threshold * st.s_min[sel]
-    np.multiply(std, params.drift_threshold, out=levels[1:])
+    levels[0] = st.p_min[sel] + config.drift_threshold * st.s_min[sel]
+    np.multiply(std, config.drift_threshold, out=levels[1:])
     levels[1:] += prob
     thr = np.take(levels.ravel(), flat, out=work.get("thr", n_steps, k))
     fire = ps > thr
     if armed is not None:
         fire &= armed
-    last = first_fires(fire, p, cols, rows_out, cols_out)
+    last = first_fires(fire, p, cols, hits)
     pick = last, j
     p_min, s_min, drift = store_minima(st, sel, (flat[pick] - j) // k, pick, prob, std, run_min,
                                        fire)
-    warning = ps[pick] > p_min + params.warning_threshold * s_min
+    warning = ps[pick] > p_min + config.warning_threshold * s_min
     warning &= ~drift
     # the warning keeps its previous value until the test is armed (as in the scalar update)
     st.warning[sel] = warning if armed is None else np.where(

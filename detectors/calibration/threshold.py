@@ -1,4 +1,4 @@
-"""Calibrate a detector's threshold to a target in-control average run length (ARL0).
+"""Calibrate a threshold to a target in-control average run length (ARL0) by statistic paths.
 
 :func:`calibrate_threshold` chooses the threshold ``h`` of a detector so that on stationary data
 resembling a reference sample (bootstrapped from it, with a moving-block bootstrap to keep
@@ -13,7 +13,8 @@ Method
    above ``h`` (the path is identical up to the first alarm whatever the threshold).
 2. ``ARL(h)`` is estimated with the censoring-aware (exponential maximum-likelihood / renewal)
    estimator ``sum_i min(T_h,i, L) / #{i: T_h,i <= L}``: total time at risk over alarms.
-3. ``h`` is found by bisection on this estimate, without re-running the detector.
+3. ``h`` is found by bisection (:func:`detectors.calibration.bisection.bisect`) on this
+   estimate, without re-running the detector.
 4. The chosen threshold is verified by running the detector for real (restarting after each
    detection) on ``verify_length`` fresh bootstrap values; the measured false-alarm rate is
    reported beside the estimate.
@@ -21,10 +22,9 @@ Method
 Contract for the detector built by ``make_detector(threshold)``: a :class:`DriftDetector` whose
 ``statistics`` hold ``"statistic"`` (and optionally ``"ready"``: 0 while no detection is
 possible) and which fires exactly when it is ready and ``statistic > threshold``, with the
-threshold affecting nothing else; after a detection it restarts. It may offer
-``statistic_path(xs)`` as a fast path: consume ``xs`` as if the threshold were infinite and
-return the statistic after each value (NaN when not ready), a later call continuing the same
-path; otherwise the statistic is read after each ``update``.
+threshold affecting nothing else; after a detection it restarts. Its statistic path comes from
+:func:`detectors.calibration.paths.statistic_path` (vectorised through the detector's kernel
+when it has one).
 
 Run lengths far from exponential (e.g. a sigma re-estimated from a short warm-up after every
 restart on skewed data: many short runs, a few very long ones) bias the censored estimate low,
@@ -34,7 +34,7 @@ streams are extended (doubled) and ``h`` is solved again.
 Examples
 --------
 >>> import numpy as np
->>> from driftline.detectors.calibration import calibrate_page_hinkley
+>>> from driftline.detectors.calibration.threshold import calibrate_page_hinkley
 >>> reference = np.random.default_rng(0).normal(size=5000)
 >>> result = calibrate_page_hinkley(reference, 1000, delta=0.25, n_streams=100,
 ...                                 random_state=1)
@@ -53,16 +53,16 @@ from typing import Any
 import numpy as np
 
 from driftline.detectors.base import DriftDetector, check_int, check_number
+from driftline.detectors.calibration.bisection import bisect
+from driftline.detectors.calibration.paths import statistic_path
+from driftline.detectors.calibration.run_length import (
+    FirstPassages,
+    arl_at,
+    moving_block_bootstrap,
+)
 from driftline.detectors.page_hinkley import PageHinkley
 
-__all__ = [
-    "CalibrationResult",
-    "calibrate_bank",
-    "calibrate_page_hinkley",
-    "calibrate_threshold",
-    "estimate_arl",
-    "moving_block_bootstrap",
-]
+__all__ = ["CalibrationResult", "calibrate_bank", "calibrate_page_hinkley", "calibrate_threshold"]
 
 
 @dataclass(frozen=True)
@@ -87,71 +87,19 @@ class CalibrationResult:
     measured_arl0: float
 
 
-def moving_block_bootstrap(
-    reference: np.ndarray, length: int, block_size: int, rng: np.random.Generator
-) -> np.ndarray:
-    """A stream of ``length`` values made of random blocks of ``block_size`` consecutive
-    reference values (``block_size=1``: iid resampling)."""
-    n_blocks = -(-length // block_size)
-    starts = rng.integers(0, len(reference) - block_size + 1, size=n_blocks)
-    idx = (starts[:, None] + np.arange(block_size)).ravel()[:length]
-    return reference[idx]
-
-
-def estimate_arl(first_passages: np.ndarray, stream_length: Any) -> tuple[float, int]:
-    """Censoring-aware ARL estimate from first-passage times (``> stream_length`` = censored).
-
-    ``stream_length`` is one length or one per stream. Returns ``(arl, n_alarms)``; ``arl`` is
-    ``inf`` when no stream alarmed.
-    """
-    alarms = int(np.count_nonzero(first_passages <= stream_length))
-    exposure = float(np.minimum(first_passages, stream_length).sum())
-    return (exposure / alarms if alarms else math.inf), alarms
-
-
-def _statistic_path(detector: DriftDetector, stream: np.ndarray) -> np.ndarray:
-    fast = getattr(detector, "statistic_path", None)
-    if callable(fast):
-        return np.asarray(fast(stream), dtype=np.float64)
-    path = np.empty(len(stream))
-    for i, value in enumerate(stream):
-        detector.update(float(value))
-        stats = detector.statistics
-        path[i] = stats["statistic"] if stats.get("ready", 1.0) else math.nan
-    return path
-
-
 class _Stream:
-    """One bootstrapped stream's detector and the records (new maxima) of its statistic path.
-
-    The first passage above ``h`` is the first record above ``h``; records are few, so long
-    streams cost little memory.
-    """
+    """One bootstrapped stream's detector and the records of its statistic path."""
 
     def __init__(self, detector: DriftDetector) -> None:
         self.detector = detector
-        self.length = 0
-        self.index = np.empty(0, dtype=np.int64)
-        self.value = np.empty(0)
+        self.records = FirstPassages()
 
     def extend(self, values: np.ndarray) -> None:
-        path = _statistic_path(self.detector, values)
-        top = self.value[-1] if len(self.value) else -math.inf
-        running = np.maximum(np.fmax.accumulate(np.where(np.isnan(path), -math.inf, path)), top)
-        new = running > np.r_[top, running[:-1]]
-        self.index = np.r_[self.index, np.flatnonzero(new) + self.length]
-        self.value = np.r_[self.value, running[new]]
-        self.length += len(values)
-
-    def first_passage(self, h: float) -> int:
-        k = int(np.searchsorted(self.value, h, side="right"))
-        return int(self.index[k]) + 1 if k < len(self.value) else self.length + 1
+        self.records.extend(statistic_path(self.detector, values))
 
 
 def _arl(streams: list[_Stream], h: float) -> tuple[float, int, int]:
-    passages = np.array([s.first_passage(h) for s in streams])
-    lengths = np.array([s.length for s in streams])
-    arl, alarms = estimate_arl(passages, lengths)
+    arl, alarms = arl_at([s.records for s in streams], h)
     return arl, alarms, len(streams) - alarms
 
 
@@ -233,26 +181,20 @@ def calibrate_threshold(
                 f"even threshold_bounds[1]={high} gives an estimated ARL0 of "
                 f"{_arl(streams, high)[0]:.1f} < target_arl0={target}; raise the upper bound"
             )
-        lo, hi = low, high
         if _arl(streams, low)[0] >= target:
             return low
-        while hi - lo > tol * (high - low):
-            mid = 0.5 * (lo + hi)
-            if _arl(streams, mid)[0] >= target:
-                hi = mid
-            else:
-                lo = mid
-        return hi
+        return bisect(lambda h: _arl(streams, h)[0] >= target, high, low,
+                      xtol=tol * (high - low))
 
     # Run lengths far from exponential (e.g. a sigma re-estimated after each restart on skewed
     # data) make the censored estimate biased low; extending the censored streams fixes that.
     hi = solve()
     for _ in range(max_extensions):
-        censored = [s for s in streams if s.first_passage(hi) > s.length]
+        censored = [s for s in streams if s.records.first_passage(hi) > s.records.length]
         if len(censored) <= max_censored * n_streams:
             break
         for stream in censored:
-            stream.extend(moving_block_bootstrap(ref, stream.length, block_size, rng))
+            stream.extend(moving_block_bootstrap(ref, stream.records.length, block_size, rng))
         hi = solve()
     estimate, n_alarms, n_censored = _arl(streams, hi)
     if n_alarms < 30:
@@ -268,7 +210,7 @@ def calibrate_threshold(
     return CalibrationResult(
         threshold=hi, target_arl0=target, estimated_arl0=estimate, n_alarms=n_alarms,
         n_streams=n_streams, n_censored=n_censored, stream_length=length,
-        samples_simulated=sum(st.length for st in streams),
+        samples_simulated=sum(st.records.length for st in streams),
         verify_samples=verify, verify_alarms=verify_alarms,
         measured_false_alarm_rate=verify_alarms / verify if verify else math.nan,
         measured_arl0=(verify / verify_alarms if verify_alarms else math.inf) if verify
@@ -288,10 +230,7 @@ def calibrate_page_hinkley(
     ``kwargs`` go to :func:`calibrate_threshold`.
     """
     ref = np.asarray(reference, dtype=np.float64)
-    pinned: dict[str, Any] = {}
-    if pin_reference:
-        pinned = {"reference_mean": float(np.mean(ref)),
-                  "reference_std": float(np.std(ref, ddof=1))}
+    pinned = PageHinkley.reference_params(ref) if pin_reference else {}
 
     def make(threshold: float) -> PageHinkley:
         return PageHinkley(delta=delta, threshold=threshold, direction=direction,

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from driftline.detectors._ks_path import (
+from driftline.detectors._kernels.ks_path import (
     _statistic_after,
     ks_path,
     ks_path_sparse,
     safe_statistic_bound,
 )
-from driftline.detectors.incremental_ks import ks_threshold
+from driftline.detectors.kolmogorov import ks_threshold
 
 
 def _samples(kind: str, rng: np.random.Generator, n: int) -> np.ndarray:

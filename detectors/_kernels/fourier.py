@@ -1,4 +1,4 @@
-"""Exact-arithmetic random Fourier features and the NM-DDM null calibration.
+"""Exact-arithmetic random Fourier features of NM-DDM's reference and windows.
 
 Helpers of :mod:`detectors.nm_ddm`. The feature map is built so that the feature of one row never
 depends on which batch the row arrived in:
@@ -17,6 +17,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
+__all__ = ["FEATURE_SCALE", "ExactFourierFeatures", "ReferenceModel", "median_bandwidth",
+           "mmd2_from_means", "mmd2_of_column_sums"]
 
 FEATURE_SCALE = float(2**30)
 #: standardised inputs are clipped to this many reference standard deviations (the Gaussian
@@ -161,75 +164,37 @@ def mmd2_of_column_sums(
     return np.sum(np.ascontiguousarray(means.T), axis=1) / n_frequencies
 
 
-def _renewal_alarms(paths: list[np.ndarray], window_size: int, threshold: float) -> int:
-    """Alarms of a detector that restarts (empty window) after each alarm, over all paths.
+class ReferenceModel:
+    """NM-DDM's reference, split and embedded (steps 1-2 of :mod:`detectors.nm_ddm`).
 
-    ``path[j]`` is the statistic with the window ending at step ``window_size - 1 + j`` of an i.i.d.
-    stream; after a restart the window is full again ``window_size`` steps later, and from then on
-    its statistic equals the unrestarted path's, so one path serves every threshold.
+    ``embed`` / ``hold``: the embedding and held-out rows; ``bandwidth``: the kernel bandwidth
+    (``bandwidth`` or the median heuristic); ``features``: the exact feature map;
+    ``ref_mean``: the mean integer feature of the embedding rows, in feature units. The three
+    random streams (split, frequencies, calibration) derive from ``random_state``.
     """
-    alarms = 0
-    for path in paths:
-        exceed = np.flatnonzero(path > threshold)
-        nxt = 0
-        while True:
-            k = int(np.searchsorted(exceed, nxt))
-            if k == len(exceed):
-                break
-            alarms += 1
-            nxt = int(exceed[k]) + window_size
-    return alarms
 
-
-def calibrate_null(
-    hold_features: np.ndarray,
-    embed_mean: np.ndarray,
-    n_embed: int,
-    ref_mean: np.ndarray,
-    window_size: int,
-    n_frequencies: int,
-    unbiased: bool,
-    target_arl0: float,
-    n_steps: int,
-    rng: np.random.Generator,
-    n_null: int = 2000,
-) -> tuple[float, np.ndarray]:
-    """Threshold whose simulated false-alarm rate is at most ``1 / target_arl0``, and a null sample.
-
-    Streams are bootstrapped from the held-out features. The deployed statistic is
-    ``||noise_w + (mu_P - mu_ref)||^2`` with ``mu_P`` the unknown population embedding; the held-out
-    offset ``mu_hold - mu_embed`` has twice the variance of that term, so each stream instead uses
-    a draw from its conditional law given the data: ``c (mu_hold - mu_embed) + e`` with
-    ``c = n_hold / n`` and ``e`` a bootstrap mean of ``n`` held-out rows minus ``mu_hold``.
-    """
-    n_hold = len(hold_features)
-    hold_mean = hold_features.mean(axis=0)
-    shrink = n_hold / (n_hold + n_embed)
-    stream_len = max(10 * window_size, -(-n_steps // 16))
-    n_streams = -(-n_steps // stream_len)
-    chunk = 4096
-    paths: list[np.ndarray] = []
-    for _ in range(n_streams):
-        extra = hold_features[rng.integers(0, n_hold, n_hold + n_embed)].mean(axis=0) - hold_mean
-        shift = ref_mean - hold_mean + shrink * (hold_mean - embed_mean) + extra
-        idx = rng.integers(0, n_hold, stream_len)
-        parts = []
-        for start in range(window_size - 1, stream_len, chunk):
-            stop = min(start + chunk, stream_len)
-            rows = hold_features[idx[start - window_size + 1:stop]]
-            csum = np.concatenate([np.zeros((1, rows.shape[1])), np.cumsum(rows, axis=0)])
-            means = (csum[window_size:] - csum[:-window_size]) / window_size + shift
-            parts.append(mmd2_from_means(means, float(window_size), ref_mean,
-                                         n_embed, n_frequencies, unbiased))
-        paths.append(np.concatenate(parts))
-    values = np.sort(np.concatenate(paths))
-    allowed = int(n_streams * stream_len / target_arl0)
-    lo, hi = 0, len(values) - 1
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if _renewal_alarms(paths, window_size, float(values[mid])) <= allowed:
-            hi = mid
-        else:
-            lo = mid + 1
-    stride = max(1, len(values) // n_null)
-    return float(values[lo]), values[::stride].copy()
+    def __init__(self, reference: np.ndarray, holdout_fraction: float, bandwidth: float | None,
+                 n_features_rff: int, random_state: int) -> None:
+        n_ref, d = reference.shape
+        n_hold = round(holdout_fraction * n_ref)
+        if not 2 <= n_hold <= n_ref - 2:
+            raise ValueError(f"holdout_fraction={holdout_fraction} leaves fewer than 2 reference "
+                             f"rows in one part (n_ref={n_ref})")
+        split_seq, freq_seq, self.calibration_seed = np.random.SeedSequence(random_state).spawn(3)
+        order = np.random.default_rng(split_seq).permutation(n_ref)
+        self.embed, self.hold = reference[order[n_hold:]], reference[order[:n_hold]]
+        mean = reference.mean(axis=0)
+        std = reference.std(axis=0)
+        scale = np.where(std > 0, std, 1.0)
+        if bandwidth is None:
+            bandwidth = median_bandwidth((self.embed - mean) / scale)
+            if bandwidth <= 0:
+                raise ValueError("reference has a zero median pairwise distance; pass bandwidth")
+        self.bandwidth = bandwidth
+        self.n_frequencies = n_features_rff // 2
+        freqs = np.random.default_rng(freq_seq).normal(
+            0.0, 1.0 / bandwidth, size=(d, self.n_frequencies))
+        self.features = ExactFourierFeatures(mean, scale, freqs)
+        embed_int = self.features.int_features(self.embed)
+        self.ref_mean = embed_int.sum(axis=0).astype(np.float64) / (
+            len(embed_int) * FEATURE_SCALE)

@@ -7,8 +7,12 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from driftline.detectors.calibration.ks_family import (
+    calibrate_ks_bank_alpha,
+    ks_family_alpha,
+    ks_max_path,
+)
 from driftline.detectors.incremental_ks_bank import IncrementalKSBank
-from driftline.executor.calibrate_ks import calibrate_ks_bank_alpha, ks_family_alpha, ks_max_path
 
 
 def grid_bins(ref: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:

@@ -1,11 +1,11 @@
-"""Vectorised exact two-sample KS path and the Kolmogorov distribution (private helpers).
+"""Vectorised exact two-sample KS path (kernel of :mod:`detectors.incremental_ks`).
 
-Used by :mod:`detectors.incremental_ks` and :mod:`detectors.bank`. :func:`ks_path` gives the
+:func:`ks_path` gives the
 statistic ``ks_2samp(reference, window_t).statistic`` of every step ``t`` of a sliding window over
 a batch with integer counts on a sorted grid: the window count at or below each grid point moves
 by one step per insertion / eviction, so the per-step counts are cumulative sums of +-1 events.
 Everything is integer until the final division, so the result is bit-identical to the treap's and
-to scipy's (see :func:`detectors._treap.lcm_statistic`).
+to scipy's (see :func:`detectors._kernels.treap.lcm_statistic`).
 
 When scipy reports ``d`` as ``h / lcm`` (sizes up to 10,000) only the integer extremes of ``D``
 matter: the grid is then the window keys alone (the largest ``D`` between two of them, reached at
@@ -25,10 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from driftline.detectors._treap import lcm_statistic, uses_lcm_rounding
+from driftline.detectors._kernels.treap import lcm_statistic, uses_lcm_rounding
+from driftline.detectors.kolmogorov import kolmogorov_sf
 
-__all__ = ["kolmogorov_sf", "ks_p_value", "ks_path", "ks_path_sparse", "safe_statistic_bound",
-           "statistic_reaching"]
+__all__ = ["ks_path", "ks_path_sparse", "safe_statistic_bound", "statistic_reaching"]
 
 #: cells (steps x grid points) of the largest intermediate array
 MAX_CELLS = 1 << 16
@@ -342,32 +342,3 @@ def safe_statistic_bound(threshold: float, en: float, alpha: float, n_win: int) 
     """A statistic bound under which neither ``statistic > threshold`` nor a p-value
     ``kolmogorov_sf(en * statistic) <= alpha`` can hold (two steps of margin for rounding)."""
     return min(threshold, statistic_reaching(en, alpha)) - 2.0 / n_win
-
-
-def kolmogorov_sf(x: np.ndarray | float) -> np.ndarray:
-    """Survival function of the Kolmogorov distribution (``scipy.stats.kstwobign.sf``).
-
-    Uses ``1 - sqrt(2 pi) / x * sum exp(-(2k-1)^2 pi^2 / (8 x^2))`` below ``x = 1`` and the
-    alternating series ``2 * sum (-1)^(k-1) exp(-2 k^2 x^2)`` above, both converged to double
-    precision by 20 terms.
-    """
-    x = np.atleast_1d(np.asarray(x, dtype=np.float64))
-    out = np.ones_like(x)
-    k = np.arange(1, 21, dtype=np.float64)
-    small = (x > 0) & (x < 1.0)
-    if small.any():
-        xs = x[small][:, None]
-        terms = np.exp(-((2 * k - 1) ** 2) * math.pi**2 / (8 * xs**2))
-        out[small] = 1.0 - math.sqrt(2 * math.pi) / xs[:, 0] * terms.sum(axis=1)
-    large = x >= 1.0
-    if large.any():
-        xl = x[large][:, None]
-        signs = np.where(k % 2 == 1, 1.0, -1.0)
-        out[large] = 2.0 * (signs * np.exp(-2 * k**2 * xl**2)).sum(axis=1)
-    return np.clip(out, 0.0, 1.0)
-
-
-def ks_p_value(statistic: np.ndarray | float, n_ref: int, n_win: int) -> np.ndarray:
-    """Asymptotic two-sided p-value ``kolmogorov_sf(sqrt(m n / (m + n)) * statistic)``."""
-    en = math.sqrt(n_ref * n_win / (n_ref + n_win))
-    return kolmogorov_sf(en * np.asarray(statistic, dtype=np.float64))
