@@ -48,7 +48,7 @@ from driftline.model.adapters.config import (
 from driftline.model.adapters.preprocessing import Preprocessor
 from driftline.model.profile_files import PROFILE_FILE, SCHEMA_FILE, read_profile
 
-__all__ = ["load_model_adapter", "resolve"]
+__all__ = ["load_model_adapter", "load_reference", "resolve"]
 
 
 def resolve(path: str | Path, base_dir: str | Path) -> Path:
@@ -84,6 +84,23 @@ def load_model_adapter(config: Any, *, schema: EventSchema | None = None,
         from driftline.model.adapters.trained import load_trained_adapter
 
         return load_trained_adapter(artifacts)
+    schema, schema_path, profile = load_reference(config, schema=schema,
+                                                  schema_path=schema_path, profile=profile,
+                                                  base_dir=base_dir, source=source)
+    if isinstance(config, ServedElsewhereConfig):
+        from driftline.model.adapters.served import served_elsewhere_adapter
+
+        return served_elsewhere_adapter(schema, config.score, profile, schema_path)
+    return _load_torch(config, schema, schema_path, profile, artifacts, base_dir, source)
+
+
+def load_reference(config: Any, *, schema: EventSchema | None = None,
+                   schema_path: str | Path | None = None, profile: Any = None,
+                   base_dir: str | Path = ".", source: str | Path | None = None,
+                   ) -> tuple[EventSchema, Path | None, Any]:
+    """``(schema, schema_path, profile)`` of a non-``driftline`` kind: the given ones, else
+    those ``driftline profile`` wrote into ``artifacts_dir`` (checked to belong together)."""
+    artifacts = resolve(config.artifacts_dir, base_dir)
     if profile is None:
         try:
             profile = read_profile(artifacts)
@@ -100,11 +117,7 @@ def load_model_adapter(config: Any, *, schema: EventSchema | None = None,
             raise ModelLoadError(schema_path, "schema", f"is not the schema the profile in "
                                  f"{artifacts / PROFILE_FILE} was built from (rebuild it with "
                                  "driftline profile)")
-    if isinstance(config, ServedElsewhereConfig):
-        from driftline.model.adapters.served import served_elsewhere_adapter
-
-        return served_elsewhere_adapter(schema, config.score, profile, schema_path)
-    return _load_torch(config, schema, schema_path, profile, artifacts, base_dir, source)
+    return schema, None if schema_path is None else Path(schema_path), profile
 
 
 def _load_torch(config: TorchModelConfig, schema: EventSchema, schema_path: Any, profile: Any,

@@ -147,8 +147,11 @@ class TorchModelAdapter(ModelAdapter):
                 else None
             return predictions_from(np.empty((0, n_classes)),
                                     np.empty(0) if "score" in self.returns else None, embedding)
-        outputs = self.forward(X)
-        probabilities = class_probabilities(outputs[self.head], self.head, n_classes)
+        return self._predict_from(self.forward(X), X.shape[0])
+
+    def _predict_from(self, outputs: dict[str, np.ndarray], n: int) -> Predictions:
+        probabilities = class_probabilities(outputs[self.head], self.head,
+                                            len(self.class_names))
         score = embedding = None
         if "score" in outputs:
             score = outputs["score"]
@@ -156,13 +159,13 @@ class TorchModelAdapter(ModelAdapter):
                 score = score[:, 0]
             if score.ndim != 1:
                 raise ModelError(f"the model's score has shape {score.shape}, expected "
-                                 f"({X.shape[0]},) or ({X.shape[0]}, 1)")
+                                 f"({n},) or ({n}, 1)")
             score = finite_output(score, "score")
         if "embedding" in outputs:
             embedding = outputs["embedding"]
             if embedding.ndim != 2:
                 raise ModelError(f"the model's embedding has shape {embedding.shape}, expected "
-                                 f"({X.shape[0]}, width)")
+                                 f"({n}, width)")
             embedding = finite_output(embedding, "embedding")
         return predictions_from(probabilities, score, embedding)
 
@@ -190,6 +193,11 @@ class TorchModelAdapter(ModelAdapter):
                 raise ModelLoadError(path, "model.returns", f"the model's embedding has shape "
                                      f"{outputs['embedding'].shape}, expected (rows, width)")
             self.embedding_width = int(outputs["embedding"].shape[1])
+        try:  # values: probabilities that are not, NaN from the reference means
+            self._predict_from(outputs, _PROBE_ROWS)
+        except ModelError as exc:
+            raise ModelLoadError(path, "model.returns", f"on a probe input of zeros: "
+                                 f"{exc}") from None
 
     def describe(self) -> dict[str, Any]:
         """What was loaded (adds dtype, returns and the scaling to the base description)."""
