@@ -109,7 +109,8 @@ class InputBatch:
         n = self.numeric.shape[0]
         if self.categorical is None:
             self.categorical = np.zeros((n, len(self.categorical_names)), dtype=np.int32)
-        self.categorical = np.asarray(self.categorical).reshape(n, len(self.categorical_names))
+        self.categorical = np.asarray(self.categorical, dtype=np.int32).reshape(
+            n, len(self.categorical_names))
         self.prediction = (np.full(n, -1, dtype=np.int64) if self.prediction is None
                            else np.asarray(self.prediction, dtype=np.int64))
         self.score = (np.full(n, np.nan) if self.score is None

@@ -75,6 +75,8 @@ __all__ = [
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^\S+$")]
 #: what an element of a torch model's return value is
 ReturnName = Literal["logits", "probabilities", "score", "embedding"]
+# the JSON Schema states what the validators check, for editors and other validators
+_UNIQUE: dict[str, Any] = {"uniqueItems": True}
 #: ``package.module:factory`` or ``path/to/file.py:factory`` (the factory may be ``Class.method``)
 ENTRY_POINT_PATTERN = r"^[^:\s]+:[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
 
@@ -101,7 +103,7 @@ class PreprocessingConfig(ConfigModel):
     schema, so the decoder dead-letters events without it).
     """
 
-    features: list[Name] | None = Field(None, min_length=1)
+    features: list[Name] | None = Field(None, min_length=1, json_schema_extra=_UNIQUE)
     standardise: Literal["profile", "none"] = "profile"
     scaling: dict[str, ScalingConfig] = Field(default_factory=dict)
     unseen_category: Literal["other", "zeros"] = "other"
@@ -140,8 +142,11 @@ class TorchModelConfig(_ModelSection):
     (float32 if it has none).
     """
 
-    classes: list[Name] | None = Field(None, min_length=2)
-    returns: list[ReturnName] = Field(default_factory=lambda: ["logits"], min_length=1)
+    classes: list[Name] | None = Field(None, min_length=2, json_schema_extra=_UNIQUE)
+    returns: list[ReturnName] = Field(
+        default_factory=lambda: ["logits"], min_length=1, json_schema_extra={
+            **_UNIQUE, "contains": {"enum": ["logits", "probabilities"]}, "minContains": 1,
+            "maxContains": 1})
     preprocessing: PreprocessingConfig = Field(default_factory=PreprocessingConfig)
     batch_size: int = Field(8192, ge=1)
     dtype: Literal["auto", "float32", "float64"] = "auto"

@@ -110,12 +110,11 @@ def build_module(entry_point: str, kwargs: Mapping[str, Any], base_dir: str | Pa
     return module
 
 
-def _refusal(exc: BaseException) -> str:
-    """The one informative line of torch's long weights-only refusal."""
-    for line in str(exc).splitlines():
-        if "WeightsUnpickler error:" in line:
-            return line.split("WeightsUnpickler error:", 1)[1].split(". Please")[0].strip()
-    return _first_line(exc)
+def _unpickler_error(exc: BaseException) -> str:
+    """The one informative line of torch's long weights-only error ("" if none)."""
+    _, _, rest = str(exc).partition("WeightsUnpickler error:")
+    line = next((line.strip() for line in rest.splitlines() if line.strip()), "")
+    return line.split(". Please")[0]
 
 
 def _listed(names: list[str]) -> str:
@@ -134,9 +133,13 @@ def load_state_dict_file(path: str | Path, module: Any, entry_point: str) -> Non
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise ModelLoadError(path, key, f"refused by torch.load(weights_only=True): "
-                             f"{_refusal(exc)}; save only tensors, with "
-                             "torch.save(module.state_dict(), path)") from None
+        reason = _unpickler_error(exc)
+        if reason.startswith("Unsupported global"):  # a Python object, i.e. code, in the file
+            raise ModelLoadError(path, key, f"refused by torch.load(weights_only=True): "
+                                 f"{reason}; save only tensors, with "
+                                 "torch.save(module.state_dict(), path)") from None
+        raise ModelLoadError(path, key, f"cannot load (not a torch.save file?): "
+                             f"{reason or _first_line(exc)}") from None
     except Exception as exc:
         raise ModelLoadError(path, key, f"cannot load: {_first_line(exc)}") from None
     if isinstance(state, Mapping) and isinstance(state.get("state_dict"), Mapping):

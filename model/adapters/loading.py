@@ -71,7 +71,8 @@ def load_model_adapter(config: Any, *, schema: EventSchema | None = None,
         The event schema (default: ``schema_path``, else ``event_schema.yaml`` in
         ``artifacts_dir``); not used by the ``driftline`` kind.
     schema_path : str or Path, optional
-        Where ``schema`` comes from (read when ``schema`` is not given; named in messages).
+        Where ``schema`` comes from (read when ``schema`` is not given, and then checked to be
+        the file the profile was built from, by its SHA-256; named in messages).
     profile : ReferenceProfile, optional
         The reference profile (default: ``reference_profile.json`` in ``artifacts_dir``).
     base_dir : str or Path
