@@ -32,6 +32,7 @@ from driftline.configs.kafka_names import (
     TopicName,
     TopicSuffix,
 )
+from driftline.model.adapters.config import ModelConfig, TrainedModelConfig
 
 __all__ = [
     "BatchConfig",
@@ -106,12 +107,6 @@ class SourceConfig(ConfigModel):
         if self.labels_topic == self.topic:
             raise key_error("labels_topic", f"must differ from topic ({self.topic!r})")
         return self
-
-
-class ModelConfig(ConfigModel):
-    """The trained model and its reference profile (``driftline train`` output)."""
-
-    artifacts_dir: str = "artifacts"
 
 
 class CalibrationConfig(ConfigModel):
@@ -265,7 +260,8 @@ class RunConfig(ConfigModel):
     """Everything ``driftline run`` needs."""
 
     source: SourceConfig = Field(default_factory=SourceConfig)
-    model: ModelConfig = Field(default_factory=ModelConfig)
+    # the ``model:`` section: a union discriminated by ``kind`` (model/adapters/config.py)
+    model: ModelConfig = Field(default_factory=TrainedModelConfig)
     detectors: DetectorsConfig = Field(default_factory=DetectorsConfig)
     batch: BatchConfig = Field(default_factory=BatchConfig)
     labels: LabelsConfig = Field(default_factory=LabelsConfig)

@@ -18,44 +18,15 @@ Example
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from driftline.model.adapters.base import Predictions
 from driftline.model.fallback import InputGuard, RuleFallback
 from driftline.model.network import GroupNet
 
 __all__ = ["Predictions", "check_features", "network_outputs", "serve"]
-
-
-@dataclass(frozen=True)
-class Predictions:
-    """What the model serves for a batch of ``n`` rows.
-
-    Attributes
-    ----------
-    labels : ndarray of int64, shape (n,)
-        Served class (the rules' class where ``used_fallback``).
-    probabilities : ndarray of float64, shape (n, n_classes)
-        Class probabilities of whichever predictor served the row.
-    confidence : ndarray of float64, shape (n,)
-        ``probabilities.max(axis=1)``.
-    used_fallback : ndarray of bool, shape (n,)
-        Rows served by the rule-based fallback.
-    risk : ndarray of float64, shape (n,) or None
-        Predicted risk (the rules' cell mean where ``used_fallback``); ``None`` without a risk
-        head.
-    model_labels : ndarray of int64, shape (n,)
-        The network's own class for every row, fallback or not.
-    """
-
-    labels: np.ndarray
-    probabilities: np.ndarray
-    confidence: np.ndarray
-    used_fallback: np.ndarray
-    risk: np.ndarray | None
-    model_labels: np.ndarray
 
 
 def check_features(X: np.ndarray, feature_names: Sequence[str]) -> np.ndarray:
