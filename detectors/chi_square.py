@@ -39,9 +39,10 @@ Definition
    included): Jensen-Shannon distance (base 2, Lin 1991) and the population stability index.
 
 The statistic is kept as three running sums (:mod:`detectors._kernels.chi_square_state`), so a
-value entering and one leaving the window cost O(1); the sums are recomputed from the counts every
-``window_size`` updates, which bounds rounding. :meth:`ChiSquare.update_many` and banks run the
-kernel (:mod:`detectors._kernels.chi_square`), equal to this loop bit for bit.
+value entering and one leaving the window cost O(1); the sums are recomputed from the counts each
+time the values consumed reach a multiple of ``8 * window_size``, which bounds rounding.
+:meth:`ChiSquare.update_many` and banks run the kernel (:mod:`detectors._kernels.chi_square`),
+equal to this loop bit for bit.
 
 Input: integer category codes (:data:`detectors.inputs.CATEGORICAL`); a negative or fractional
 code raises ``ValueError``; NaN / inf follow ``on_nonfinite``.
@@ -197,23 +198,19 @@ class ChiSquare(DriftDetector):
     # -- running state ------------------------------------------------------------------------
     def _reset_state(self) -> None:
         self._clear_window()
-        self._pending = False
+        self._steps = 0  # values consumed, modulo the table's refresh period
 
     def _clear_window(self) -> None:
         self._window: deque[int] = deque()
         self._counts = [0] * (self._table.n_cells + 1)
         self._sums = self._table.sums(np.zeros(self._table.n_cells + 1, dtype=np.int64))
-        self._steps = 0
         self._pending = False
 
-    def _move(self, cell: int, step: int) -> None:
-        """A value enters (``step=1``) or leaves (``-1``) cell ``cell``."""
+    def _move(self, cell: int, step: int) -> tuple[float, float, float]:
+        """A value enters (``step=1``) or leaves (``-1``) cell ``cell``; the sums' change."""
         before = self._counts[cell]
         self._counts[cell] = before + step
-        if cell != self._table.unseen_cell:
-            dp, dq, ds = self._table.deltas(cell, before, before + step)
-            p, q, s = self._sums
-            self._sums = (p + dp, q + dq, s + ds)
+        return self._table.deltas(cell, before, before + step)
 
     def _cell(self, code: int) -> int:
         cells = self._table.cell_of_code
@@ -224,13 +221,16 @@ class ChiSquare(DriftDetector):
         if self._pending:
             self._clear_window()
             window = self._window
+        out = (0.0, 0.0, 0.0)
         if len(window) == self.window_size:
-            self._move(self._cell(window.popleft()), -1)
+            out = self._move(self._cell(window.popleft()), -1)
         code = int(x)
         window.append(code)
-        self._move(self._cell(code), 1)
+        into = self._move(self._cell(code), 1)
+        p, q, s = self._sums
+        self._sums = (p + (out[0] + into[0]), q + (out[1] + into[1]), s + (out[2] + into[2]))
         self._steps += 1
-        if self._steps == self.window_size:  # drop the rounding the updates accumulated
+        if self._steps == table.refresh_period:  # drop the rounding the updates accumulated
             self._sums = table.sums(np.array(self._counts, dtype=np.int64))
             self._steps = 0
         self._warning = False
@@ -258,7 +258,7 @@ class ChiSquare(DriftDetector):
                              f"codes, got shape {codes.shape}")
         window = codes.tolist()
         self._clear_window()
-        self._window = deque(int(c) for c in window)
+        self._window = deque(window)
         for code in window:
             self._counts[self._cell(code)] += 1
         p, q, s = (float(v) for v in state["sums"])

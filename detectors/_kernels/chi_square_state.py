@@ -12,15 +12,17 @@ with ``P = sum rho_k^2 / c_k``, ``Q = sum rho_k w_k / c_k``, ``S = sum w_k^2 / c
 window fills, or when unseen values enter or leave) without touching the other terms. The three
 sums are about ``n / N`` each and cancel down to ``X2 / N``, so about two digits are lost
 whatever ``N`` is; rounding accumulated by the incremental updates is removed by recomputing
-the sums from the counts every ``window_size`` updates (:meth:`ChiSquareTable.sums`). Both
-sides perform the same floating-point operations in the same order, so the kernel's results
-equal the detector's bit for bit.
+the sums from the counts whenever the values consumed reach a multiple of ``8 * window_size``
+(:meth:`ChiSquareTable.sums`, :attr:`ChiSquareTable.refresh_period`). Both sides perform the
+same floating-point operations (:func:`sum_changes`, :func:`cell_sums`) in the same order, so the
+kernel's results equal the detector's bit for bit.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -34,7 +36,27 @@ from driftline.detectors.contingency import (
     unseen_threshold,
 )
 
-__all__ = ["ChiSquareState", "ChiSquareTable", "build_table", "table_statistics"]
+__all__ = ["ChiSquareConfig", "ChiSquareState", "ChiSquareTable", "build_table", "cell_sums",
+           "sum_changes", "table_statistics"]
+
+
+def sum_changes(r: Any, rho: Any, rho2: Any, before: Any, after: Any) -> tuple[Any, Any, Any]:
+    """Change of ``(P, Q, S)`` when a tested cell (reference count ``r``, frequency ``rho``,
+    ``rho2 = rho * rho``) goes from ``before`` to ``after`` window values: the same operations
+    on Python numbers (the detector) and on arrays (the kernel)."""
+    c0, c1 = r + before, r + after
+    return (rho2 / c1 - rho2 / c0, rho * after / c1 - rho * before / c0,
+            after * after / c1 - before * before / c0)
+
+
+def cell_sums(reference: np.ndarray, rho: np.ndarray, rho2: np.ndarray,
+              counts: np.ndarray) -> np.ndarray:
+    """``(P, Q, S)`` of window ``counts`` over the cells of the last axis, summed in cell order
+    (a sequential cumulative sum, so that trailing empty padding cells add exact zeros); the
+    sums come first: shape ``(3, ...)``."""
+    c = reference + counts
+    terms = np.stack([rho2 / c, rho * counts / c, counts * counts / c])
+    return np.cumsum(terms, axis=-1)[..., -1]
 
 
 @dataclass(frozen=True, eq=False)
@@ -43,8 +65,7 @@ class ChiSquareTable:
 
     ``cell_of_code`` maps code ``c < len(cell_of_code) - 1`` to its cell and every larger code
     (the last entry) to the unseen cell ``n_cells``. ``reference`` holds the reference counts of
-    the tested cells, ``rho`` / ``rho2`` their frequencies and squares, each with a padding entry
-    for the unseen cell (never used in a sum).
+    the tested cells, ``rho`` / ``rho2`` their frequencies and squares.
     """
 
     cell_of_code: np.ndarray
@@ -66,33 +87,28 @@ class ChiSquareTable:
     def dof(self) -> int:
         return self.n_cells - 1
 
+    @property
+    def refresh_period(self) -> int:
+        """Values between two recomputations of the running sums from the counts (they happen
+        when a detector's count of values consumed reaches a multiple of it)."""
+        return 8 * self.window_size
+
     def cells(self, codes: np.ndarray) -> np.ndarray:
         """The cell of each code (int64 codes)."""
         return self.cell_of_code[np.minimum(codes, len(self.cell_of_code) - 1)]
 
     def sums(self, counts: np.ndarray) -> tuple[float, float, float]:
-        """``(P, Q, S)`` from the window's cell counts, summed in cell order."""
-        w = counts[: self.n_cells]
-        c = self.reference[: self.n_cells] + w
-        terms = np.stack([self.rho2[: self.n_cells] / c, self.rho[: self.n_cells] * w / c,
-                          w * w / c])
-        total = np.cumsum(terms, axis=1)[:, -1] if self.n_cells else np.zeros(3)
-        return float(total[0]), float(total[1]), float(total[2])
+        """``(P, Q, S)`` from the window's cell counts (unseen last)."""
+        p, q, s = cell_sums(self.reference, self.rho, self.rho2, counts[: self.n_cells])
+        return float(p), float(q), float(s)
 
     def deltas(self, cell: int, before: int, after: int) -> tuple[float, float, float]:
-        """Change of ``(P, Q, S)`` when tested cell ``cell`` goes from ``before`` to ``after``."""
-        r, rho, rho2 = float(self.reference[cell]), float(self.rho[cell]), float(self.rho2[cell])
-        c0, c1 = r + before, r + after
-        return (rho2 / c1 - rho2 / c0, rho * after / c1 - rho * before / c0,
-                after * after / c1 - before * before / c0)
-
-    def deltas_path(self, cells: np.ndarray, before: np.ndarray,
-                    after: np.ndarray) -> np.ndarray:
-        """:meth:`deltas` for arrays of tested cells, ``(L, 3)``: the same operations."""
-        r, rho, rho2 = self.reference[cells], self.rho[cells], self.rho2[cells]
-        c0, c1 = r + before, r + after
-        return np.stack([rho2 / c1 - rho2 / c0, rho * after / c1 - rho * before / c0,
-                         after * after / c1 - before * before / c0], axis=1)
+        """Change of ``(P, Q, S)`` when cell ``cell`` goes from ``before`` to ``after`` values
+        (none for the unseen cell)."""
+        if cell == self.n_cells:
+            return 0.0, 0.0, 0.0
+        return sum_changes(float(self.reference[cell]), float(self.rho[cell]),
+                           float(self.rho2[cell]), before, after)
 
     def statistic(self, n: int, sums: Sequence[float]) -> float:
         """``X2`` of a window with ``n`` values in tested cells (0 when there are none)."""
@@ -101,13 +117,6 @@ class ChiSquareTable:
         p, q, s = sums
         x = self.n_reference * (n * p - 2.0 * q + s / n)
         return x if x > 0.0 else 0.0
-
-    def statistic_path(self, n: np.ndarray, sums: np.ndarray) -> np.ndarray:
-        """:meth:`statistic` for arrays ``n`` ``(L,)`` and ``sums`` ``(L, 3)``, element by
-        element the same operations."""
-        safe = np.maximum(n, 1)
-        x = self.n_reference * (safe * sums[:, 0] - 2.0 * sums[:, 1] + sums[:, 2] / safe)
-        return np.where((n > 0) & (x > 0.0), x, 0.0)
 
 
 def build_table(reference: Sequence[int], window_size: int, alpha: float,
@@ -123,9 +132,8 @@ def build_table(reference: Sequence[int], window_size: int, alpha: float,
     total = float(sum(reference))
     if unseen_rate is None:
         unseen_rate = max(1, sum(1 for n in reference if n == 1)) / total
-    counts = np.array([*layout.cell_counts, 1], dtype=np.float64)  # padding for unseen
+    counts = np.array(layout.cell_counts, dtype=np.float64)
     rho = counts / total
-    rho[-1] = 0.0
     return ChiSquareTable(
         cell_of_code=np.array([*layout.cell_of_code, layout.n_cells], dtype=np.int64),
         reference=counts, rho=rho, rho2=rho * rho, n_reference=total, n_cells=layout.n_cells,
@@ -145,7 +153,7 @@ def table_statistics(table: ChiSquareTable, counts: np.ndarray, n_window: int,
     unseen_p = binomial_tail(unseen, n_window, table.unseen_rate)
     full = n_window == table.window_size
     if n_window:
-        reference = np.r_[table.reference[: table.n_cells], 0.0]
+        reference = np.r_[table.reference, 0.0]
         js = jensen_shannon_distance(counts, reference)
         psi = population_stability_index(counts, reference)
     else:
@@ -168,18 +176,113 @@ def table_statistics(table: ChiSquareTable, counts: np.ndarray, n_window: int,
     }
 
 
-class ChiSquareState:
-    """Array state of ``n`` columns: windows (codes, oldest first) and their cell counts, the
-    running sums ``(P, Q, S)``, updates since the sums were last recomputed, and whether a
-    detection empties the window before the next value."""
+@dataclass(frozen=True, eq=False)
+class ChiSquareConfig:
+    """The tables of ``n`` columns as padded arrays for the kernel.
 
-    def __init__(self, tables: Sequence[ChiSquareTable]) -> None:
-        n = len(tables)
-        self.windows = [np.empty(0, dtype=np.int64) for _ in range(n)]
-        self.counts = [np.zeros(t.n_cells + 1, dtype=np.int64) for t in tables]
-        self.sums = np.array([t.sums(c) for t, c in zip(tables, self.counts, strict=True)],
-                             dtype=np.float64).reshape(n, 3)
+    Cells are padded to ``n_cells = max K``: a column's tested cells come first, padding cells
+    (reference 1, frequency 0: their terms are exact zeros) after them, and the unseen cell of
+    every column is cell ``n_cells``. ``cell_of_code`` holds every column's code -> cell table,
+    column ``j``'s from ``code_offset[j]``, its last entry (codes ``>= code_limit[j]``) unseen.
+    """
+
+    tables: list[ChiSquareTable]
+    reset_on_drift: np.ndarray
+    window_size: np.ndarray
+    period: np.ndarray
+    n_reference: np.ndarray
+    threshold: np.ndarray
+    unseen_threshold: np.ndarray
+    reference: np.ndarray
+    rho: np.ndarray
+    rho2: np.ndarray
+    cell_of_code: np.ndarray
+    code_offset: np.ndarray
+    code_limit: np.ndarray
+    empty_sums: np.ndarray
+    steps_up: np.ndarray | None
+
+    @classmethod
+    def of(cls, tables: Sequence[ChiSquareTable], reset_on_drift: Sequence[bool]
+           ) -> ChiSquareConfig:
+        n, width = len(tables), max(t.n_cells for t in tables)
+        reference = np.ones((n, width))
+        rho = np.zeros((n, width))
+        for j, t in enumerate(tables):
+            reference[j, : t.n_cells] = t.reference
+            rho[j, : t.n_cells] = t.rho
+        rho2 = np.zeros((n, width))
+        for j, t in enumerate(tables):
+            rho2[j, : t.n_cells] = t.rho2
+        luts = [np.where(t.cell_of_code == t.n_cells, width, t.cell_of_code) for t in tables]
+        limits = np.array([len(lut) - 1 for lut in luts], dtype=np.int64)
+        return cls(list(tables), np.array(reset_on_drift, dtype=bool),
+                   np.array([t.window_size for t in tables], dtype=np.int64),
+                   np.array([t.refresh_period for t in tables], dtype=np.int64),
+                   np.array([t.n_reference for t in tables]),
+                   np.array([t.threshold for t in tables]),
+                   np.array([t.unseen_threshold for t in tables], dtype=np.int64),
+                   reference, rho, rho2, np.concatenate(luts),
+                   np.cumsum([0, *(len(lut) for lut in luts[:-1])]).astype(np.int64), limits,
+                   np.array([t.sums(np.zeros(t.n_cells + 1, dtype=np.int64)) for t in tables]),
+                   _steps_up(reference, rho, rho2, max(t.window_size for t in tables)))
+
+    @property
+    def n_cells(self) -> int:
+        """Padded tested cells; the unseen cell's index."""
+        return self.reference.shape[1]
+
+    def cells(self, cols: np.ndarray, codes: np.ndarray) -> np.ndarray:
+        """Padded cells of ``codes`` of columns ``cols`` (broadcast against ``codes``)."""
+        return self.cell_of_code[self.code_offset[cols]
+                                 + np.minimum(codes, self.code_limit[cols])]
+
+    def table_counts(self, j: int, counts: np.ndarray) -> np.ndarray:
+        """Column ``j``'s padded counts in its table's layout (tested cells, then unseen)."""
+        return np.r_[counts[: self.tables[j].n_cells], counts[self.n_cells]]
+
+
+def _steps_up(reference: np.ndarray, rho: np.ndarray, rho2: np.ndarray,
+              window_size: int) -> np.ndarray | None:
+    """:func:`sum_changes` of every padded cell going from ``w`` to ``w + 1`` values,
+    ``(columns * (cells + 2) * window_size, 3)`` by (column, cell, w), with two cells of
+    zeros after the tested ones (the unseen cell, and "no value"); ``None`` when that table would
+    exceed :data:`STEP_TABLE_LIMIT` entries (the kernel then evaluates the formula). A value
+    leaving a cell with ``w`` values changes the sums by exactly ``-steps_up[..., w - 1]``
+    (floating-point subtraction is antisymmetric)."""
+    n, width = reference.shape
+    if n * (width + 2) * window_size > STEP_TABLE_LIMIT:
+        return None
+    w = np.arange(window_size)
+    up = sum_changes(reference[:, :, None], rho[:, :, None], rho2[:, :, None], w, w + 1)
+    table = np.zeros((n, width + 2, window_size, 3))
+    table[:, :width] = np.stack(up, axis=-1)
+    return table.reshape(-1, 3)
+
+
+#: largest step table (cells x window size over all columns) the kernel precomputes
+STEP_TABLE_LIMIT = 1 << 20
+
+
+class ChiSquareState:
+    """Array state of ``n`` columns: windows (codes, oldest first, the first ``held[j]`` of row
+    ``j``) and their padded cell counts, the running sums ``(P, Q, S)``, values consumed modulo
+    the refresh period, and whether a detection empties the window before the next value."""
+
+    def __init__(self, config: ChiSquareConfig) -> None:
+        n = len(config.tables)
+        self.windows = np.zeros((n, int(config.window_size.max())), dtype=np.int64)
+        self.held = np.zeros(n, dtype=np.int64)
+        self.counts = np.zeros((n, config.n_cells + 1), dtype=np.int64)
+        self.sums = config.empty_sums.copy()
         self.steps = np.zeros(n, dtype=np.int64)
         self.pending = np.zeros(n, dtype=bool)
         self.drift = np.zeros(n, dtype=bool)
         self.warning = np.zeros(n, dtype=bool)
+
+    def clear(self, config: ChiSquareConfig, cols: np.ndarray) -> None:
+        """Empty the windows of ``cols`` (after a detection with ``reset_on_drift``)."""
+        self.held[cols] = 0
+        self.counts[cols] = 0
+        self.sums[cols] = config.empty_sums[cols]
+        self.pending[cols] = False
