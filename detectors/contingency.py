@@ -67,7 +67,7 @@ def check_counts(name: str, counts: Any) -> list[int]:
     bad = ~np.isfinite(arr) | (arr < 0) | (arr != np.floor(arr)) | (arr > 2.0**53)
     if bad.any():
         i = int(np.argmax(bad))
-        raise ValueError(f"{name} must hold non-negative integer counts, got {arr[i]!r} at "
+        raise ValueError(f"{name} must hold non-negative integer counts, got {float(arr[i])!r} at "
                          f"position {i}")
     if arr.sum() <= 0:
         raise ValueError(f"{name} must count at least one value")
