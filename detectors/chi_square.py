@@ -77,6 +77,7 @@ from driftline.detectors._kernels.chi_square import KERNEL
 from driftline.detectors._kernels.chi_square_state import (
     ChiSquareTable,
     build_table,
+    read_state,
     table_statistics,
 )
 from driftline.detectors.alarm import AlarmParameter
@@ -252,16 +253,9 @@ class ChiSquare(DriftDetector):
                 "pending": self._pending}
 
     def _set_state(self, state: Mapping[str, Any]) -> None:
-        codes = check_codes("state window", state["window"])
-        if codes.ndim != 1 or len(codes) > self.window_size:
-            raise ValueError(f"state window must hold at most window_size={self.window_size} "
-                             f"codes, got shape {codes.shape}")
-        window = codes.tolist()
+        codes, sums, steps, pending = read_state(self._table, state)
         self._clear_window()
-        self._window = deque(window)
-        for code in window:
+        self._window = deque(codes.tolist())
+        for code in self._window:
             self._counts[self._cell(code)] += 1
-        p, q, s = (float(v) for v in state["sums"])
-        self._sums = (p, q, s)
-        self._steps = int(state["steps"])
-        self._pending = bool(state["pending"])
+        self._sums, self._steps, self._pending = sums, steps, pending

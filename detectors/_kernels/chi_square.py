@@ -26,6 +26,7 @@ from driftline.detectors._kernels.chi_square_state import (
     ChiSquareConfig,
     ChiSquareState,
     cell_sums,
+    read_state,
     sum_changes,
     table_statistics,
 )
@@ -238,15 +239,13 @@ class ChiSquareKernel(Kernel):
     def pack(self, config: ChiSquareConfig, states: Sequence[Mapping[str, Any]],
              drift: np.ndarray, warning: np.ndarray) -> ChiSquareState:
         st = ChiSquareState(config)
-        for j, s in enumerate(states):
-            window = np.array(s["window"], dtype=np.int64).reshape(-1)
+        for j, (table, s) in enumerate(zip(config.tables, states, strict=True)):
+            window, sums, st.steps[j], st.pending[j] = read_state(table, s)
             st.windows[j, : len(window)] = window
             st.held[j] = len(window)
             cells = config.cells(np.array([j]), window[None, :])[0]
             st.counts[j] = np.bincount(cells, minlength=config.n_cells + 1)
-            st.sums[j] = [float(v) for v in s["sums"]]
-            st.steps[j] = int(s["steps"])
-            st.pending[j] = bool(s["pending"])
+            st.sums[j] = sums
         st.drift = np.array(drift, dtype=bool)
         st.warning = np.array(warning, dtype=bool)
         return st

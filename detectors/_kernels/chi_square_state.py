@@ -20,7 +20,8 @@ kernel's results equal the detector's bit for bit.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,7 @@ import numpy as np
 from driftline.detectors.contingency import (
     binomial_tail,
     cell_layout,
+    check_codes,
     chi2_isf,
     chi2_sf,
     jensen_shannon_distance,
@@ -37,7 +39,7 @@ from driftline.detectors.contingency import (
 )
 
 __all__ = ["ChiSquareConfig", "ChiSquareState", "ChiSquareTable", "build_table", "cell_sums",
-           "sum_changes", "table_statistics"]
+           "read_state", "sum_changes", "table_statistics"]
 
 
 def sum_changes(r: Any, rho: Any, rho2: Any, before: Any, after: Any) -> tuple[Any, Any, Any]:
@@ -140,6 +142,23 @@ def build_table(reference: Sequence[int], window_size: int, alpha: float,
         threshold=chi2_isf(alpha / 2.0, layout.dof),
         unseen_threshold=unseen_threshold(alpha / 2.0, window_size, unseen_rate),
         unseen_rate=float(unseen_rate), window_size=window_size)
+
+
+def read_state(table: ChiSquareTable, state: Mapping[str, Any]
+               ) -> tuple[np.ndarray, tuple[float, float, float], int, bool]:
+    """The window codes, sums, values consumed (modulo the refresh period) and pending flag of a
+    detector's JSON state, checked against ``table`` (``ValueError`` naming what is wrong)."""
+    codes = check_codes("state window", state["window"])
+    if codes.ndim != 1 or len(codes) > table.window_size:
+        raise ValueError(f"state window must hold at most window_size={table.window_size} "
+                         f"codes, got shape {codes.shape}")
+    sums = [float(v) for v in state["sums"]]
+    if len(sums) != 3 or not all(math.isfinite(v) for v in sums):
+        raise ValueError(f"state sums must be 3 finite numbers, got {state['sums']!r}")
+    steps = int(state["steps"])
+    if not 0 <= steps < table.refresh_period:
+        raise ValueError(f"state steps must be in [0, {table.refresh_period}), got {steps}")
+    return codes, (sums[0], sums[1], sums[2]), steps, bool(state["pending"])
 
 
 def table_statistics(table: ChiSquareTable, counts: np.ndarray, n_window: int,

@@ -219,13 +219,21 @@ def test_reference_params_count_a_sample_of_codes() -> None:
         ChiSquare.reference_params(np.array([0.5, 1.0]))
 
 
-def test_a_state_that_does_not_fit_is_refused() -> None:
+@pytest.mark.parametrize(("change", "message"), [
+    ({"window": [0, 1, 0, 1]}, "window_size=3"), ({"window": [0, -2]}, "state window"),
+    ({"sums": [0.1, 0.2]}, "3 finite numbers"), ({"sums": [0.1, math.nan, 0.0]}, "finite"),
+    ({"steps": 24}, r"steps must be in \[0, 24\)")])
+def test_a_state_that_does_not_fit_is_refused(change: dict[str, object], message: str) -> None:
     detector = ChiSquare([10, 20], window_size=3)
     state = detector.state_dict()
-    with pytest.raises(ValueError, match="window_size=3"):
-        detector.load_state_dict({**state, "state": {**state["state"], "window": [0, 1, 0, 1]}})
-    with pytest.raises(ValueError, match="state window"):
-        detector.load_state_dict({**state, "state": {**state["state"], "window": [0, -2]}})
+    bad = {**state, "state": {**state["state"], **change}}
+    with pytest.raises(ValueError, match=message):
+        detector.load_state_dict(bad)
+    bank = DetectorBank(["a", "b"], [detector, detector])
+    banked = bank.state_dict()
+    banked["detectors"][1] = bad
+    with pytest.raises(ValueError, match=message):
+        bank.load_state_dict(banked)
 
 
 def test_a_single_category_reference_can_only_alarm_on_unseen_values() -> None:
