@@ -228,30 +228,30 @@ def unseen_threshold(alpha: float, n: int, rate: float) -> int:
     return n
 
 
-def jensen_shannon_distance(p: np.ndarray, q: np.ndarray) -> float:
+def jensen_shannon_distance(p: Sequence[float], q: Sequence[float]) -> float:
     """Jensen-Shannon distance (base 2, in [0, 1]) between two count or frequency vectors,
     each normalised to sum 1 (``scipy.spatial.distance.jensenshannon(p, q, base=2)``)."""
-    p = np.asarray(p, dtype=np.float64)
-    q = np.asarray(q, dtype=np.float64)
-    p, q = p / p.sum(), q / q.sum()
-    m = 0.5 * (p + q)
+    p_total, q_total = float(sum(p)), float(sum(q))
     divergence = 0.0
-    for side in (p, q):
-        used = side > 0
-        divergence += 0.5 * float(np.sum(side[used] * np.log2(side[used] / m[used])))
+    for a, b in zip(p, q, strict=True):
+        a, b = a / p_total, b / q_total
+        m = 0.5 * (a + b)
+        if a > 0:
+            divergence += 0.5 * a * math.log2(a / m)
+        if b > 0:
+            divergence += 0.5 * b * math.log2(b / m)
     return math.sqrt(max(divergence, 0.0))
 
 
-def population_stability_index(window: np.ndarray, reference: np.ndarray) -> float:
+def population_stability_index(window: Sequence[float], reference: Sequence[float]) -> float:
     """PSI ``sum (w_i - r_i) ln(w_i / r_i)`` between window and reference frequencies.
 
     Both sides are counts; an empty cell counts half a value (Haldane-Anscombe) before the
     frequencies are normalised, so that a category absent on one side gives a large but finite
     index.
     """
-    w = np.asarray(window, dtype=np.float64)
-    r = np.asarray(reference, dtype=np.float64)
-    w = np.where(w > 0, w, 0.5)
-    r = np.where(r > 0, r, 0.5)
-    w, r = w / w.sum(), r / r.sum()
-    return float(np.sum((w - r) * np.log(w / r)))
+    w = [v if v > 0 else 0.5 for v in window]
+    r = [v if v > 0 else 0.5 for v in reference]
+    w_total, r_total = sum(w), sum(r)
+    return sum((a / w_total - b / r_total) * math.log((a / w_total) / (b / r_total))
+               for a, b in zip(w, r, strict=True))

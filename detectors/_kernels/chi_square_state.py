@@ -172,9 +172,9 @@ def table_statistics(table: ChiSquareTable, counts: np.ndarray, n_window: int,
     unseen_p = binomial_tail(unseen, n_window, table.unseen_rate)
     full = n_window == table.window_size
     if n_window:
-        reference = np.r_[table.reference, 0.0]
-        js = jensen_shannon_distance(counts, reference)
-        psi = population_stability_index(counts, reference)
+        window, reference = counts.tolist(), [*table.reference.tolist(), 0.0]
+        js = jensen_shannon_distance(window, reference)
+        psi = population_stability_index(window, reference)
     else:
         js = psi = 0.0
     return {

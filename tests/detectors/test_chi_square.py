@@ -243,3 +243,29 @@ def test_a_single_category_reference_can_only_alarm_on_unseen_values() -> None:
     assert detector.statistics["statistic"] == 0.0 and detector.statistics["chi2_p_value"] == 1
     fired = detector.update_many(np.r_[np.zeros(45), np.ones(3)])  # 3 of 50 never seen
     assert fired.tolist() == [47] and detector.statistics["unseen_drift"] == 1.0
+
+
+def test_a_corrected_bank_reads_the_combined_p_values() -> None:
+    """Bonferroni across columns: a column is detected when 3 p_value <= alpha, p_value being
+    each detector's own (1 while its window fills)."""
+    rng = np.random.default_rng(6)
+    p = np.array([0.4, 0.3, 0.2, 0.1])
+    references = [rng.multinomial(5000, p) for _ in range(3)]
+    rows = np.column_stack([_stream(rng, 600, p), _stream(rng, 600, p),
+                            np.r_[_stream(rng, 300, p), _stream(rng, 300, p[::-1])]])
+    make = [lambda r=r: ChiSquare(r, window_size=100, alpha=0.01, reset_on_drift=False)
+            for r in references]
+    bank = DetectorBank(["a", "b", "c"], [m() for m in make], correction="bonferroni",
+                        alpha=0.01, reset_on_drift=True)
+    singles = [m() for m in make]
+    expected = []
+    for i, row in enumerate(rows):
+        p_values = []
+        for det, x in zip(singles, row, strict=True):
+            det.update(x)
+            p_values.append(det.statistics["p_value"])
+        for j in np.flatnonzero(3 * np.array(p_values) <= 0.01):
+            expected.append((i, int(j)))
+            singles[j].reset()
+    got = [tuple(int(v) for v in hit) for hit in bank.update_many(rows)]
+    assert got == expected and expected and {j for _, j in expected} == {2}
