@@ -52,10 +52,15 @@ def _sums_path(config: ChiSquareConfig, cols: np.ndarray, sums: np.ndarray,
     path[:, :, 0] = sums + change[:, :, 0]
     np.cumsum(path, axis=2, out=path)
     period = config.period[cols]
-    first = first_row + period - 1 - steps
+    first = first_row + period - 1 - steps  # each column's first refresh row
+    if (first >= n_rows).all():
+        return path
     lanes = np.arange(len(cols))
-    for row in np.unique(np.concatenate([np.arange(f, n_rows, p) for f, p in
-                                         zip(first.tolist(), period.tolist(), strict=True)])):
+    soon = first < n_rows
+    rows = first[soon] if (first[soon] + period[soon] >= n_rows).all() else np.concatenate(
+        [np.arange(f, n_rows, p) for f, p in zip(first[soon].tolist(), period[soon].tolist(),
+                                                  strict=True)])
+    for row in np.unique(rows):
         due = lanes[(row >= first) & ((row - first) % period == 0)]
         counts = counts_at(np.full(len(cols), row))[:, : config.n_cells]
         fresh = cell_sums(config.reference[cols], config.rho[cols], config.rho2[cols], counts)
@@ -141,7 +146,8 @@ def advance_columns(config: ChiSquareConfig, st: ChiSquareState, cols: np.ndarra
     ``start``; column ``j``'s from ``first_row[j]``, the earlier ones pass it by); record their
     detections; return the rows each consumed (up to its first detection with
     ``reset_on_drift``)."""
-    st.clear(config, cols[st.pending[cols]])
+    if st.pending[cols].any():
+        st.clear(config, cols[st.pending[cols]])
     width, g = config.n_cells, len(cols)
     codes = values.T.astype(np.int64)
     n_rows = codes.shape[1]
@@ -161,7 +167,7 @@ def advance_columns(config: ChiSquareConfig, st: ChiSquareState, cols: np.ndarra
     events = np.empty((g, 2 * n_rows), dtype=np.int64)
     none = width + 1  # the "no value" cell: masked rows, rows where nothing leaves
     events[:, 1::2] = entering = np.where(active, config.cells(cols[:, None], codes), none)
-    out_codes = np.take_along_axis(sequence, longest - size + rows, axis=1)
+    out_codes = sequence[np.arange(g)[:, None], longest - size + rows]
     events[:, 0::2] = leaving = np.where(active & (seen >= size),
                                          config.cells(cols[:, None], out_codes), none)
     before, counts_at = _counts_before(config, st.counts[cols], events)
@@ -184,8 +190,8 @@ def advance_columns(config: ChiSquareConfig, st: ChiSquareState, cols: np.ndarra
     stops = reset & fire.any(axis=1)
     last = np.where(stops, first, n_rows - 1)
     hit_lane, hit_row = np.nonzero(fire & ~reset[:, None])
-    hits.add(start + np.r_[hit_row, first[stops]],
-             cols[np.r_[hit_lane, np.flatnonzero(stops)]])
+    hits.add(start + np.concatenate([hit_row, first[stops]]),
+             cols[np.concatenate([hit_lane, np.flatnonzero(stops)])])
 
     lane, consumed = np.arange(g), last + 1 - first_row
     new_held = np.minimum(size[:, 0], held[:, 0] + consumed)
