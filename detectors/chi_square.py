@@ -32,7 +32,7 @@ Definition
 4. **Alarm.** Once the window is full, drift is signalled when the chi-square statistic exceeds
    ``chi2.isf(alpha / 2, K - 1)`` or ``u`` exceeds the binomial critical count at ``alpha / 2``
    (``statistics["unseen_drift"]`` says which); the reported ``p_value`` is
-   ``min(1, 2 min(p_chi2, p_unseen))``, so drift fires when ``p_value < alpha`` (Bonferroni over
+   ``min(1, 2 min(p_chi2, p_unseen))``, so drift fires when ``p_value <= alpha`` (Bonferroni over
    the two tests). With ``reset_on_drift`` the window is emptied before the next value (the
    statistics keep describing the window that fired until then).
 5. **Effect sizes** between the window's and the reference's cell frequencies (unseen cell

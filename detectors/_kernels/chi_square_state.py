@@ -10,10 +10,11 @@ with ``P = sum rho_k^2 / c_k``, ``Q = sum rho_k w_k / c_k``, ``S = sum w_k^2 / c
 ``rho_k = R_k / N`` and ``c_k = R_k + w_k``. A value entering or leaving the window changes one
 ``w_k``, hence one term of each sum: the update is O(1), and ``n`` may change too (while the
 window fills, or when unseen values enter or leave) without touching the other terms. The three
-sums are about ``n / N`` each and cancel down to ``X2 / N``, so about two digits are lost
-whatever ``N`` is; rounding accumulated by the incremental updates is removed by recomputing
-the sums from the counts whenever the values consumed reach a multiple of ``8 * window_size``
-(:meth:`ChiSquareTable.sums`, :attr:`ChiSquareTable.refresh_period`). Both sides perform the
+terms ``n P``, ``2 Q`` and ``S / n`` are about ``n / N`` each and cancel down to ``X2 / N``, so
+about ``log10(n / X2)`` digits are lost whatever ``N`` is; rounding accumulated by the
+incremental updates is removed by recomputing the sums from the counts whenever the values
+consumed reach a multiple of ``8 * window_size`` (:meth:`ChiSquareTable.sums`,
+:attr:`ChiSquareTable.refresh_period`). Both sides perform the
 same floating-point operations (:func:`sum_changes`, :func:`cell_sums`) in the same order, so the
 kernel's results equal the detector's bit for bit.
 """
