@@ -32,6 +32,7 @@ REGISTRY: dict[str, str] = {
     "eddm": "driftline.detectors.eddm:EDDM",
     "hddm_a": "driftline.detectors.hddm_a:HDDMA",
     "adwin": "driftline.detectors.adwin:ADWIN",
+    "chi_square": "driftline.detectors.chi_square:ChiSquare",
 }
 
 

@@ -7,7 +7,10 @@ codes for a chi-square test) is one subclass here:
 
 * :data:`REAL` — real values (a feature, a prediction score, a real-valued model error);
 * :data:`BINARY` — 0/1 model errors (any other value raises ``ValueError`` naming it);
-* :data:`VECTOR` — one row of features per update.
+* :data:`VECTOR` — one row of features per update;
+* :data:`CATEGORICAL` — integer category codes (a
+  :class:`dataloader.field_values.CategoryVocabulary`'s codes: a non-integer or negative value
+  raises ``ValueError`` naming it; NaN / inf follow the non-finite policy).
 
 :meth:`InputKind.synthetic` draws a stream of the kind whose distribution moves every
 ``regime_length`` values; the protocol test builds every detector's input from it.
@@ -15,12 +18,15 @@ codes for a chi-square test) is one subclass here:
 Examples
 --------
 >>> import numpy as np
->>> from driftline.detectors.inputs import BINARY, REAL
+>>> from driftline.detectors.inputs import BINARY, CATEGORICAL, REAL
 >>> errors = BINARY.synthetic(np.random.default_rng(0), 10_000)
 >>> sorted(set(errors.tolist())), round(float(errors.mean()), 2)
 ([0.0, 1.0], 0.1)
 >>> REAL.finite_mask(np.array([1.0, np.nan, np.inf])).tolist()
 [True, False, False]
+>>> codes = CATEGORICAL.synthetic(np.random.default_rng(0), 10_000)
+>>> np.bincount(codes.astype(int)).tolist()[:3], int(codes.max())
+([3994, 2468, 1519], 5)
 """
 
 from __future__ import annotations
@@ -30,7 +36,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["BINARY", "REAL", "VECTOR", "InputKind", "NonFiniteInputError"]
+from driftline.detectors.contingency import MAX_CODE
+
+__all__ = ["BINARY", "CATEGORICAL", "REAL", "VECTOR", "InputKind", "NonFiniteInputError"]
 
 
 class NonFiniteInputError(ValueError):
@@ -155,6 +163,44 @@ class Vectors(InputKind):
         return rng.normal(size=(n, dims)) + shift
 
 
+class CategoryCodes(InputKind):
+    """Integer category codes in ``[0, 2**31)``, one per update (carried as floats so that NaN
+    can mark a missing value; whole floats such as ``3.0`` are codes)."""
+
+    name = "categorical"
+    description = "integer category codes"
+    #: base frequencies of the synthetic streams' codes 0..5; code 6 appears only after a change
+    BASE = (0.4, 0.25, 0.15, 0.1, 0.06, 0.04)
+
+    def check_one(self, owner: str, value: Any) -> None:
+        if not (0.0 <= value <= MAX_CODE and value == math.floor(value)):
+            self.check(owner, np.array([value]))
+
+    def check(self, owner: str, values: np.ndarray) -> None:
+        bad = (values < 0.0) | (values > MAX_CODE) | (values != np.floor(values))
+        if bad.any():
+            where = np.argwhere(bad)[0]
+            position = int(where[0]) if len(where) == 1 else tuple(int(i) for i in where)
+            raise ValueError(
+                f"{owner} with kind='categorical' expects integer category codes in "
+                f"[0, {MAX_CODE}], got {float(values[tuple(where)])!r} at position {position}")
+
+    def synthetic(self, rng: np.random.Generator, n: int, *, regime_length: int | None = None,
+                  dims: int = 3) -> np.ndarray:
+        """Codes 0..5 at the frequencies :data:`BASE`; with ``regime_length`` every other
+        regime draws codes 0..6 (6 is new) at frequencies drawn from a Dirichlet(0.5)
+        distribution."""
+        base = np.r_[self.BASE, 0.0]
+        n_regimes = 1 if regime_length is None else -(-n // regime_length)
+        frequencies = np.where(np.arange(n_regimes)[:, None] % 2 == 1,
+                               rng.dirichlet(np.full(len(base), 0.5), size=n_regimes), base)
+        length = n if regime_length is None else regime_length
+        per_value = np.repeat(frequencies, length, axis=0)[:n]
+        cumulative = np.cumsum(per_value, axis=1)
+        draws = rng.random(n)[:, None]
+        return np.minimum((draws >= cumulative).sum(axis=1), len(base) - 1).astype(np.float64)
+
+
 def _regimes(rng: np.random.Generator, n: int, regime_length: int | None, draw: Any,
              dims: int | None = None) -> np.ndarray:
     """Per-value level of a stream whose level is redrawn every ``regime_length`` values."""
@@ -165,5 +211,6 @@ def _regimes(rng: np.random.Generator, n: int, regime_length: int | None, draw: 
 
 
 REAL = InputKind()
+CATEGORICAL = CategoryCodes()
 BINARY = BinaryErrors()
 VECTOR = Vectors()

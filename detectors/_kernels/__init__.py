@@ -17,5 +17,7 @@ NM-DDM's batch pass (:mod:`.nm_ddm_window`) is called by the detector directly.
   :mod:`.incremental_ks_corrected` (banks with a multiple-testing correction), :mod:`.ks_path`
   (exact vectorised KS path), :mod:`.treap` (the scalar detector's O(log n) structure);
 * NM-DDM: :mod:`.fourier` (exact random Fourier features), :mod:`.nm_ddm_window` (the sliding
-  window of feature sums and its batch pass).
+  window of feature sums and its batch pass);
+* chi-square: :mod:`.chi_square` (kernel), :mod:`.chi_square_state` (the test's table, the
+  formulas both sides share, the kernel's padded arrays).
 """

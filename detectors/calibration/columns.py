@@ -15,6 +15,10 @@ from which :meth:`ColumnCalibration.bank` builds the bank:
 * ``"ks_family"`` (significance levels of KS tests): the bank is Bonferroni-corrected across the
   columns at one family level (:func:`detectors.calibration.ks_family.ks_family_alpha`; option
   ``calibration``: ``"bound"`` or ``"bootstrap"``, ``stride`` for the latter).
+* ``"chi_square"`` (levels of chi-square tests of category codes): each column gets its own
+  level at ``k * target_arl0`` (:func:`detectors.calibration.chi_square.chi_square_alphas`;
+  option ``calibration``: ``"bootstrap"``, the default, or ``"bound"``); the reference columns
+  are samples of codes.
 
 Results are cached per process and travel as JSON (:meth:`ColumnCalibration.to_json`), so a
 restored pipeline does not recalibrate.
@@ -45,6 +49,7 @@ import numpy as np
 from driftline.detectors.bank import DetectorBank
 from driftline.detectors.base import DriftDetector
 from driftline.detectors.calibration.cache import cache_key
+from driftline.detectors.calibration.chi_square import chi_square_alphas
 from driftline.detectors.calibration.ks_family import ks_family_alpha
 from driftline.detectors.calibration.threshold import calibrate_threshold
 
@@ -152,10 +157,21 @@ def _ks_family(request: ColumnRequest) -> ColumnCalibration:
     return ColumnCalibration(request.detector.alarm.name, [level], "bonferroni")
 
 
+def _chi_square(request: ColumnRequest) -> ColumnCalibration:
+    cls = request.detector
+    counts = cls.reference_params(request.reference)["reference"]
+    levels = chi_square_alphas(counts, request.target_arl0,
+                               {**cls.param_defaults(), **request.params},
+                               str(request.options.get("calibration", "bootstrap")),
+                               n_streams=request.n_streams, seed=request.seed)
+    return ColumnCalibration(cls.alarm.name, levels)
+
+
 #: column calibration methods by the name detectors declare in ``alarm.method``
 METHODS: dict[str, Callable[[ColumnRequest], ColumnCalibration]] = {
     "statistic_path": _statistic_path,
     "ks_family": _ks_family,
+    "chi_square": _chi_square,
 }
 
 

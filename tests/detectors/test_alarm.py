@@ -32,7 +32,8 @@ def test_moving_the_alarm_keeps_every_detector_valid(name: str) -> None:
     alarm = cls.alarm
     base = {k: v for k, v in cls.test_params[0].items() if k != alarm.name}
     if cls.needs_reference:
-        base["reference"] = np.random.default_rng(0).normal(size=100)
+        sample = cls.input_kinds[0].synthetic(np.random.default_rng(0), 100)
+        base.update(cls.reference_params(sample))
     for u in alarm.bounds:
         params = cls.with_alarm(base, alarm.value(u))
         detector = cls(**params)

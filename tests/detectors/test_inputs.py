@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from driftline.detectors.inputs import BINARY, REAL, VECTOR
+from driftline.detectors.inputs import BINARY, CATEGORICAL, REAL, VECTOR
 
 
 def test_scalar_kinds_coerce_numbers_and_flag_nonfinite_ones() -> None:
@@ -60,3 +60,29 @@ def test_synthetic_streams_move_every_regime_and_stay_put_otherwise() -> None:
     assert rows.shape == (3000, 4)
     means = rows.reshape(3, 1000, 4).mean(axis=1)
     assert np.abs(np.diff(means, axis=0)).max() > 0.2
+
+
+def test_category_codes_are_non_negative_integers_and_name_the_first_bad_one() -> None:
+    assert CATEGORICAL.coerce_one("C", np.int32(4)) == (4.0, True)
+    assert CATEGORICAL.coerce_one("C", math.nan)[1] is False
+    CATEGORICAL.check("C", np.array([0.0, 3.0, 2.0**31 - 1]))
+    with pytest.raises(ValueError, match=r"kind='categorical' .* 1\.5 at position 2"):
+        CATEGORICAL.check("C", np.array([0.0, 3.0, 1.5, -1.0]))
+    with pytest.raises(ValueError, match=r"-2\.0 at position \(1, 0\)"):
+        CATEGORICAL.check_rows("B", np.array([[0.0, 1.0], [-2.0, 0.0]]))
+    with pytest.raises(ValueError, match="2147483648"):
+        CATEGORICAL.check_one("C", 2.0**31)
+    mask = CATEGORICAL.check_rows("B", np.array([[0.0, math.inf], [1.0, 2.0]]))
+    assert mask is not None and mask.tolist() == [[False, True], [False, False]]
+
+
+def test_synthetic_codes_change_frequencies_and_bring_a_new_code_every_other_regime() -> None:
+    rng = np.random.default_rng(0)
+    steady = CATEGORICAL.synthetic(rng, 50_000).astype(int)
+    frequencies = np.bincount(steady, minlength=7) / len(steady)
+    np.testing.assert_allclose(frequencies[:6], CATEGORICAL.BASE, atol=0.01)
+    assert frequencies[6] == 0.0
+    codes = CATEGORICAL.synthetic(rng, 8000, regime_length=2000).astype(int)
+    regimes = [np.bincount(block, minlength=7) / 2000 for block in codes.reshape(4, 2000)]
+    assert regimes[0][6] == regimes[2][6] == 0.0
+    assert max(abs(regimes[1] - regimes[0]).max(), abs(regimes[3] - regimes[2]).max()) > 0.1

@@ -31,13 +31,14 @@ CASES = [pytest.param(name, i, id=f"{name}-{i}")
 
 
 def _build(name: str, case: int, seed: int = 0, **override: Any) -> DriftDetector:
-    """The detector of ``case`` with its reference (if it needs one) drawn from its input kind."""
+    """The detector of ``case`` with its reference parameters (if it needs a reference) taken
+    from a sample of its input kind."""
     cls = detector_class(name)
     params = {**cls.test_params[case], **override}
     if cls.needs_reference:
         probe_kind = cls.input_kinds[0]
-        params["reference"] = probe_kind.synthetic(np.random.default_rng(1000 + seed),
-                                                   N_REFERENCE)
+        sample = probe_kind.synthetic(np.random.default_rng(1000 + seed), N_REFERENCE)
+        params.update(cls.reference_params(sample))
     return cls(**params)
 
 
