@@ -179,8 +179,6 @@ class CheckpointStore:
         """
         self.save_payload(topic, partition, offset_next, encode_state(pipeline_state))
 
-    encode = staticmethod(encode_state)
-
     def save_payload(self, topic: str, partition: int, offset_next: int,
                      payload: bytes) -> None:
         """:meth:`save` of a state already encoded by :func:`encode_state`."""
