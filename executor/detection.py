@@ -181,7 +181,8 @@ def detect_partition(decoder: EventDecoder, pipeline: Pipeline,
         outcome.label_results.append(pipeline.add_labels(labels))
     events: list[DecodedEvent] = []
     originals = {}
-    periods: list[str] | None = None if batch.periods is None else []
+    given = batch.periods
+    periods: list[str] = []
     for i, (value, key, offset, timestamp) in enumerate(batch.records):
         decoded = decoder.decode(value, key=key, topic=batch.topic, partition=batch.partition,
                                  offset=offset, timestamp_ms=timestamp)
@@ -190,8 +191,8 @@ def detect_partition(decoder: EventDecoder, pipeline: Pipeline,
             continue
         events.append(decoded)
         originals[offset] = (value, key, timestamp)
-        if periods is not None:
-            periods.append(batch.periods[i])  # type: ignore[index]
+        if given is not None:
+            periods.append(given[i])
     if not events:
         return outcome
     result = pipeline.process(events)
@@ -200,7 +201,7 @@ def detect_partition(decoder: EventDecoder, pipeline: Pipeline,
     outcome.result = result
     if result.n_processed:
         outcome.offsets = [event.offset for event in events]
-        outcome.periods = periods
+        outcome.periods = periods if given is not None else None
     return outcome
 
 

@@ -38,7 +38,7 @@ from typing import Any, Protocol
 
 from driftline.executor.decoded import DeadLetter
 from driftline.executor.outcome import BatchResult, PartitionOutcome
-from driftline.executor.summary import RunSummary, period_of
+from driftline.executor.summary import RunSummary, period_of, periods_of
 
 __all__ = ["BatchCounts", "DeadLetterSink", "OutcomeSinks", "PredictionsProducer"]
 
@@ -161,7 +161,7 @@ class OutcomeSinks:
                 continue
             counts.n_processed += result.n_processed
             periods = (list(outcome.periods) if outcome.periods is not None
-                       else [period_of(event_id) for event_id in result.event_ids])
+                       else periods_of(result.event_ids))
             self.summary.add_batch(periods, result.predicted, result.labels,
                                    result.used_fallback)
             self._detections(result, dict(zip(result.event_ids, periods, strict=True)))

@@ -15,7 +15,6 @@ from driftline.executor.decode import EventDecoder
 from driftline.executor.detection import InProcessDetection
 from driftline.executor.kafka_batch import decode_label
 from driftline.executor.rebalance import PartitionStates
-from driftline.executor.summary import period_of
 
 EVENTS, LABELS = "events", "labels"
 
@@ -189,9 +188,3 @@ def test_clear_forgets_everything(tmp_path: Path) -> None:
 ])
 def test_decode_label(value: bytes | None, expected: tuple[Any, Any]) -> None:
     assert decode_label(value, n_classes=3) == expected
-
-
-def test_period_of_insurance_ids() -> None:
-    assert period_of("m07-00042") == "m07"
-    assert period_of("abrupt-3-0000001") == "stream"
-    assert period_of("m7") == "stream"
