@@ -195,7 +195,8 @@ class BatchConfig:
     """Micro-batch size: at most ``max_rows`` events or ``max_wait_ms`` of waiting.
 
     ``worker_process`` (Kafka executor): decode and detect in a child process while the
-    consumer polls the next batch (``executor/worker.py``); False keeps everything in one.
+    consumer polls the next batch (``executor/forked_detection.py``); False keeps everything
+    in one.
     """
 
     max_rows: int = field(default=1000, metadata={"min": 1})

@@ -226,7 +226,7 @@ class DriftExporter:
         ``update_many``'s result), else by the growth of ``statistics["n_detections"]``, else by
         one on each rise of the drift flag.
 
-        ``source`` names the pipeline reporting (see :meth:`for_source`): each source's latest
+        ``source`` names the pipeline reporting (e.g. its partition): each source's latest
         reading is kept and the gauges show their combination
         (:func:`executor.exporter_sources.combine_readings`); detections of all sources add up.
         """
