@@ -33,15 +33,9 @@ def periods_of(event_ids: Sequence[str]) -> list[str]:
     """:func:`period_of` of every id (a batch of thousands, on the Kafka executor's busiest
     thread). The period depends on the first four characters only -- ``"mNN-"`` or not -- so
     it is computed once per distinct prefix."""
-    known: dict[str, str] = {}
-    out = []
-    for event_id in event_ids:
-        prefix = event_id[:4]
-        period = known.get(prefix)
-        if period is None:
-            period = known[prefix] = period_of(prefix)
-        out.append(period)
-    return out
+    prefixes = [event_id[:4] for event_id in event_ids]
+    known = {prefix: period_of(prefix) for prefix in set(prefixes)}
+    return [known[prefix] for prefix in prefixes]
 
 
 @dataclass
