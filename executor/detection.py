@@ -113,25 +113,35 @@ class Pipeline(Protocol):
 class DetectionBackend(Protocol):
     """Where detection runs (see the module docstring)."""
 
-    def open(self, partition: int, state: Mapping[str, Any] | None = None) -> None: ...
+    def open(self, partition: int, state: Mapping[str, Any] | None = None) -> None:
+        """Build ``partition``'s pipeline from ``state``, or fresh for None."""
 
-    def submit(self, batch: Sequence[PartitionBatch]) -> None: ...
+    def submit(self, batch: Sequence[PartitionBatch]) -> None:
+        """Start a batch (after ``wait`` of the previous one)."""
 
-    def wait(self) -> None: ...
+    def wait(self) -> None:
+        """Return once the batch in flight is done."""
 
-    def collect(self) -> list[PartitionOutcome]: ...
+    def collect(self) -> list[PartitionOutcome]:
+        """The outcomes of the oldest batch not collected yet, one per partition."""
 
-    def capture(self, checkpoints: Sequence[CheckpointAt]) -> None: ...
+    def capture(self, checkpoints: Sequence[CheckpointAt]) -> None:
+        """Freeze these partitions' states for the next ``write``."""
 
-    def write(self, offsets_only: Sequence[CheckpointAt] = ()) -> None: ...
+    def write(self, offsets_only: Sequence[CheckpointAt] = ()) -> None:
+        """Write the captured states, then ``offsets_only``, in the background."""
 
-    def sync(self) -> None: ...
+    def sync(self) -> None:
+        """Wait for every request made so far, checkpoint writes included."""
 
-    def state(self, partition: int) -> dict[str, Any]: ...
+    def state(self, partition: int) -> dict[str, Any]:
+        """``partition``'s current pipeline state."""
 
-    def drop(self, partitions: Iterable[int]) -> None: ...
+    def drop(self, partitions: Iterable[int]) -> None:
+        """Forget these partitions' pipelines and captured states."""
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """End the backend; the batch in flight and captures not written are discarded."""
 
 
 class PackedRecords:
