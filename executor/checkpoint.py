@@ -6,12 +6,16 @@ of ``topic``/``partition`` before offset ``offset``". The Kafka executor writes 
 continues warm after a restart or when the partition moves to another replica sharing the
 directory.
 
-One file per partition, ``<topic>.<partition>.ckpt``. The file is a JSON header line (format
+:class:`StateStore` is what the executor needs of a store (save / load / delete one partition's
+state with its offset); :class:`CheckpointStore` keeps them in a directory, one file per
+partition, ``<topic>.<partition>.ckpt``. The file is a JSON header line (format
 version, topic, partition, offset, wall time, length and SHA-256 of the payload) followed by the
 JSON payload. :meth:`CheckpointStore.save` writes a temporary file in the same directory, fsyncs
 it and renames it over the old one (then fsyncs the directory), so a reader sees either the old
 or the new checkpoint, never a mix. A file that cannot be read, parsed or verified is logged and
-ignored: the partition starts cold instead of crashing the executor.
+ignored: the partition starts cold instead of crashing the executor. :class:`CheckpointWriter`
+writes encoded states on a thread of its own, in order, so that the disk is waited for while
+the next batch is processed.
 
 Example
 -------
@@ -26,6 +30,7 @@ True
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import hashlib
 import json
@@ -35,12 +40,14 @@ import os
 import re
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import orjson
 
-__all__ = ["CHECKPOINT_FORMAT", "Checkpoint", "CheckpointStore", "dump_state", "load_state"]
+__all__ = ["CHECKPOINT_FORMAT", "Checkpoint", "CheckpointStore", "CheckpointWriter", "StateStore",
+           "dump_state", "encode_state", "load_state"]
 
 CHECKPOINT_FORMAT = 1
 _SUFFIX = ".ckpt"
@@ -101,6 +108,34 @@ def load_state(payload: bytes | str) -> Any:
         return json.loads(payload)
 
 
+def encode_state(pipeline_state: dict[str, Any]) -> bytes:
+    """The payload a store saves for ``pipeline_state`` (``ValueError`` if it is not
+    JSON-serialisable). Encoding early freezes a state that keeps changing."""
+    try:
+        return dump_state(pipeline_state)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"pipeline_state is not JSON-serialisable: {exc}") from None
+
+
+class StateStore(Protocol):
+    """Where the executor keeps each partition's state and the offset it belongs to
+    (:class:`CheckpointStore`: a directory; any store with these methods will do)."""
+
+    def save(self, topic: str, partition: int, offset_next: int,
+             pipeline_state: dict[str, Any]) -> None:
+        """Replace the checkpoint of ``topic``/``partition``."""
+
+    def save_payload(self, topic: str, partition: int, offset_next: int,
+                     payload: bytes) -> None:
+        """:meth:`save` of a state already encoded by :func:`encode_state`."""
+
+    def load(self, topic: str, partition: int) -> Checkpoint | None:
+        """The checkpoint of ``topic``/``partition``; None when absent or unusable."""
+
+    def delete(self, topic: str, partition: int) -> None:
+        """Remove the checkpoint of ``topic``/``partition``."""
+
+
 def _check_topic(topic: str) -> str:
     if not isinstance(topic, str) or not _TOPIC.match(topic) or topic in (".", ".."):
         raise ValueError(f"topic must match [A-Za-z0-9._-]{{1,249}}, got {topic!r}")
@@ -142,20 +177,11 @@ class CheckpointStore:
         Raises ``ValueError`` for a bad offset or a state that is not JSON-serialisable, and
         ``OSError`` when the disk refuses the write (the previous checkpoint is then intact).
         """
-        self.save_payload(topic, partition, offset_next, self.encode(pipeline_state))
-
-    @staticmethod
-    def encode(pipeline_state: dict[str, Any]) -> bytes:
-        """The payload :meth:`save` writes for ``pipeline_state`` (``ValueError`` if it is not
-        JSON-serialisable). Encoding early freezes a state that keeps changing."""
-        try:
-            return dump_state(pipeline_state)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"pipeline_state is not JSON-serialisable: {exc}") from None
+        self.save_payload(topic, partition, offset_next, encode_state(pipeline_state))
 
     def save_payload(self, topic: str, partition: int, offset_next: int,
                      payload: bytes) -> None:
-        """:meth:`save` of a state already encoded by :meth:`encode`."""
+        """:meth:`save` of a state already encoded by :func:`encode_state`."""
         target = self.path(topic, partition)
         if isinstance(offset_next, bool) or not isinstance(offset_next, int) or offset_next < 0:
             raise ValueError(f"offset_next must be an int >= 0, got {offset_next!r}")
@@ -255,3 +281,58 @@ class CheckpointStore:
             if topic and part.isdigit():
                 found.append((topic, int(part)))
         return sorted(found)
+
+
+class CheckpointWriter:
+    """Writes encoded checkpoints to ``store`` on one background thread, in the order given.
+
+    :meth:`write` returns at once; a failed write is raised by the next :meth:`check` (or
+    :meth:`wait`, which also waits for every write queued so far), before anything else is
+    written. The file writes and fsyncs wait on the disk without the GIL.
+    """
+
+    def __init__(self, store: StateStore) -> None:
+        self.store = store
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._writes: list[concurrent.futures.Future[None]] = []
+
+    def write(self, checkpoints: Iterable[tuple[str, int, int, bytes]]) -> None:
+        """Queue ``(topic, partition, offset_next, payload)`` writes (raises an earlier
+        failure first)."""
+        self.check()
+        batch = list(checkpoints)
+        if not batch:
+            return
+
+        def save() -> None:
+            for topic, partition, offset, payload in batch:
+                self.store.save_payload(topic, partition, offset, payload)
+        if self._pool is None:
+            self._pool = concurrent.futures.ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="driftline-checkpoint")
+        self._writes.append(self._pool.submit(save))
+
+    def check(self) -> None:
+        """Raise the first failed write among those finished (the failure is reported once)."""
+        pending = []
+        writes, self._writes = self._writes, []
+        for future in writes:
+            if future.done():
+                future.result()
+            else:
+                pending.append(future)
+        self._writes = pending
+
+    def wait(self) -> None:
+        """Wait for every queued write; raise the first failure."""
+        writes, self._writes = self._writes, []
+        for future in writes:
+            future.result()
+
+    def close(self) -> None:
+        """Wait for the queued writes (failures are the caller's to :meth:`wait` for first)
+        and stop the thread."""
+        self._writes = []
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None

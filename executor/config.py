@@ -203,7 +203,8 @@ class BatchConfig(ConfigModel):
     """Micro-batch size: at most ``max_rows`` events or ``max_wait_ms`` of waiting.
 
     ``worker_process`` (Kafka executor): decode and detect in a child process while the
-    consumer polls the next batch (``executor/worker.py``); False keeps everything in one.
+    consumer polls the next batch (``executor/forked_detection.py``); False keeps everything
+    in one.
     """
 
     max_rows: int = Field(1000, ge=1)

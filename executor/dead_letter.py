@@ -17,7 +17,9 @@ a suffix (``.dlt`` by default), with headers that say why and where it came from
 Kafka refuses a record without key and value, so a null value is sent as ``b""`` and flagged by
 ``driftline.source.null``. :meth:`DeadLetterProducer.flush` blocks until every record sent so far
 is acknowledged and raises :class:`DeadLetterError` if one failed; the executor calls it before
-committing offsets, so a dead letter is never lost behind a commit.
+committing offsets, so a dead letter is never lost behind a commit. The embedded replay writes
+its dead letters to a JSONL file instead (:class:`DeadLetterFile`, one
+:meth:`executor.decode.DeadLetter.to_record` per line).
 
 Example
 -------
@@ -31,9 +33,11 @@ b'17'
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from driftline.executor.decode import DeadLetter
@@ -42,6 +46,7 @@ __all__ = [
     "DETAIL_MAX_BYTES",
     "HEADER_PREFIX",
     "DeadLetterError",
+    "DeadLetterFile",
     "DeadLetterProducer",
     "dead_letter_headers",
 ]
@@ -141,3 +146,38 @@ class DeadLetterProducer:
                     f"dead letter of {dl.topic}/{dl.partition}@{dl.offset} failed: "
                     f"{future.exception}")
         return len(pending)
+
+
+class DeadLetterFile:
+    """Appends dead letters to a JSONL file (``path`` None: counts them only).
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        Created with its directory if missing; lines are appended.
+    """
+
+    def __init__(self, path: str | Path | None) -> None:
+        self.path = None if path is None else Path(path)
+        self.n_written = 0
+        self._file: IO[str] | None = None
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self.path.open("a", encoding="utf-8")
+
+    def send(self, dl: DeadLetter) -> None:
+        """Write ``dl`` as one JSON line."""
+        if self._file is not None:
+            self._file.write(json.dumps(dl.to_record()) + "\n")
+        self.n_written += 1
+
+    def flush(self, timeout: float | None = None) -> int:
+        """Flush the file buffer; returns the dead letters written so far."""
+        if self._file is not None:
+            self._file.flush()
+        return self.n_written
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None

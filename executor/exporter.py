@@ -1,13 +1,14 @@
 """Prometheus export of the executor: detector state, throughput, failures, distributions.
 
-One :class:`DriftExporter` per process owns one ``CollectorRegistry``. The pipeline calls its
-``observe_*`` methods after each batch; :func:`executor.metrics_http.serve` exposes
+One :class:`DriftExporter` per process owns one ``CollectorRegistry``. The executor gives it
+each batch's :class:`executor.outcome.Readings` (:meth:`DriftExporter.apply_readings`, which
+uses the ``observe_*`` methods); :func:`executor.metrics_http.serve` exposes
 ``/metrics`` and ``/healthz``. Names follow the Prometheus conventions: prefix ``driftline_``,
 base units (seconds), ``_total`` only on counters, detectors and features as labels
 (``detector``, ``stream`` in ``inputs|predictions|errors``, ``feature``; ``feature=""`` for
 detectors over a whole stream). Several pipelines (one per Kafka partition) report the same
-series through :meth:`DriftExporter.for_source` views; their readings are combined, never
-overwritten (:mod:`executor.exporter_sources`).
+series, each as its own ``source``; their readings are combined, never overwritten
+(:mod:`executor.exporter_sources`).
 
 Example
 -------
@@ -37,12 +38,12 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Info, generate_
 
 from driftline.executor.exporter_sources import (
     DetectorReading,
-    SourceView,
     combine_readings,
     finite_or_none,
 )
 from driftline.executor.metrics_histograms import DistributionCollector
 from driftline.executor.metrics_service import DEFAULT_LATENCY_BUCKETS, ServiceMetrics
+from driftline.executor.outcome import Readings, bank_updates
 
 __all__ = ["DEFAULT_LATENCY_BUCKETS", "STREAMS", "DriftExporter"]
 
@@ -207,7 +208,7 @@ class DriftExporter(ServiceMetrics):
         ``update_many``'s result), else by the growth of ``statistics["n_detections"]``, else by
         one on each rise of the drift flag.
 
-        ``source`` names the pipeline reporting (see :meth:`for_source`): each source's latest
+        ``source`` names the pipeline reporting (e.g. its partition): each source's latest
         reading is kept and the gauges show their combination
         (:func:`executor.exporter_sources.combine_readings`); detections of all sources add up.
         """
@@ -291,11 +292,6 @@ class DriftExporter(ServiceMetrics):
         self._child("warning_detected", labels).set(float(reading.warning))
         self._child("ready", labels).set(float(reading.ready))
 
-    def for_source(self, source: str | int) -> SourceView:
-        """A view of this exporter for one pipeline, e.g. ``for_source(partition)``: its
-        detector observations are kept apart from other sources' and combined with them."""
-        return SourceView(self, str(source))
-
     def forget_source(self, source: str | int) -> None:
         """Drop the readings of ``source`` (a revoked partition's pipeline) and re-export the
         combination of the remaining sources; a series left without sources reports no drift
@@ -317,17 +313,32 @@ class DriftExporter(ServiceMetrics):
 
         ``detections`` is the ``(k, 2)`` array returned by ``bank.update_many`` for the batch.
         """
-        flags = np.asarray(bank.drift_detected, dtype=bool)
-        warnings = np.asarray(bank.warning_detected, dtype=bool)
-        per_feature = None
-        if detections is not None:
-            pairs = np.asarray(detections, dtype=np.int64).reshape(-1, 2)
-            per_feature = np.bincount(pairs[:, 1], minlength=bank.n_features)
-        for j, (name, stats) in enumerate(bank.feature_statistics().items()):
+        for update in bank_updates(detector, stream, bank, detections):
             self.observe_detector(
-                detector, stream, name, stats, drift_detected=bool(flags[j]),
-                warning_detected=bool(warnings[j]),
-                detections=None if per_feature is None else int(per_feature[j]), source=source)
+                detector, stream, update.feature, update.statistics,
+                drift_detected=update.drift, warning_detected=update.warning,
+                detections=update.detections, source=source)
+
+    def apply_readings(self, readings: Readings, source: str | int = "") -> None:
+        """Export what one pipeline call of ``source`` (e.g. its partition) read: every
+        detector update (:meth:`observe_detector`), the live histogram counts, predictions by
+        predictor, processed and failed events, and -- for a processed batch -- its latency
+        (:meth:`observe_batch_latency`, which also marks health)."""
+        source = str(source)
+        for update in readings.detectors:
+            self.observe_detector(
+                update.detector, update.stream, update.feature, update.statistics,
+                drift_detected=update.drift, warning_detected=update.warning,
+                detections=update.detections, source=source)
+        for counts in readings.distributions:
+            self.distributions.add_counts(counts.stream, counts.feature, counts.counts,
+                                          counts.total)
+        if readings.n_model or readings.n_fallback:
+            self.observe_predictions(readings.n_model, readings.n_fallback)
+        self.observe_events(processed=readings.n_processed,
+                            failed_by_reason=readings.failed_by_reason)
+        if readings.seconds is not None:
+            self.observe_batch_latency(readings.seconds)
 
     def observe_predictions(
         self, n_model: int, n_fallback: int, predictions: Mapping[str, Any] | None = None

@@ -4,8 +4,8 @@ The Kafka executor runs one :class:`executor.pipeline.DetectionPipeline` per par
 reports the same ``(detector, stream, feature)`` series. The exporter keeps the latest
 :class:`DetectorReading` of every *source* (a partition's pipeline) and exports their
 combination (:func:`combine_readings`), so one partition cannot overwrite another's drift flag
-or statistic. A pipeline reports through a :class:`SourceView` of the exporter, which adds its
-source name to the detector observations.
+or statistic. The executor names the source of each pipeline's readings
+(:meth:`executor.exporter.DriftExporter.apply_readings`).
 
 Example
 -------
@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-__all__ = ["DetectorReading", "SourceView", "combine_readings", "finite_or_none"]
+__all__ = ["DetectorReading", "combine_readings", "finite_or_none"]
 
 
 def finite_or_none(value: Any) -> float | None:
@@ -94,31 +94,3 @@ def combine_readings(readings: Iterable[DetectorReading]) -> DetectorReading:
         error_rate=max(error_rates) if error_rates else None,
         drift=any(r.drift for r in items), warning=any(r.warning for r in items),
         ready=all(r.ready for r in items))
-
-
-class SourceView:
-    """The exporter as one pipeline sees it: detector observations carry ``source``.
-
-    Give each partition's pipeline ``exporter.for_source(str(partition))``. Event, prediction,
-    feature-histogram and latency observations are additive across pipelines and go to the
-    exporter unchanged.
-    """
-
-    def __init__(self, exporter: Any, source: str) -> None:
-        self.exporter = exporter
-        self.source = str(source)
-
-    def observe_detector(self, detector: str, stream: str, feature: str,
-                         statistics: Any, **kwargs: Any) -> None:
-        """:meth:`DriftExporter.observe_detector` for this source."""
-        self.exporter.observe_detector(detector, stream, feature, statistics,
-                                       source=self.source, **kwargs)
-
-    def observe_bank(self, detector: str, stream: str, bank: Any,
-                     detections: Any | None = None) -> None:
-        """:meth:`DriftExporter.observe_bank` for this source."""
-        self.exporter.observe_bank(detector, stream, bank, detections, source=self.source)
-
-    def __getattr__(self, name: str) -> Any:
-        # register_detector, observe_events, observe_predictions, observe_features, ...
-        return getattr(self.exporter, name)

@@ -1,28 +1,31 @@
-"""The Kafka executor: consumer group -> decode -> model -> detectors -> exporter -> commit.
+"""The Kafka executor: consumer group -> detection backend -> sinks -> checkpoint -> commit.
 
 :func:`run_kafka` runs until SIGTERM/SIGINT (or ``stop_event``). Each loop iteration:
 
-1. poll a micro-batch (up to ``batch.max_rows`` records, waiting at most ``batch.max_wait_ms``
-   to fill it);
-2. :class:`executor.kafka_batch.BatchProcessor` decodes, dead-letters the rejects, runs each
-   partition's pipeline, joins labels and writes predictions;
-3. the producer is flushed (dead letters and predictions are acknowledged);
-4. the touched partitions are checkpointed (every ``checkpoint.every_batches`` batches);
-5. the offsets are committed -- only now, so every event is processed at least once (the
-   commit is not waited for: a refused one fails the next iteration; the last commit of a
-   session, at shutdown, is waited for);
-6. consumer lag per partition goes to the exporter.
+1. poll a micro-batch *k+1* (up to ``batch.max_rows`` records, waiting at most
+   ``batch.max_wait_ms`` to fill it) while the detection backend works on batch *k*;
+2. wait until the backend is done with *k*; capture the checkpoints of the partitions it
+   touched (every ``checkpoint.every_batches`` batches); submit *k+1*
+   (:class:`executor.kafka_batch.BatchProcessor`);
+3. apply *k*'s outcomes (summary, exporter, dead letters, predictions: :mod:`executor.sinks`)
+   and flush the producer (dead letters and predictions are acknowledged);
+4. write the captured checkpoints (in the background), then commit *k*'s offsets -- only
+   now, so every event is processed at least once (the commit is not waited for: a refused
+   one fails the next iteration; the last commit of a session, at shutdown, is waited for);
+5. consumer lag per partition goes to the exporter.
 
-With ``batch.worker_process`` (the default) step 2's decoding and detection run in a forked
-child (:mod:`executor.worker`) while the next batch is polled (kafka-python parses records in
-pure Python, about as costly as detection); see :meth:`KafkaExecutor._step` for the order.
+Detection runs behind one seam (:class:`executor.detection.DetectionBackend`): in a forked
+child with ``batch.worker_process`` (the default; :mod:`executor.forked_detection`), so that
+it overlaps step 1 -- kafka-python parses records in pure Python, about as costly as
+detection -- or in this process (:class:`executor.detection.InProcessDetection`). The loop is
+the same for both.
 
 A failure in any step (broker gone, flush or commit refused, worker dead) tears the consumer
 session down without committing and builds a new one after an exponential backoff (capped at
-``backoff_max_s``; reset after a successful batch); the new session (with a new worker) restores
-each partition from its checkpoint, so detector state and offsets stay consistent. The process
-never exits on a Kafka error. On SIGTERM/SIGINT the current batch is finished, every partition
-checkpointed, offsets committed, and the consumer and producer closed.
+``backoff_max_s``; reset after a successful batch); the new session (with a new backend)
+restores each partition from its checkpoint, so detector state and offsets stay consistent.
+The process never exits on a Kafka error. On SIGTERM/SIGINT the current batch is finished,
+every partition checkpointed, offsets committed, and the consumer and producer closed.
 """
 
 from __future__ import annotations
@@ -45,11 +48,13 @@ from driftline.executor.config import RunConfig
 from driftline.executor.consumer_lag import export_lag
 from driftline.executor.dead_letter import DeadLetterProducer
 from driftline.executor.decode import EventDecoder
+from driftline.executor.detection import DetectionBackend, InProcessDetection, Pipeline
+from driftline.executor.forked_detection import ForkedDetection
 from driftline.executor.kafka_batch import BatchProcessor
 from driftline.executor.kafka_clients import ensure_output_topics, make_consumer, make_producer
 from driftline.executor.rebalance import PartitionStates
+from driftline.executor.sinks import OutcomeSinks, PredictionsProducer
 from driftline.executor.summary import RunSummary, format_summary
-from driftline.executor.worker import DetectionWorker, RemotePipeline
 
 __all__ = ["BACKOFF_INITIAL_S", "BACKOFF_MAX_S", "KafkaExecutor", "run_kafka"]
 
@@ -83,7 +88,9 @@ class KafkaExecutor:
     summary : RunSummary
         Events processed (at least once), detections and dead letters so far.
     states : PartitionStates or None
-        Pipelines and offsets of the current consumer session.
+        Partitions and offsets of the current consumer session.
+    backend : DetectionBackend or None
+        Where detection runs in the current consumer session.
     backoff_s : float
         The wait before the next reconnection attempt (reset after a successful batch).
     n_sessions, n_session_failures, n_batches : int
@@ -118,7 +125,7 @@ class KafkaExecutor:
         self.backoff_s = self.backoff_initial_s
         self._template_state: dict[str, Any] | None = None
         self.states: PartitionStates | None = None
-        self.worker: DetectionWorker | None = None
+        self.backend: DetectionBackend | None = None
 
     # -- pipelines ------------------------------------------------------------------------------
 
@@ -131,59 +138,66 @@ class KafkaExecutor:
 
     def prepare(self) -> None:
         """Build (or read from the checkpoint directory) the calibrated state of a fresh
-        pipeline. Calibration takes seconds, so it happens once, before joining the group,
-        never inside a rebalance or a batch."""
+        pipeline, and create its detector series in the exporter. Calibration takes seconds,
+        so it happens once, before joining the group, never inside a rebalance or a batch."""
         from driftline.executor.pipeline import DetectionPipeline
 
         if self._template_state is not None:
             return
         key = self.template_key()
         cached = self.store.load(key, 0)
+        pipeline = None
         if cached is not None:
             try:
                 pipeline = DetectionPipeline(self.model, self.config, state=cached.state)
-                self.summary.calibration_notes = pipeline.calibration_notes
-                self._template_state = cached.state
-                return
+                template = cached.state
             except ValueError as exc:
                 log.warning("cached fresh-pipeline state unusable, recalibrating: %s", exc)
-        started = time.perf_counter()
-        pipeline = DetectionPipeline(self.model, self.config)
+        if pipeline is None:
+            started = time.perf_counter()
+            pipeline = DetectionPipeline(self.model, self.config)
+            template = pipeline.state_dict()
+            self.summary.setup_seconds = time.perf_counter() - started
+            self.store.save(key, 0, 0, template)
+            log.info("detectors calibrated in %.1f s", self.summary.setup_seconds)
         self.summary.calibration_notes = pipeline.calibration_notes
-        state = pipeline.state_dict()
-        self.summary.setup_seconds = time.perf_counter() - started
-        self.store.save(key, 0, 0, state)
-        self._template_state = state
-        log.info("detectors calibrated in %.1f s", self.summary.setup_seconds)
+        for detector, stream, features in pipeline.detector_series():
+            self.exporter.register_detector(detector, stream, features)
+        self._template_state = template
 
-    def make_pipeline(self, state: dict[str, Any] | None, partition: int) -> Any:
-        """The pipeline of ``partition``, restored from ``state`` or fresh (from the calibrated
-        template); it reports through its own view of the exporter, which combines partitions."""
+    def make_pipeline(self, state: dict[str, Any] | None) -> Pipeline:
+        """A partition's pipeline, restored from ``state`` or fresh (from the calibrated
+        template)."""
         from driftline.executor.pipeline import DetectionPipeline
 
         self.prepare()
-        exporter = None if self.exporter is None else self.exporter.for_source(partition)
-        if self.worker is not None:
-            return RemotePipeline(self.worker, partition, state, exporter)
-        return DetectionPipeline(self.model, self.config, exporter=exporter,
+        return DetectionPipeline(self.model, self.config,
                                  state=state if state is not None else self._template_state)
 
-    def _start_worker(self) -> None:
-        # A fresh child per consumer session: whatever a failed session left in the old one
-        # (pipelines, unread answers) is gone with it; partitions come back from checkpoints.
-        self._stop_worker()
-        if not self.config.batch.worker_process:
-            return
-        if "fork" not in multiprocessing.get_all_start_methods():
-            log.warning("batch.worker_process needs fork(); detecting in this process")
-            return
-        self.worker = DetectionWorker(self.model, self.config, self.decoder,
-                                      self._template_state)
+    def _in_process_backend(self) -> InProcessDetection:
+        return InProcessDetection(self.decoder, self.make_pipeline, self.store)
 
-    def _stop_worker(self) -> None:
-        if self.worker is not None:
-            worker, self.worker = self.worker, None
-            worker.close()
+    def _start_backend(self) -> DetectionBackend:
+        # A fresh backend per consumer session: whatever a failed session left in the old one
+        # (pipelines, unread answers, captured states) is gone with it; partitions come back
+        # from checkpoints.
+        self._stop_backend()
+        self.prepare()
+        backend: DetectionBackend
+        if not self.config.batch.worker_process:
+            backend = self._in_process_backend()
+        elif "fork" not in multiprocessing.get_all_start_methods():
+            log.warning("batch.worker_process needs fork(); detecting in this process")
+            backend = self._in_process_backend()
+        else:
+            backend = ForkedDetection(self._in_process_backend)
+        self.backend = backend
+        return backend
+
+    def _stop_backend(self) -> None:
+        if self.backend is not None:
+            backend, self.backend = self.backend, None
+            backend.close()
 
     # -- main loop ------------------------------------------------------------------------------
 
@@ -203,7 +217,7 @@ class KafkaExecutor:
                     self.stop_event.wait(self.backoff_s)
                     self.backoff_s = min(self.backoff_s * 2, self.backoff_max_s)
         finally:
-            self._stop_worker()
+            self._stop_backend()
         self.summary.wall_seconds = time.perf_counter() - started
         return self.summary
 
@@ -216,15 +230,15 @@ class KafkaExecutor:
         clean = False
         try:
             ensure_output_topics(self.config)
-            self._start_worker()
+            backend = self._start_backend()
             consumer = make_consumer(source)
-            processor, states = self._wire(consumer, producer)
+            processor, states = self._wire(consumer, producer, backend)
             topics = [source.topic] + ([source.labels_topic] if source.labels_topic else [])
             consumer.subscribe(topics, listener=states)
             log.info("consuming %s as group %s", topics, source.group_id)
             last_lag = 0.0
             while not self.stop_event.is_set():
-                # With the detection worker, the previous batch is processed during this poll.
+                # A forked backend processes the previous batch during this poll.
                 records = self._poll(consumer)
                 # a poll that returned (even empty) means the session is alive: /healthz
                 self.exporter.mark_alive()
@@ -237,23 +251,26 @@ class KafkaExecutor:
             # Graceful stop: finish the last batch; write every partition and commit.
             self._step(processor, states, {})
             states.checkpoint(list(states.next_offsets), force=True)
-            if self.worker is not None:
-                self.worker.drain()  # the checkpoints are on disk before the commit
+            backend.sync()  # the checkpoints are written before the commit
             states.commit(raise_errors=False, timeout_ms=COMMIT_TIMEOUT_MS)
             clean = True
         finally:
             if states is not None and not clean:
                 # Nothing of an unfinished batch may reach a checkpoint or a commit.
-                self._stop_worker()
+                self._stop_backend()
                 states.clear()
             if consumer is not None:
                 consumer.close(autocommit=False, timeout_ms=5_000)
             producer.close(timeout=5)
 
-    def _wire(self, consumer: Any, producer: Any) -> tuple[BatchProcessor, PartitionStates]:
+    def _wire(self, consumer: Any, producer: Any,
+              backend: DetectionBackend) -> tuple[BatchProcessor, PartitionStates]:
         config = self.config
         dead_letters = (DeadLetterProducer(producer, config.dead_letter.topic_suffix)
                         if config.dead_letter.enabled else None)
+        predictions = (PredictionsProducer(producer, config.outputs.predictions_topic,
+                                           self.model.class_names)
+                       if config.outputs.predictions_topic else None)
         processor: BatchProcessor | None = None
 
         def before_revoke(_: list[TopicPartition]) -> None:
@@ -261,16 +278,15 @@ class KafkaExecutor:
                 processor.finish_in_flight()
                 processor.flush_outputs()
 
-        states = PartitionStates(consumer, self.store, self.make_pipeline, config.source.topic,
+        states = PartitionStates(consumer, self.store, backend, config.source.topic,
                                  config.source.labels_topic, before_revoke=before_revoke,
                                  forget_partition=self.exporter.forget_source)
         self.states = states
-        processor = BatchProcessor(
-            self.decoder, states, events_topic=config.source.topic,
-            labels_topic=config.source.labels_topic, exporter=self.exporter,
-            dead_letters=dead_letters, producer=producer,
-            predictions_topic=config.outputs.predictions_topic,
-            class_names=self.model.class_names, summary=self.summary, worker=self.worker)
+        sinks = OutcomeSinks(self.summary, exporter=self.exporter, dead_letters=dead_letters,
+                             predictions=predictions)
+        processor = BatchProcessor(backend, states, sinks, events_topic=config.source.topic,
+                                   labels_topic=config.source.labels_topic,
+                                   n_classes=len(self.model.class_names))
         return processor, states
 
     def _poll(self, consumer: Any) -> dict[Any, list[Any]]:
@@ -296,54 +312,36 @@ class KafkaExecutor:
               records: dict[Any, list[Any]]) -> None:
         """Finish the batch in flight and start ``records``.
 
-        With the detection worker the next batch is submitted as soon as the worker has
-        answered the previous one -- before that answer is unpickled and applied, its outputs
-        flushed and its offsets committed -- so the worker is idle only for the hand-over. The
-        previous batch's checkpoint is captured in the worker before the next batch reaches it
-        and written only after the flush succeeded (a checkpoint never covers unacknowledged
-        dead letters).
+        The next batch is submitted as soon as the backend is done with the previous one --
+        before that one's outcomes are applied, its outputs flushed and its offsets committed
+        -- so a forked backend is idle only for the hand-over. The previous batch's checkpoint
+        is captured before the next batch reaches the backend and written only after the flush
+        succeeded (a checkpoint never covers unacknowledged dead letters).
         """
         states.raise_commit_failure()
-        if not processor.overlapped:
-            if records:
-                processor.submit(records)
-            self._finish(processor, states)
-            return
         waiting = processor.receive()  # the batch in flight is done, its offsets advanced
-        stateless = None
+        offsets_only = None
         if waiting:
             self.n_batches += 1
             if self.n_batches % self.config.checkpoint.every_batches == 0:
-                stateless = states.snapshot()
+                offsets_only = states.capture()
             offsets = dict(states.next_offsets)
         if records:
             processor.submit(records)
         if not waiting:
             return
-        processor.complete()
+        counts = processor.complete()
         processor.flush_outputs()
-        if stateless is not None and self.worker is not None:
-            self.worker.post("write", stateless)
-        # Committing before the worker wrote the checkpoint is safe: a partition restarts
-        # from its checkpoint's offset, whatever was committed. Not waited for: a failure
-        # fails the next step (and the last commit of a session is synchronous).
+        if offsets_only is not None:
+            states.write(offsets_only)
+        # Committing before the checkpoint is written is safe: a partition restarts from its
+        # checkpoint's offset, whatever was committed. Not waited for: a failure fails the
+        # next step (and the last commit of a session is synchronous).
         states.commit_async(offsets)
         self.backoff_s = self.backoff_initial_s
-
-    def _finish(self, processor: BatchProcessor, states: PartitionStates) -> None:
-        """Complete the submitted batch (if any): outputs flushed, partitions checkpointed
-        (every ``checkpoint.every_batches``), offsets committed."""
-        outcome = processor.complete()
-        if outcome is None:
-            return
-        processor.flush_outputs()
-        self.n_batches += 1
-        if self.n_batches % self.config.checkpoint.every_batches == 0:
-            states.checkpoint()
-        states.commit_async(dict(states.next_offsets))
-        self.backoff_s = self.backoff_initial_s
-        log.debug("batch %d: %d records, %d processed, %d dead letters", self.n_batches,
-                  outcome.n_records, outcome.n_processed, sum(outcome.dead_letters.values()))
+        if counts is not None:
+            log.debug("batch %d: %d records, %d processed, %d dead letters", self.n_batches,
+                      counts.n_records, counts.n_processed, sum(counts.dead_letters.values()))
 
 
 def _install_signal_handlers(stop: threading.Event) -> Callable[[], None]:

@@ -46,6 +46,8 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
+from driftline.executor.outcome import bin_counts
+
 __all__ = ["DistributionCollector"]
 
 
@@ -87,20 +89,29 @@ class DistributionCollector(Collector):
         """Names declared for ``stream``, in declaration order."""
         return [f for (s, f) in self._dists if s == stream]
 
-    def observe(self, stream: str, feature: str, values: Any) -> None:
-        """Count finite ``values`` into the live histogram of ``feature`` (NaN/inf skipped)."""
+    def _get(self, stream: str, feature: str) -> _Distribution:
         dist = self._dists.get((stream, feature))
         if dist is None:
             raise KeyError(f"no distribution declared for stream={stream!r} feature={feature!r}")
-        arr = np.asarray(values, dtype=np.float64).ravel()
-        arr = arr[np.isfinite(arr)]
-        if arr.size == 0:
-            return
-        index = np.searchsorted(dist.edges, arr, side="left")
-        binned = np.bincount(index, minlength=dist.edges.size + 1)
+        return dist
+
+    def observe(self, stream: str, feature: str, values: Any) -> None:
+        """Count finite ``values`` into the live histogram of ``feature`` (NaN/inf skipped)."""
+        counts, total = bin_counts(self._get(stream, feature).edges, values)
+        self.add_counts(stream, feature, counts, total)
+
+    def add_counts(self, stream: str, feature: str, counts: Any, total: float) -> None:
+        """Add values already counted into the reference buckets of ``feature``
+        (:func:`executor.outcome.bin_counts`): ``counts`` per bucket, ``+Inf`` last, and
+        ``total`` their sum."""
+        dist = self._get(stream, feature)
+        binned = np.asarray(counts, dtype=np.int64)
+        if binned.shape != dist.counts.shape:
+            raise ValueError(f"counts for stream={stream!r} feature={feature!r} must have "
+                             f"{dist.counts.size} buckets, got shape {binned.shape}")
         with self._lock:
             dist.counts += binned
-            dist.total += float(arr.sum())
+            dist.total += float(total)
 
     def collect(self) -> Iterator[Metric]:
         ns = self.namespace

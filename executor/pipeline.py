@@ -1,4 +1,4 @@
-"""The detection pipeline: batched inference, then every detector, then the exporter.
+"""The detection pipeline: batched inference, then every detector; readings come back as data.
 
 :class:`DetectionPipeline` processes the decoded events of *one* partition at a time (one
 pipeline per partition keeps each detector's stream ordered). For a batch it runs the model once
@@ -6,7 +6,11 @@ pipeline per partition keeps each detector's stream ordered). For a batch it run
 (Incremental KS, Page-Hinkley) and NM-DDM, the prediction columns (confidence, class, risk) to the
 prediction banks, and the 0/1 errors of labelled events (inline ``label`` or joined from
 :class:`executor.labels.LabelJoin`) to the error detectors. All of that is vectorised; the only
-per-event Python work is collecting ids and labels.
+per-event Python work is collecting ids and labels. Each call returns a
+:class:`executor.outcome.BatchResult` whose ``readings`` (:class:`executor.outcome.Readings`) say
+what the exporter should show: every detector series' statistics, flags and new detections, the
+live histogram counts of the features and predictions (binned here, where the values are) and
+the batch's counters. The pipeline knows no exporter.
 
 ``state_dict()`` is JSON-able (detectors, calibration, counters, label buffers) and
 ``DetectionPipeline(model, config, state=...)`` continues bit-for-bit without recalibrating.
@@ -24,14 +28,21 @@ import logging
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
 from driftline.executor.config import RunConfig
-from driftline.executor.decode import DeadLetter, DecodedEvent
+from driftline.executor.decoded import DeadLetter, DecodedEvent
 from driftline.executor.labels import LabelJoin
+from driftline.executor.outcome import (
+    BatchResult,
+    Detection,
+    DistributionCounts,
+    bank_updates,
+    bin_counts,
+    detector_update,
+)
 from driftline.executor.pipeline_detectors import (
     ColumnDetectors,
     build_column_detectors,
@@ -57,39 +68,6 @@ def _cap_torch_threads(n: int) -> None:
         torch.set_num_threads(n)
 
 
-class Detection(NamedTuple):
-    """One drift detection: which detector on which stream/feature, at which event."""
-
-    detector: str
-    stream: str
-    feature: str
-    event_id: str
-
-
-@dataclass
-class BatchResult:
-    """What one call of :meth:`DetectionPipeline.process` did.
-
-    ``flags`` maps ``(detector, stream, feature)`` to the drift flag after the batch. The arrays
-    follow ``event_ids`` (the processed events, in order): served class, inline or joined label
-    (-1 when unknown), fallback use and confidence. ``dead_letters`` holds the events of a batch
-    the model failed on (then nothing else is filled).
-    """
-
-    n_processed: int = 0
-    n_model: int = 0
-    n_fallback: int = 0
-    detections: list[Detection] = field(default_factory=list)
-    flags: dict[tuple[str, str, str], bool] = field(default_factory=dict)
-    dead_letters: list[DeadLetter] = field(default_factory=list)
-    event_ids: list[str] = field(default_factory=list)
-    predicted: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
-    labels: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
-    used_fallback: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=bool))
-    confidence: np.ndarray = field(default_factory=lambda: np.empty(0))
-    seconds: float = 0.0
-
-
 class DetectionPipeline:
     """Model plus detectors for one partition's events (see the module docstring).
 
@@ -99,8 +77,6 @@ class DetectionPipeline:
         The served model with its reference profile.
     config : RunConfig
         Uses ``detectors`` and ``labels``.
-    exporter : executor.exporter.DriftExporter, optional
-        Receives every batch's observations.
     state : dict, optional
         A :meth:`state_dict` to continue from (its calibration is reused).
     clock : callable
@@ -110,14 +86,13 @@ class DetectionPipeline:
         leaves torch as it is.
     """
 
-    def __init__(self, model: Any, config: RunConfig, *, exporter: Any | None = None,
+    def __init__(self, model: Any, config: RunConfig, *,
                  state: Mapping[str, Any] | None = None,
                  clock: Callable[[], float] = time.time, torch_threads: int | None = 1) -> None:
         if torch_threads is not None:
             _cap_torch_threads(torch_threads)
         self.model = model
         self.config = config
-        self.exporter = exporter
         self.clock = clock
         profile = model.profile
         self.feature_names = list(profile.feature_names)
@@ -142,20 +117,25 @@ class DetectionPipeline:
         self.error_detectors = build_error_detectors(det, self.error_calibration)
         self.join = LabelJoin(config.labels.buffer_size, config.labels.max_age_s)
         self.counters = dict.fromkeys(_COUNTERS, 0)
-        if exporter is not None:
-            self._register(exporter)
+        # the live histograms: (stream, column, reference bucket edges)
+        self._histograms = [
+            (stream, name, np.asarray(hist.edges, dtype=np.float64))
+            for stream, declared in (("inputs", profile.feature_histograms),
+                                     ("predictions", profile.prediction_histograms))
+            for name, hist in declared.items()]
         if state is not None:
             self.load_state_dict(dict(state))
 
     # -- set-up -------------------------------------------------------------------------------
-    def _register(self, exporter: Any) -> None:
-        for group in self._column_groups():
-            for name in group.banks:
-                exporter.register_detector(name, group.stream, group.names)
+    def detector_series(self) -> list[tuple[str, str, list[str]]]:
+        """``(detector, stream, features)`` of every series this pipeline reports (``[""]``
+        for a detector over a whole stream), for the exporter to create at start-up."""
+        series = [(name, group.stream, list(group.names))
+                  for group in self._column_groups() for name in group.banks]
         if self.nm_ddm is not None:
-            exporter.register_detector("nm_ddm", "inputs", [""])
-        for name in self.error_detectors:
-            exporter.register_detector(name, "errors", [""])
+            series.append(("nm_ddm", "inputs", [""]))
+        series += [(name, "errors", [""]) for name in self.error_detectors]
+        return series
 
     @property
     def calibration_notes(self) -> list[str]:
@@ -203,8 +183,7 @@ class DetectionPipeline:
                 "model", f"{type(exc).__name__}: {exc}"[:500], None, e.event_id.encode(),
                 e.topic, e.partition, e.offset, None if np.isnan(e.timestamp)
                 else int(e.timestamp * 1000)) for e in events]
-            if self.exporter is not None:
-                self.exporter.observe_events(failed_by_reason={"model": len(events)})
+            result.readings.failed_by_reason["model"] = len(events)
             result.seconds = time.perf_counter() - start
             return result
         labels = self._labels_of(events, now)
@@ -246,8 +225,7 @@ class DetectionPipeline:
         c["n_fallback"] += result.n_fallback
         c["n_labelled"] += len(labelled)
         result.seconds = time.perf_counter() - start
-        if self.exporter is not None:
-            self._export(X, served, result)
+        self._read_batch(X, served, result)
         return result
 
     def _run_columns(self, group: ColumnDetectors, rows: np.ndarray, event_ids: list[str],
@@ -258,65 +236,70 @@ class DetectionPipeline:
             try:
                 hits = bank.update_many(rows)
             except Exception as exc:
-                self._detector_failed(name, group.stream, exc)
+                self._detector_failed(name, group.stream, exc, result)
                 continue
             for row, column in hits:
                 result.detections.append(
                     Detection(name, group.stream, group.names[column], event_ids[row]))
             for j, flag in enumerate(bank.drift_detected):
                 result.flags[(name, group.stream, group.names[j])] = bool(flag)
-            if self.exporter is not None:
-                self.exporter.observe_bank(name, group.stream, bank, hits)
+            result.readings.detectors.extend(bank_updates(name, group.stream, bank, hits))
 
     def _run_single(self, name: str, stream: str, detector: Any, values: np.ndarray,
                     positions: np.ndarray, event_ids: list[str], result: BatchResult) -> None:
         try:
             fired = detector.update_many(values)
         except Exception as exc:
-            self._detector_failed(name, stream, exc)
+            self._detector_failed(name, stream, exc, result)
             return
         for k in fired:
             result.detections.append(Detection(name, stream, "", event_ids[positions[k]]))
         result.flags[(name, stream, "")] = bool(detector.drift_detected)
-        if self.exporter is not None:
-            self.exporter.observe_detector(
-                name, stream, "", detector.statistics, drift_detected=detector.drift_detected,
-                warning_detected=detector.warning_detected, detections=len(fired))
+        result.readings.detectors.append(detector_update(
+            name, stream, "", detector.statistics, drift=detector.drift_detected,
+            warning=detector.warning_detected, detections=len(fired)))
 
-    def _detector_failed(self, name: str, stream: str, exc: Exception) -> None:
+    def _detector_failed(self, name: str, stream: str, exc: Exception,
+                         result: BatchResult) -> None:
         self.counters["n_detector_failures"] += 1
         _log.error("detector failed", extra={"detector": name, "stream": stream,
                                              "error": repr(exc)})
-        if self.exporter is not None:
-            self.exporter.observe_events(failed_by_reason={"detector": 1})
+        failed = result.readings.failed_by_reason
+        failed["detector"] = failed.get("detector", 0) + 1
 
-    def _export(self, X: np.ndarray, served: Any, result: BatchResult) -> None:
-        exporter = self.exporter
-        exporter.observe_features(X)
-        outputs = {"label": served.labels, "confidence": served.confidence}
-        if served.risk is not None:
-            outputs["risk"] = served.risk
-        declared = self.model.profile.prediction_histograms
-        exporter.observe_predictions(result.n_model, result.n_fallback,
-                                     {k: v for k, v in outputs.items() if k in declared})
-        exporter.observe_events(processed=result.n_processed)
-        exporter.observe_batch_latency(result.seconds)
+    def _read_batch(self, X: np.ndarray, served: Any, result: BatchResult) -> None:
+        """The readings of a processed batch besides the detectors': live histogram counts,
+        predictions by predictor, events processed and the processing time."""
+        columns = {"inputs": dict(zip(self.feature_names, X.T, strict=True)),
+                   "predictions": {"label": served.labels, "confidence": served.confidence,
+                                   "risk": served.risk}}
+        readings = result.readings
+        for stream, name, edges in self._histograms:
+            values = columns[stream].get(name)
+            if values is not None:
+                counts, total = bin_counts(edges, values)
+                readings.distributions.append(DistributionCounts(stream, name, counts, total))
+        readings.n_processed = result.n_processed
+        readings.n_model = result.n_model
+        readings.n_fallback = result.n_fallback
+        readings.seconds = result.seconds
 
     # -- late labels --------------------------------------------------------------------------
-    def add_labels(self, labels: Mapping[str, int]) -> list[Detection]:
-        """Join labels arriving after (or before) their events; feed completed errors."""
+    def add_labels(self, labels: Mapping[str, int]) -> BatchResult:
+        """Join labels arriving after (or before) their events; feed completed errors. The
+        result holds the error detectors' detections and readings (no events processed)."""
+        result = BatchResult()
         completed = self.join.add_labels(labels, self.clock())
         if not completed or not self.error_detectors:
-            return []
+            return result
         self.counters["n_late_labels"] += len(completed)
         self.counters["n_labelled"] += len(completed)
         errors = np.array([float(p != y) for _, p, y in completed])
         self.counters["n_errors"] += int(errors.sum())
         ids = [event_id for event_id, _, _ in completed]
-        result = BatchResult()
         for name, detector in self.error_detectors.items():
             self._run_single(name, "errors", detector, errors, np.arange(len(ids)), ids, result)
-        return result.detections
+        return result
 
     # -- state --------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

@@ -1,29 +1,33 @@
-"""Per-partition detector state of the Kafka executor and the consumer-group rebalance listener.
+"""Per-partition offsets and checkpoints of the Kafka executor, and the rebalance listener.
 
-Every assigned partition of the events topic gets its own
-:class:`executor.pipeline.DetectionPipeline`, so a partition's detectors see its records in order
-and its state can follow the partition to another replica. :class:`PartitionStates` owns those
-pipelines, the next offset of each partition, and their checkpoints.
+Every assigned partition of the events topic gets its own pipeline in the detection backend
+(:mod:`executor.detection`), so a partition's detectors see its records in order and its state
+can follow the partition to another replica. :class:`PartitionStates` knows which partitions
+are open in the backend, the next offset of each partition, which of them changed since their
+last checkpoint, and asks the backend to capture and write their checkpoints.
 
 kafka-python runs rebalance callbacks on the consumer's network thread, where no blocking
 consumer call (commit, end offsets) is allowed and long work would stall heartbeats. So:
 
 * on **assign** (:meth:`PartitionStates.on_partitions_assigned`) the partition's checkpoint is
-  read from disk and the consumer seeks to the checkpointed offset, so that state and position
-  describe the same prefix of the partition whatever was committed (a checkpoint beyond the log
-  end -- the topic was recreated -- falls back to ``auto_offset_reset``). The pipeline itself is
-  built from that state on the main thread when the partition's first batch arrives
-  (:meth:`PartitionStates.pipeline`);
-* on **revoke** the partition is checkpointed (a local file write) and dropped. Its offsets were
-  already committed after its last batch, and the new owner seeks to the checkpoint anyway;
+  read from the store and the consumer seeks to the checkpointed offset, so that state and
+  position describe the same prefix of the partition whatever was committed (a checkpoint
+  beyond the log end -- the topic was recreated -- falls back to ``auto_offset_reset``). The
+  pipeline itself is built from that state when the partition's first batch arrives
+  (:meth:`PartitionStates.ensure_open`);
+* on **revoke** the batch in flight is finished and its outputs flushed (``before_revoke``),
+  then the partition is checkpointed (written before the callback returns) and dropped. Its
+  offsets were already committed after its last batch, and the new owner seeks to the
+  checkpoint anyway;
 * on **lost** (this member was evicted, another may already own the partition and write its
   checkpoint) the partition is dropped without writing anything;
-* after each batch, :meth:`PartitionStates.checkpoint` writes the partitions the batch touched
-  and :meth:`PartitionStates.commit` commits their offsets.
+* after each batch, :meth:`PartitionStates.capture` and :meth:`PartitionStates.write` checkpoint
+  the partitions the batch touched and :meth:`PartitionStates.commit_async` commits their
+  offsets.
 
 Labels topics co-partitioned with the events topic (same partition count, same keys) have
 partition ``i`` joined into the pipeline of events partition ``i``; their offsets are
-checkpointed alongside (state-less checkpoints).
+checkpointed alongside (offsets-only checkpoints, written after the events states).
 """
 
 from __future__ import annotations
@@ -35,7 +39,8 @@ from typing import Any
 from kafka import ConsumerRebalanceListener, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
-from driftline.executor.checkpoint import CheckpointStore
+from driftline.executor.checkpoint import StateStore
+from driftline.executor.detection import CheckpointAt, DetectionBackend, StateMismatchError
 
 __all__ = ["PartitionStates"]
 
@@ -48,60 +53,76 @@ def _commit_offsets(offsets: dict[TopicPartition, int]) -> dict[TopicPartition, 
 
 
 class PartitionStates(ConsumerRebalanceListener):
-    """Pipelines, offsets and checkpoints of the partitions assigned to this consumer.
+    """Offsets and checkpoints of the partitions assigned to this consumer.
 
     Parameters
     ----------
     consumer : kafka.KafkaConsumer
-        The group consumer (used to seek, commit and read end offsets).
-    store : CheckpointStore
-        Where checkpoints live (shared between replicas).
-    make_pipeline : callable
-        ``make_pipeline(state, partition)`` returns a
-        :class:`executor.pipeline.DetectionPipeline` for events partition ``partition``,
-        restored from ``state`` (a ``state_dict``), or a fresh one for ``None``.
+        The group consumer (used to seek and commit).
+    store : StateStore
+        Where checkpoints are read from on assignment (the backend writes them).
+    backend : DetectionBackend
+        Holds the pipelines of the open events partitions.
     events_topic : str
         The topic whose partitions carry detector state.
     labels_topic : str, optional
         Co-partitioned topic of late labels.
     before_revoke : callable, optional
-        Called with the revoked events partitions before they are checkpointed (the runner
-        flushes its producers there).
+        Called with the revoked partitions before they are checkpointed (the runner finishes
+        the batch in flight and flushes its outputs there).
+    forget_partition : callable, optional
+        Called with an events partition that is dropped or re-assigned (the runner drops its
+        exporter readings).
+
+    Attributes
+    ----------
+    open_partitions : set of int
+        Events partitions with a pipeline in the backend.
+    pending : dict
+        Assigned events partitions not opened yet, with their checkpointed state (or None).
+    next_offsets : dict of TopicPartition to int
+        The first offset not processed yet, per partition.
+    dirty : set of TopicPartition
+        Partitions changed since their last checkpoint.
+    restored : dict of int to bool
+        Whether each opened events partition continued from its checkpoint.
+    restored_from_checkpoint : list of int
+        Events partitions opened from their checkpoint, in order.
     """
 
-    def __init__(self, consumer: Any, store: CheckpointStore,
-                 make_pipeline: Callable[[Any, int], Any], events_topic: str,
-                 labels_topic: str | None = None,
+    def __init__(self, consumer: Any, store: StateStore, backend: DetectionBackend,
+                 events_topic: str, labels_topic: str | None = None,
                  before_revoke: Callable[[list[TopicPartition]], None] | None = None,
                  forget_partition: Callable[[int], None] | None = None) -> None:
         self.consumer = consumer
         self.store = store
-        self.make_pipeline = make_pipeline
+        self.backend = backend
         self.events_topic = events_topic
         self.labels_topic = labels_topic
         self.before_revoke = before_revoke
         self.forget_partition = forget_partition
-        self.pipelines: dict[int, Any] = {}
+        self.open_partitions: set[int] = set()
         self.pending: dict[int, dict[str, Any] | None] = {}
         self.next_offsets: dict[TopicPartition, int] = {}
         self.restored: dict[int, bool] = {}
         self.restored_from_checkpoint: list[int] = []
         self.dirty: set[TopicPartition] = set()
         self.n_assignments = 0
+        self.closed = False
         self._async_commits: list[Any] = []
 
     # -- kafka-python callbacks -----------------------------------------------------------------
 
     def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        if self.closed:
+            return
         assigned = list(assigned)
         self.n_assignments += 1
         log.info("partitions assigned: %s", sorted(f"{tp.topic}/{tp.partition}" for tp in assigned))
         for tp in assigned:
             checkpoint = self.store.load(tp.topic, tp.partition)
             if tp.topic == self.events_topic:
-                if self.forget_partition is not None:
-                    self.forget_partition(tp.partition)
-                self.pipelines.pop(tp.partition, None)
+                self._close_partition(tp.partition)
                 self.pending[tp.partition] = None if checkpoint is None else checkpoint.state
             if checkpoint is None:
                 continue
@@ -111,6 +132,8 @@ class PartitionStates(ConsumerRebalanceListener):
                      checkpoint.offset)
 
     def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        if self.closed:
+            return
         revoked = list(revoked)
         log.info("partitions revoked: %s", sorted(f"{tp.topic}/{tp.partition}" for tp in revoked))
         if self.before_revoke is not None:
@@ -124,12 +147,15 @@ class PartitionStates(ConsumerRebalanceListener):
                 return
         try:
             self.checkpoint(revoked, force=True)
+            self.backend.sync()  # written before the new owner reads it
         except Exception as exc:
             log.error("checkpoint on revoke failed, the partitions resume from their previous "
                       "checkpoint: %s", exc)
         self._forget(revoked)
 
     def on_partitions_lost(self, lost: Iterable[TopicPartition]) -> None:
+        if self.closed:
+            return
         lost = list(lost)
         log.warning("partitions lost (evicted from the group): %s",
                     sorted(f"{tp.topic}/{tp.partition}" for tp in lost))
@@ -137,82 +163,71 @@ class PartitionStates(ConsumerRebalanceListener):
 
     # -- batch bookkeeping ----------------------------------------------------------------------
 
-    def pipeline(self, partition: int) -> Any:
-        """The pipeline of events partition ``partition``, built on first use from the state of
-        its checkpoint (or fresh)."""
-        pipeline = self.pipelines.get(partition)
-        if pipeline is not None:
-            return pipeline
+    def ensure_open(self, partition: int) -> None:
+        """Open events partition ``partition`` in the backend on first use: from the state of
+        its checkpoint, or fresh when there is none or it does not fit."""
+        if partition in self.open_partitions:
+            return
         state = self.pending.pop(partition, None)
-        pipeline = None
+        restored = False
         if state is not None:
             try:
-                pipeline = self.make_pipeline(state, partition)
-            except Exception as exc:
+                self.backend.open(partition, state)
+                restored = True
+            except StateMismatchError as exc:
                 log.warning("checkpoint of %s/%d does not fit the pipeline, starting cold: %s",
                             self.events_topic, partition, exc)
-        self.restored[partition] = pipeline is not None
-        if pipeline is not None:
+        if not restored:
+            self.backend.open(partition, None)
+        self.restored[partition] = restored
+        if restored:
             self.restored_from_checkpoint.append(partition)
-        if pipeline is None:
-            pipeline = self.make_pipeline(None, partition)
-        self.pipelines[partition] = pipeline
-        return pipeline
+        self.open_partitions.add(partition)
+
+    def label_targets(self, labels_partition: int) -> list[int]:
+        """The events partitions that get the labels of ``labels_partition``: the same
+        partition when it is assigned here (co-partitioned topics), else every open one."""
+        if labels_partition in self.open_partitions or labels_partition in self.pending:
+            return [labels_partition]
+        return sorted(self.open_partitions)
 
     def advance(self, tp: TopicPartition, next_offset: int) -> None:
         """Record that everything of ``tp`` before ``next_offset`` is processed."""
         self.next_offsets[tp] = next_offset
         self.dirty.add(tp)
 
-    def checkpoint(self, partitions: Iterable[TopicPartition] | None = None,
-                   *, force: bool = False) -> int:
-        """Write the checkpoints of ``partitions`` (default: those advanced since the last
-        checkpoint); returns how many were written. ``force`` also writes clean ones."""
+    def capture(self, partitions: Iterable[TopicPartition] | None = None,
+                *, force: bool = False) -> list[CheckpointAt]:
+        """First half of a checkpoint of ``partitions`` (default: those advanced since their
+        last checkpoint; ``force`` also takes clean ones): the backend captures the events
+        partitions' states at their next offsets now; returns the offsets-only (labels topic)
+        checkpoints to :meth:`write` with them."""
         targets = list(self.dirty if partitions is None else partitions)
-        written = 0
+        states, offsets_only = [], []
         for tp in targets:
-            if tp not in self.dirty and not force:
-                continue
             offset = self.next_offsets.get(tp)
-            if offset is None:
-                continue
-            if tp.topic == self.events_topic:
-                pipeline = self.pipelines.get(tp.partition)
-                if pipeline is None:
-                    continue
-                save = getattr(pipeline, "save_checkpoint", None)
-                if save is not None:  # a pipeline in the detection worker writes its own
-                    save(tp.topic, tp.partition, offset)
-                    self.dirty.discard(tp)
-                    written += 1
-                    continue
-                state = pipeline.state_dict()
-            else:
-                state = {}
-            self.store.save(tp.topic, tp.partition, offset, state)
-            self.dirty.discard(tp)
-            written += 1
-        return written
-
-    def snapshot(self) -> list[tuple[str, int, int]]:
-        """First half of a two-phase checkpoint of the partitions advanced since the last one:
-        pipelines in the detection worker capture their state at their current offset (written
-        later by the worker's ``write`` request); returns the state-less (labels topic)
-        ``(topic, partition, offset)`` to write with them."""
-        stateless = []
-        for tp in list(self.dirty):
-            offset = self.next_offsets.get(tp)
-            if offset is None:
+            if offset is None or (tp not in self.dirty and not force):
                 continue
             if tp.topic != self.events_topic:
-                stateless.append((tp.topic, tp.partition, offset))
-                self.dirty.discard(tp)
+                offsets_only.append(CheckpointAt(tp.topic, tp.partition, offset))
+            elif tp.partition in self.open_partitions:
+                states.append(CheckpointAt(tp.topic, tp.partition, offset))
+            else:
                 continue
-            snapshot = getattr(self.pipelines.get(tp.partition), "snapshot_checkpoint", None)
-            if snapshot is not None:
-                snapshot(tp.topic, tp.partition, offset)
-                self.dirty.discard(tp)
-        return stateless
+            self.dirty.discard(tp)
+        if states:
+            self.backend.capture(states)
+        return offsets_only
+
+    def write(self, offsets_only: list[CheckpointAt]) -> None:
+        """Second half: the backend writes what it captured, then ``offsets_only``."""
+        self.backend.write(offsets_only)
+
+    def checkpoint(self, partitions: Iterable[TopicPartition] | None = None,
+                   *, force: bool = False) -> None:
+        """:meth:`capture` and :meth:`write` at once (written in the background: the
+        backend's ``sync`` waits for it)."""
+        self.write(self.capture(partitions, force=force))
 
     def commit(self, partitions: Iterable[TopicPartition] | None = None,
                *, raise_errors: bool = False, timeout_ms: int = 10_000) -> bool:
@@ -248,21 +263,26 @@ class PartitionStates(ConsumerRebalanceListener):
                 raise future.exception
         self._async_commits = pending
 
+    def _close_partition(self, partition: int) -> None:
+        if self.forget_partition is not None:
+            self.forget_partition(partition)
+        if partition in self.open_partitions:
+            self.open_partitions.discard(partition)
+            if not self.closed:
+                self.backend.drop([partition])
+
     def _forget(self, partitions: Iterable[TopicPartition]) -> None:
         for tp in partitions:
             self.next_offsets.pop(tp, None)
             self.dirty.discard(tp)
             if tp.topic == self.events_topic:
-                if self.forget_partition is not None:
-                    self.forget_partition(tp.partition)
-                pipeline = self.pipelines.pop(tp.partition, None)
-                close = getattr(pipeline, "close", None)
-                if close is not None:  # frees it in the detection worker
-                    close()
+                self._close_partition(tp.partition)
                 self.pending.pop(tp.partition, None)
                 self.restored.pop(tp.partition, None)
 
     def clear(self) -> None:
-        """Drop every pipeline and offset (the session is being torn down without commit)."""
+        """Forget every partition and offset, and stop acting on rebalance callbacks: the
+        session is being torn down without commit (its backend is closed)."""
+        self.closed = True
         self._forget(list(self.next_offsets) + [
-            TopicPartition(self.events_topic, p) for p in {*self.pipelines, *self.pending}])
+            TopicPartition(self.events_topic, p) for p in {*self.open_partitions, *self.pending}])

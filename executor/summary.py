@@ -3,7 +3,8 @@
 :class:`RunSummary` accumulates batch results; :func:`format_summary` renders the report that
 ``driftline run`` prints: one line per (stream, column, detector) with the first period of
 detection, the total and the detections per period, then model quality per period, error
-detectors, fallback rate and dead letters.
+detectors, fallback rate and dead letters. :func:`period_of` names the period of an event the
+source gives no period for (the Kafka executor's).
 """
 
 from __future__ import annotations
@@ -15,10 +16,26 @@ from typing import Any
 
 import numpy as np
 
-from driftline.executor.decode import DeadLetter
-from driftline.executor.pipeline import Detection
+from driftline.executor.decoded import DeadLetter
+from driftline.executor.outcome import Detection
 
-__all__ = ["PeriodStats", "RunSummary", "format_summary"]
+__all__ = ["PeriodStats", "RunSummary", "format_summary", "period_of", "periods_of"]
+
+
+def period_of(event_id: str) -> str:
+    """Summary period of an event id: ``"m07"`` for insurance ids like ``"m07-00042"``, else
+    ``"stream"``."""
+    head = event_id.split("-", 1)[0]
+    return head if len(head) == 3 and head[0] == "m" and head[1:].isdigit() else "stream"
+
+
+def periods_of(event_ids: Sequence[str]) -> list[str]:
+    """:func:`period_of` of every id (a batch of thousands, on the Kafka executor's busiest
+    thread). The period depends on the first four characters only -- ``"mNN-"`` or not -- so
+    it is computed once per distinct prefix."""
+    prefixes = [event_id[:4] for event_id in event_ids]
+    known = {prefix: period_of(prefix) for prefix in set(prefixes)}
+    return [known[prefix] for prefix in prefixes]
 
 
 @dataclass

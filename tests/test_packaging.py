@@ -151,7 +151,6 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return out
 
 
-@pytest.mark.xfail(strict=True, reason="the redesign (issue 12) removes the last four cycles")
 def test_no_import_cycles_lazy_imports_included() -> None:
     assert _cycles(_graph()) == []
 

@@ -1,15 +1,24 @@
-"""CheckpointStore: atomic replace, round trip, and corrupt files ignored (cold start)."""
+"""CheckpointStore: atomic replace, round trip, and corrupt files ignored (cold start);
+CheckpointWriter: background writes in order, failures raised once."""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
+import time
 from pathlib import Path
 
 import pytest
 
-from driftline.executor.checkpoint import Checkpoint, CheckpointStore, dump_state, load_state
+from driftline.executor.checkpoint import (
+    Checkpoint,
+    CheckpointStore,
+    CheckpointWriter,
+    dump_state,
+    encode_state,
+    load_state,
+)
 
 STATE = {"counters": {"n_processed": 1200}, "window": [0.5, 1.5, float("inf")], "name": "é"}
 
@@ -155,3 +164,36 @@ def test_a_state_with_nan_survives_a_checkpoint(tmp_path: Path) -> None:
     assert checkpoint is not None
     assert checkpoint.state["window"] == [1.0, float("inf")]
     assert checkpoint.state["statistic"] != checkpoint.state["statistic"]  # NaN
+
+
+def test_the_writer_writes_in_order_in_the_background(tmp_path: Path) -> None:
+    store = CheckpointStore(tmp_path)
+    writer = CheckpointWriter(store)
+    writer.write([("events", 0, 10, encode_state({"v": 1})), ("labels", 0, 7, b"{}")])
+    writer.write([("events", 0, 20, encode_state({"v": 2}))])  # later: replaces the first
+    writer.write([])
+    writer.wait()
+    assert store.load("events", 0) == Checkpoint(20, {"v": 2})
+    assert store.load("labels", 0) == Checkpoint(7, {})
+    writer.close()
+
+
+def test_a_failed_write_is_raised_once_before_anything_else_is_queued(tmp_path: Path) -> None:
+    store = CheckpointStore(tmp_path)
+    writer = CheckpointWriter(store)
+    # an illegal topic fails inside the background write, after the first checkpoint of it
+    writer.write([("events", 0, 5, b"{}"), ("../escape", 0, 5, b"{}")])
+    with pytest.raises(ValueError, match="topic"):
+        writer.wait()
+    writer.wait()  # reported once
+    writer.write([("bad topic", 1, 5, b"{}")])
+    deadline = time.monotonic() + 10
+    while writer._writes and not writer._writes[0].done() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    with pytest.raises(ValueError, match="topic"):
+        writer.write([("events", 2, 9, b"{}")])  # the failure first: nothing queued
+    writer.write([("events", 3, 9, b"{}")])
+    writer.wait()
+    assert store.load("events", 0) == Checkpoint(5, {})
+    assert store.load("events", 2) is None and store.load("events", 3) == Checkpoint(9, {})
+    writer.close()

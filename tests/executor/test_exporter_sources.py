@@ -15,6 +15,7 @@ import pytest
 from driftline.detectors.page_hinkley_bank import PageHinkleyBank
 from driftline.executor.exporter import DriftExporter
 from driftline.executor.exporter_sources import DetectorReading, combine_readings
+from driftline.executor.outcome import Readings, bank_updates
 from tests.executor.test_exporter import FakeClock, samples, value
 
 NAMES = ["a", "b"]
@@ -35,9 +36,7 @@ def partition_batches(seed: int, drifting: bool) -> list[np.ndarray]:
 def test_partitions_are_combined_not_overwritten() -> None:
     exporter = DriftExporter(feature_names=NAMES, drift_hold_seconds=0.0)
     banks = {p: PageHinkleyBank(NAMES, threshold=15.0) for p in (0, 1)}
-    views = {p: exporter.for_source(p) for p in banks}
-    for view in views.values():
-        view.register_detector("page_hinkley", "inputs", NAMES)
+    exporter.register_detector("page_hinkley", "inputs", NAMES)
     feeds = {0: partition_batches(0, drifting=True), 1: partition_batches(1, drifting=False)}
     found_total = dict.fromkeys(NAMES, 0)
     for k in range(10):
@@ -46,8 +45,9 @@ def test_partitions_are_combined_not_overwritten() -> None:
             pairs = np.asarray(found, dtype=np.int64).reshape(-1, 2)
             for j, name in enumerate(NAMES):
                 found_total[name] += int(np.sum(pairs[:, 1] == j))
-            views[p].observe_bank("page_hinkley", "inputs", banks[p], found)
-            views[p].observe_events(processed=len(feeds[p][k]))
+            exporter.apply_readings(Readings(
+                detectors=bank_updates("page_hinkley", "inputs", banks[p], found),
+                n_processed=len(feeds[p][k])), source=p)
         for j, name in enumerate(NAMES):
             lab = {"detector": "page_hinkley", "stream": "inputs", "feature": name}
             stats = {p: banks[p].feature_statistics()[name] for p in banks}
@@ -72,8 +72,7 @@ def test_cumulative_detection_counts_are_followed_per_source() -> None:
     lab = {"detector": "eddm", "stream": "errors", "feature": ""}
     reports = [("0", 1.0), ("1", 3.0), ("0", 2.0), ("1", 3.0), ("0", 4.0), ("1", 5.0)]
     for source, total in reports:
-        exporter.for_source(source).observe_detector("eddm", "errors", "",
-                                                     {"n_detections": total})
+        exporter.observe_detector("eddm", "errors", "", {"n_detections": total}, source=source)
     assert value(exporter, "driftline_drift_detections_total", **lab) == 4.0 + 5.0
 
 
@@ -81,11 +80,10 @@ def test_drift_flag_is_any_source_and_forgetting_a_source() -> None:
     clock = FakeClock()
     exporter = DriftExporter(feature_names=[], drift_hold_seconds=30.0, clock=clock)
     lab = {"detector": "ks", "stream": "inputs", "feature": "age"}
-    view0, view1 = exporter.for_source(0), exporter.for_source(1)
-    view0.observe_detector("ks", "inputs", "age", {"statistic": 0.5, "threshold": 0.25},
-                           drift_detected=True, detections=0)
-    view1.observe_detector("ks", "inputs", "age", {"statistic": 0.1, "threshold": 0.25},
-                           drift_detected=False, detections=0)
+    exporter.observe_detector("ks", "inputs", "age", {"statistic": 0.5, "threshold": 0.25},
+                              drift_detected=True, detections=0, source="0")
+    exporter.observe_detector("ks", "inputs", "age", {"statistic": 0.1, "threshold": 0.25},
+                              drift_detected=False, detections=0, source="1")
     assert value(exporter, "driftline_drift_detected", **lab) == 1.0
     assert value(exporter, "driftline_detector_statistic", **lab) == 0.5
     # Partition 0 is revoked: only partition 1's reading remains, once the hold is over.
@@ -119,8 +117,9 @@ def test_combine_readings() -> None:
 
 
 def test_pipelines_of_two_partitions_through_views(artifacts_dir: Path) -> None:
-    """Real pipelines, one per partition, on one exporter: the counters are the sums of their
-    detections and the flags/observations the combination of their detectors' states."""
+    """Real pipelines, one per partition, their readings applied to one exporter as their
+    partition's: the counters are the sums of their detections and the flags/observations the
+    combination of their detectors' states."""
     from driftline.dataloader.insurance import load_months
     from driftline.executor.decode import DecodedEvent
     from driftline.executor.pipeline import DetectionPipeline
@@ -131,8 +130,7 @@ def test_pipelines_of_two_partitions_through_views(artifacts_dir: Path) -> None:
     config = fast_config(artifacts_dir, detectors={
         "iks": {"enabled": False}, "nm_ddm": {"enabled": False}, "prediction": False})
     exporter = DriftExporter(model.profile, drift_hold_seconds=0.0)
-    pipelines = {p: DetectionPipeline(model, config, exporter=exporter.for_source(p))
-                 for p in (0, 1)}
+    pipelines = {p: DetectionPipeline(model, config) for p in (0, 1)}
     data = load_months([1, 12, 24, 36])
     detections: Counter[tuple[str, str, str]] = Counter()
     for start in range(0, len(data), 300):
@@ -141,6 +139,7 @@ def test_pipelines_of_two_partitions_through_views(artifacts_dir: Path) -> None:
             events = [DecodedEvent(data.event_ids[i], data.features[i], int(data.group[i]),
                                    float(data.timestamps[i]), "t", p, i) for i in rows]
             result = pipeline.process(events)
+            exporter.apply_readings(result.readings, source=p)
             detections.update((d.detector, d.stream, d.feature) for d in result.detections)
     assert sum(detections.values()) > 0  # the drifting months are detected
     s = samples(exporter)

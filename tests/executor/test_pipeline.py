@@ -1,5 +1,5 @@
 """DetectionPipeline: batched inference and detectors, JSON state that continues bit-for-bit,
-model failures as dead letters, labels joined from a bounded buffer."""
+model failures as dead letters, labels joined from a bounded buffer, readings as data."""
 
 from __future__ import annotations
 
@@ -118,17 +118,19 @@ def test_model_failure_dead_letters_the_batch_and_pipeline_continues(
 ) -> None:
     model = BrokenModel(loaded_model)
     exporter = DriftExporter(loaded_model.profile)
-    pipeline = DetectionPipeline(model, fast_config(artifacts_dir), exporter=exporter)
+    pipeline = DetectionPipeline(model, fast_config(artifacts_dir))
     events = events_of([1])
     model.broken = True
     result = pipeline.process(events[:300])
-    assert result.n_processed == 0
+    exporter.apply_readings(result.readings)
+    assert result.n_processed == 0 and result.readings.seconds is None
     assert [d.reason for d in result.dead_letters] == ["model"] * 300
     assert [d.offset for d in result.dead_letters] == [e.offset for e in events[:300]]
     assert "simulated" in result.dead_letters[0].detail
     assert pipeline.counters["n_model_failures"] == 300
     model.broken = False
     result = pipeline.process(events[300:600])
+    exporter.apply_readings(result.readings)
     assert result.n_processed == 300 and not result.dead_letters
     text = exporter.generate().decode()
     assert 'driftline_events_failed_total{reason="model"} 300.0' in text
@@ -178,9 +180,11 @@ def test_exporter_receives_detector_series(
     artifacts_dir: Path, loaded_model: LoadedModel, drifting_events: list[DecodedEvent],
 ) -> None:
     exporter = DriftExporter(loaded_model.profile)
-    pipeline = DetectionPipeline(loaded_model, fast_config(artifacts_dir), exporter=exporter)
+    pipeline = DetectionPipeline(loaded_model, fast_config(artifacts_dir))
+    for detector, stream, features in pipeline.detector_series():
+        exporter.register_detector(detector, stream, features)
     for batch in batches(drifting_events, 1000):
-        pipeline.process(batch)
+        exporter.apply_readings(pipeline.process(batch).readings)
     text = exporter.generate().decode()
     for detector, stream, feature in [("incremental_ks", "inputs", "miles"),
                                       ("page_hinkley", "predictions", "confidence"),
@@ -195,3 +199,57 @@ def test_empty_batch_is_a_no_op(artifacts_dir: Path, loaded_model: LoadedModel) 
     before = pipeline.state_dict()
     assert pipeline.process([]).n_processed == 0
     assert pipeline.state_dict() == before
+
+
+def test_readings_say_what_the_detectors_and_the_batch_say(
+    artifacts_dir: Path, loaded_model: LoadedModel, drifting_events: list[DecodedEvent],
+) -> None:
+    pipeline = DetectionPipeline(loaded_model, fast_config(artifacts_dir))
+    series = {(d, s, f) for d, s, features in pipeline.detector_series() for f in features}
+    for batch in batches(drifting_events[:3000], 1000):
+        result = pipeline.process(batch)
+        readings = result.readings
+        assert {(u.detector, u.stream, u.feature) for u in readings.detectors} == series
+        found: dict[tuple[str, str, str], int] = {}
+        for d in result.detections:
+            found[(d.detector, d.stream, d.feature)] = found.get(
+                (d.detector, d.stream, d.feature), 0) + 1
+        for update in readings.detectors:
+            key = (update.detector, update.stream, update.feature)
+            assert update.detections == found.get(key, 0)
+            assert update.drift == result.flags[key]
+        bank = pipeline.inputs.banks["page_hinkley"]
+        ph = {u.feature: u for u in readings.detectors
+              if (u.detector, u.stream) == ("page_hinkley", "inputs")}
+        for name in pipeline.feature_names:
+            np.testing.assert_equal(ph[name].statistics, bank.feature_statistics()[name])
+        # the live histograms: every finite value once, in the profile's buckets
+        histograms = loaded_model.profile.feature_histograms
+        X = np.stack([e.features for e in batch])
+        for counts in readings.distributions:
+            assert counts.counts.sum() == len(batch)
+            if counts.stream == "inputs":
+                column = X[:, pipeline.feature_names.index(counts.feature)]
+                assert counts.counts.tolist() == histograms[counts.feature].count(column)
+                assert counts.total == pytest.approx(column.sum())
+        assert {c.feature for c in readings.distributions if c.stream == "inputs"} == set(
+            histograms)
+        assert (readings.n_processed, readings.n_model + readings.n_fallback) == (
+            len(batch), len(batch))
+        assert readings.seconds == result.seconds > 0
+        assert readings.failed_by_reason == {}
+
+
+def test_late_labels_report_the_error_detectors(
+    artifacts_dir: Path, loaded_model: LoadedModel,
+) -> None:
+    pipeline = DetectionPipeline(loaded_model, fast_config(artifacts_dir))
+    events = events_of([1], labels=False)[:200]
+    pipeline.process(events)
+    data = load_months([1])
+    joined = pipeline.add_labels({e.event_id: int(data.group[i]) for i, e in enumerate(events)})
+    assert joined.n_processed == 0 and joined.readings.seconds is None
+    assert {u.detector for u in joined.readings.detectors} == set(pipeline.error_detectors)
+    assert {u.statistics["n_seen"] for u in joined.readings.detectors
+            if "n_seen" in u.statistics} == {200.0}
+    assert pipeline.add_labels({"unknown": 1}).readings.detectors == []

@@ -1,4 +1,5 @@
-"""PartitionStates (rebalance listener) with a recording consumer, and the batch helpers."""
+"""PartitionStates (rebalance listener) with a recording consumer and an in-process detection
+backend of counting pipelines, and the batch helpers."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from kafka import TopicPartition
 from kafka.future import Future
 
 from driftline.executor.checkpoint import CheckpointStore
-from driftline.executor.kafka_batch import decode_label, period_of
+from driftline.executor.decode import EventDecoder
+from driftline.executor.detection import InProcessDetection
+from driftline.executor.kafka_batch import decode_label
 from driftline.executor.rebalance import PartitionStates
 
 EVENTS, LABELS = "events", "labels"
@@ -40,8 +43,7 @@ class RecordingConsumer:
 class CountingPipeline:
     """Stands in for DetectionPipeline: its state is the number of events it has seen."""
 
-    def __init__(self, state: dict[str, Any] | None, partition: int = 0) -> None:
-        self.partition = partition
+    def __init__(self, state: dict[str, Any] | None) -> None:
         if state is not None and "seen" not in state:
             raise ValueError("state of another pipeline")
         self.seen = 0 if state is None else int(state["seen"])
@@ -50,8 +52,16 @@ class CountingPipeline:
         return {"seen": self.seen}
 
 
-def states_with(tmp_path: Path, consumer: RecordingConsumer) -> PartitionStates:
-    return PartitionStates(consumer, CheckpointStore(tmp_path), CountingPipeline, EVENTS, LABELS)
+def states_with(tmp_path: Path, consumer: RecordingConsumer, **kwargs: Any) -> PartitionStates:
+    store = CheckpointStore(tmp_path)
+    backend = InProcessDetection(EventDecoder(["x"]), CountingPipeline, store)
+    return PartitionStates(consumer, store, backend, EVENTS, LABELS, **kwargs)
+
+
+def pipeline(states: PartitionStates, partition: int) -> CountingPipeline:
+    """The partition's pipeline in the (in-process) backend, opened on first use."""
+    states.ensure_open(partition)
+    return states.backend.pipelines[partition]
 
 
 def test_assign_seeks_to_checkpoints_and_builds_pipelines_lazily(tmp_path: Path) -> None:
@@ -63,9 +73,9 @@ def test_assign_seeks_to_checkpoints_and_builds_pipelines_lazily(tmp_path: Path)
     assigned = [TopicPartition(EVENTS, 0), TopicPartition(EVENTS, 1), TopicPartition(LABELS, 1)]
     states.on_partitions_assigned(assigned)
     assert consumer.seeks == {TopicPartition(EVENTS, 1): 700, TopicPartition(LABELS, 1): 650}
-    assert states.pipelines == {}  # nothing heavy on the consumer's network thread
-    assert states.pipeline(1).seen == 700 and states.restored[1]
-    assert states.pipeline(0).seen == 0 and not states.restored[0]
+    assert states.backend.pipelines == {}  # nothing heavy on the consumer's network thread
+    assert pipeline(states, 1).seen == 700 and states.restored[1]
+    assert pipeline(states, 0).seen == 0 and not states.restored[0]
     assert states.restored_from_checkpoint == [1]
 
 
@@ -73,7 +83,7 @@ def test_a_checkpoint_that_does_not_fit_starts_cold(tmp_path: Path) -> None:
     CheckpointStore(tmp_path).save(EVENTS, 0, 10, {"other": True})
     states = states_with(tmp_path, RecordingConsumer())
     states.on_partitions_assigned([TopicPartition(EVENTS, 0)])
-    assert states.pipeline(0).seen == 0 and not states.restored[0]
+    assert pipeline(states, 0).seen == 0 and not states.restored[0]
 
 
 def test_advance_checkpoint_commit_and_revoke(tmp_path: Path) -> None:
@@ -81,15 +91,21 @@ def test_advance_checkpoint_commit_and_revoke(tmp_path: Path) -> None:
     states = states_with(tmp_path, consumer)
     tp = TopicPartition(EVENTS, 0)
     states.on_partitions_assigned([tp])
-    states.pipeline(0).seen = 120
+    pipeline(states, 0).seen = 120
     states.advance(tp, 120)
-    assert states.checkpoint() == 1 and states.checkpoint() == 0  # only dirty partitions
+    states.checkpoint()
+    states.backend.sync()
+    assert CheckpointStore(tmp_path).load(EVENTS, 0) == (120, {"seen": 120})
+    pipeline(states, 0).seen = 130
+    states.checkpoint()  # only dirty partitions: nothing new is written
+    states.backend.sync()
+    assert CheckpointStore(tmp_path).load(EVENTS, 0) == (120, {"seen": 120})
     assert states.commit() and consumer.commits == [{tp: 120}]
-    states.pipeline(0).seen = 150
+    pipeline(states, 0).seen = 150
     states.advance(tp, 150)
     states.on_partitions_revoked([tp])
     assert CheckpointStore(tmp_path).load(EVENTS, 0) == (150, {"seen": 150})
-    assert states.pipelines == {} and states.next_offsets == {}
+    assert states.backend.pipelines == {} and states.next_offsets == {}
     assert consumer.commits == [{tp: 120}]  # no blocking call inside the listener
 
 
@@ -97,11 +113,12 @@ def test_lost_partitions_are_dropped_without_writing(tmp_path: Path) -> None:
     states = states_with(tmp_path, RecordingConsumer())
     tp = TopicPartition(EVENTS, 0)
     states.on_partitions_assigned([tp])
-    states.pipeline(0).seen = 5
+    pipeline(states, 0).seen = 5
     states.advance(tp, 5)
     states.on_partitions_lost([tp])
+    states.backend.sync()
     assert CheckpointStore(tmp_path).load(EVENTS, 0) is None
-    assert states.pipelines == {}
+    assert states.backend.pipelines == {}
 
 
 def test_failed_flush_before_revoke_leaves_the_old_checkpoint(tmp_path: Path) -> None:
@@ -111,13 +128,13 @@ def test_failed_flush_before_revoke_leaves_the_old_checkpoint(tmp_path: Path) ->
     def broken_flush(_: list[TopicPartition]) -> None:
         raise RuntimeError("dead letters not acknowledged")
 
-    states = PartitionStates(RecordingConsumer(), store, CountingPipeline, EVENTS, None,
-                             before_revoke=broken_flush)
+    states = states_with(tmp_path, RecordingConsumer(), before_revoke=broken_flush)
     tp = TopicPartition(EVENTS, 0)
     states.on_partitions_assigned([tp])
-    states.pipeline(0).seen = 180
+    pipeline(states, 0).seen = 180
     states.advance(tp, 180)
     states.on_partitions_revoked([tp])
+    states.backend.sync()
     assert store.load(EVENTS, 0) == (100, {"seen": 100})
 
 
@@ -149,11 +166,15 @@ def test_an_async_commit_failure_is_raised_once_answered(tmp_path: Path) -> None
 def test_clear_forgets_everything(tmp_path: Path) -> None:
     states = states_with(tmp_path, RecordingConsumer())
     states.on_partitions_assigned([TopicPartition(EVENTS, 0), TopicPartition(EVENTS, 1)])
-    states.pipeline(0)
+    pipeline(states, 0)
     states.advance(TopicPartition(EVENTS, 0), 9)
+    states.backend.close()  # the session is torn down: its backend first
     states.clear()
-    assert (states.pipelines, states.pending, states.next_offsets, states.dirty) == ({}, {}, {},
-                                                                                      set())
+    assert (states.open_partitions, states.pending, states.next_offsets, states.dirty) == (
+        set(), {}, {}, set())
+    # the consumer's close runs the revoke callback: nothing to do, nothing written
+    states.on_partitions_revoked([TopicPartition(EVENTS, 0)])
+    assert CheckpointStore(tmp_path).load(EVENTS, 0) is None
 
 
 @pytest.mark.parametrize(("value", "expected"), [
@@ -167,9 +188,3 @@ def test_clear_forgets_everything(tmp_path: Path) -> None:
 ])
 def test_decode_label(value: bytes | None, expected: tuple[Any, Any]) -> None:
     assert decode_label(value, n_classes=3) == expected
-
-
-def test_period_of_insurance_ids() -> None:
-    assert period_of("m07-00042") == "m07"
-    assert period_of("abrupt-3-0000001") == "stream"
-    assert period_of("m7") == "stream"

@@ -80,7 +80,8 @@ def executor_page(artifacts_dir: Path, tmp_path_factory: pytest.TempPathFactory)
             "page_hinkley": {"target_arl0": 2000},
             "nm_ddm": {"window_size": 100, "target_arl0": 2000, "calibration_steps": 4000},
             "calibration": {"n_streams": 10}},
-        "batch": {"max_rows": 500},
+        # 3000 rows + 8 poison records = 8 batches of 376 records
+        "batch": {"max_rows": 376},
         "metrics": {"enabled": True, "host": "127.0.0.1", "port": port},
     }))
     config = load_run_config(path, environ={})
@@ -89,7 +90,7 @@ def executor_page(artifacts_dir: Path, tmp_path_factory: pytest.TempPathFactory)
 
     def source() -> Iterator[SourceRecord]:
         yield from build_source(config, model)
-        # 3000 rows in batches of 500: every batch has been processed and exported by now.
+        # The records fill whole batches: every batch has been processed and exported by now.
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as page:
             pages.append(page.read().decode())
 

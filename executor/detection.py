@@ -1,0 +1,358 @@
+"""Where detection runs: one protocol (:class:`DetectionBackend`), two places.
+
+The executor hands detection batches of raw records and gets outcomes back as data
+(:mod:`executor.outcome`); it never reaches into a pipeline. The whole contract:
+
+* ``open(partition, state)`` builds a partition's pipeline from a checkpointed ``state``
+  (:class:`StateMismatchError` when it does not fit) or fresh (``state=None``);
+* ``submit(batch)`` starts a batch: several partitions' records, each with the late labels to
+  join before them (:class:`PartitionBatch`); ``wait()`` returns once it is done and
+  ``collect()`` returns its :class:`executor.outcome.PartitionOutcome` list. One batch is in
+  flight at a time; the next may be submitted once ``wait`` returned, before the previous
+  one is collected;
+* ``capture(checkpoints)`` freezes the states of the named partitions as of the batches
+  submitted so far; ``write(offsets_only)`` writes everything captured, then the offsets-only
+  checkpoints (labels topics), in the background; ``sync()`` waits for all of it;
+* ``state(partition)`` is a partition's current state; ``drop(partitions)`` forgets pipelines
+  (and their captured states); ``close()`` ends the backend.
+
+Requests take effect in the order they are made, in every implementation. A failure of a
+request that does not wait for its answer (``open`` of a fresh pipeline, ``capture``,
+``write``, ``drop``) is raised by the next request that does; a failed batch by its
+``collect``.
+
+:class:`InProcessDetection` runs the pipelines in this process (the embedded replay; the Kafka
+executor without ``batch.worker_process``); :class:`executor.forked_detection.ForkedDetection`
+runs one in a forked child, so that detection overlaps the consumer's parsing of the next
+batch. Both decode and detect a partition's records with :func:`detect_partition`.
+
+Example
+-------
+>>> from driftline.executor.decode import EventDecoder, encode_event
+>>> from driftline.executor.outcome import BatchResult
+>>> class Counting:  # a pipeline: process, add_labels, state_dict
+...     def __init__(self, state):
+...         self.seen = 0 if state is None else state["seen"]
+...     def process(self, events):
+...         self.seen += len(events)
+...         return BatchResult(n_processed=len(events), event_ids=[e.event_id for e in events])
+...     def add_labels(self, labels):
+...         return BatchResult()
+...     def state_dict(self):
+...         return {"seen": self.seen}
+>>> backend = InProcessDetection(EventDecoder(["x"]), Counting)
+>>> backend.open(0)
+>>> records = [(encode_event("a", {"x": 1.0}), b"a", 40, None), (b"oops", None, 41, None)]
+>>> backend.submit([PartitionBatch("events", 0, records)])
+>>> (outcome,) = backend.collect()
+>>> outcome.result.event_ids, outcome.offsets, [d.reason for d in outcome.dead_letters]
+(['a'], [40], ['not_json'])
+>>> backend.state(0)
+{'seen': 1}
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple, Protocol
+
+from driftline.executor.checkpoint import CheckpointWriter, StateStore, encode_state
+from driftline.executor.decode import DeadLetter, DecodedEvent, EventDecoder, with_originals
+from driftline.executor.outcome import BatchResult, PartitionOutcome
+
+__all__ = ["CheckpointAt", "DetectionBackend", "InProcessDetection", "PackedRecords",
+           "PartitionBatch", "Pipeline", "RawRecord", "StateMismatchError", "detect_partition"]
+
+log = logging.getLogger("driftline.detection")
+
+#: one record as consumed: ``(value, key, offset, timestamp_ms)``
+RawRecord = tuple[bytes | None, bytes | None, int, int | None]
+_NO_STATE = encode_state({})
+
+
+class StateMismatchError(ValueError):
+    """A checkpointed state could not be restored into a pipeline (another model or detector
+    set, or a damaged state): the partition has to start fresh."""
+
+
+class CheckpointAt(NamedTuple):
+    """A partition and the offset of the first record its checkpoint does not cover."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass
+class PartitionBatch:
+    """One partition's part of a batch: the late ``labels`` to join (each a mapping of event
+    id to class, in order), then the ``records`` to decode and detect; ``periods`` (optional)
+    name each record's reporting period for the run summary."""
+
+    topic: str
+    partition: int
+    records: Iterable[RawRecord] = ()
+    labels: list[dict[str, int]] = field(default_factory=list)
+    periods: Sequence[str] | None = None
+
+
+class Pipeline(Protocol):
+    """What a backend needs of a partition's pipeline
+    (:class:`executor.pipeline.DetectionPipeline`)."""
+
+    def process(self, events: Sequence[DecodedEvent]) -> BatchResult: ...
+
+    def add_labels(self, labels: Mapping[str, int]) -> BatchResult: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+
+class DetectionBackend(Protocol):
+    """Where detection runs (see the module docstring)."""
+
+    def open(self, partition: int, state: Mapping[str, Any] | None = None) -> None:
+        """Build ``partition``'s pipeline from ``state``, or fresh for None."""
+
+    def submit(self, batch: Sequence[PartitionBatch]) -> None:
+        """Start a batch (after ``wait`` of the previous one)."""
+
+    def wait(self) -> None:
+        """Return once the batch in flight is done."""
+
+    def collect(self) -> list[PartitionOutcome]:
+        """The outcomes of the oldest batch not collected yet, one per partition."""
+
+    def capture(self, checkpoints: Sequence[CheckpointAt]) -> None:
+        """Freeze these partitions' states for the next ``write``."""
+
+    def write(self, offsets_only: Sequence[CheckpointAt] = ()) -> None:
+        """Write the captured states, then ``offsets_only``, in the background."""
+
+    def sync(self) -> None:
+        """Wait for every request made so far, checkpoint writes included."""
+
+    def state(self, partition: int) -> dict[str, Any]:
+        """``partition``'s current pipeline state."""
+
+    def drop(self, partitions: Iterable[int]) -> None:
+        """Forget these partitions' pipelines and captured states."""
+
+    def close(self) -> None:
+        """End the backend; the batch in flight and captures not written are discarded."""
+
+
+class PackedRecords:
+    """One partition's records as :data:`RawRecord` tuples, packed for a pipe: the values and
+    the keys each as one byte string with their lengths (-1 for None). Pickling 2,000
+    separate ``bytes`` costs the executor several times more (each one is memoised); the
+    records are sliced back out on iteration."""
+
+    __slots__ = ("_key_lengths", "_keys", "_offsets", "_timestamps", "_value_lengths", "_values")
+
+    def __init__(self, records: Sequence[Any]) -> None:
+        values = [r.value for r in records]
+        keys = [r.key for r in records]
+        self._values = b"".join(v for v in values if v is not None)
+        self._value_lengths = [-1 if v is None else len(v) for v in values]
+        self._keys = b"".join(k for k in keys if k is not None)
+        self._key_lengths = [-1 if k is None else len(k) for k in keys]
+        self._offsets = [r.offset for r in records]
+        self._timestamps = [r.timestamp for r in records]
+
+    def __len__(self) -> int:
+        return len(self._offsets)
+
+    def __iter__(self) -> Iterator[RawRecord]:
+        return zip(_unpack(self._values, self._value_lengths),
+                   _unpack(self._keys, self._key_lengths), self._offsets, self._timestamps,
+                   strict=True)
+
+
+def _unpack(joined: bytes, lengths: list[int]) -> Iterator[bytes | None]:
+    start = 0
+    for length in lengths:
+        if length < 0:
+            yield None
+        else:
+            yield joined[start : start + length]
+            start += length
+
+
+def detect_partition(decoder: EventDecoder, pipeline: Pipeline,
+                     batch: PartitionBatch) -> PartitionOutcome:
+    """Join ``batch``'s labels, decode its records and run the decoded events through
+    ``pipeline``; records that do not decode, or that the model fails on, come back as dead
+    letters with their original bytes."""
+    outcome = PartitionOutcome(batch.topic, batch.partition)
+    for labels in batch.labels:
+        outcome.label_results.append(pipeline.add_labels(labels))
+    events: list[DecodedEvent] = []
+    originals = {}
+    given = batch.periods
+    periods: list[str] = []
+    for i, (value, key, offset, timestamp) in enumerate(batch.records):
+        decoded = decoder.decode(value, key=key, topic=batch.topic, partition=batch.partition,
+                                 offset=offset, timestamp_ms=timestamp)
+        if isinstance(decoded, DeadLetter):
+            outcome.dead_letters.append(decoded)
+            continue
+        events.append(decoded)
+        originals[offset] = (value, key, timestamp)
+        if given is not None:
+            periods.append(given[i])
+    if not events:
+        return outcome
+    result = pipeline.process(events)
+    outcome.dead_letters.extend(with_originals(result.dead_letters, originals))
+    result.dead_letters = []
+    outcome.result = result
+    if result.n_processed:
+        outcome.offsets = [event.offset for event in events]
+        outcome.periods = periods if given is not None else None
+    return outcome
+
+
+class InProcessDetection:
+    """:class:`DetectionBackend` running the pipelines in this process.
+
+    A submitted batch is processed when it is waited for (``wait``, ``collect`` or any other
+    request), so requests take effect in the order they were made.
+
+    Parameters
+    ----------
+    decoder : EventDecoder
+    make_pipeline : callable
+        ``make_pipeline(state)``: a partition's pipeline restored from ``state`` (a
+        ``state_dict``), or fresh for ``None``; raises when the state does not fit.
+    store : StateStore, optional
+        Where ``write`` saves checkpoints (on a background thread,
+        :class:`executor.checkpoint.CheckpointWriter`); without one, checkpoint requests raise.
+
+    Attributes
+    ----------
+    pipelines : dict of int to Pipeline
+        The open partitions' pipelines.
+    """
+
+    def __init__(self, decoder: EventDecoder,
+                 make_pipeline: Callable[[Mapping[str, Any] | None], Pipeline],
+                 store: StateStore | None = None) -> None:
+        self.decoder = decoder
+        self.make_pipeline = make_pipeline
+        self.pipelines: dict[int, Pipeline] = {}
+        self._writer = None if store is None else CheckpointWriter(store)
+        self._captured: dict[tuple[str, int], tuple[int, bytes]] = {}
+        self._in_flight: list[PartitionBatch] | None = None
+        self._done: collections.deque[list[PartitionOutcome] | Exception] = (
+            collections.deque())
+        self.closed = False
+
+    def _pipeline(self, partition: int) -> Pipeline:
+        try:
+            return self.pipelines[partition]
+        except KeyError:
+            raise LookupError(f"no pipeline for partition {partition}") from None
+
+    def _settle(self) -> None:
+        """Process the batch in flight (its failure is kept for ``collect``)."""
+        if self.closed:
+            raise RuntimeError("the detection backend is closed")
+        batch, self._in_flight = self._in_flight, None
+        if batch is None:
+            return
+        try:
+            if self._writer is not None:
+                self._writer.check()  # a failed checkpoint write fails the next batch
+            self._done.append([detect_partition(self.decoder, self._pipeline(part.partition),
+                                                part) for part in batch])
+        except Exception as exc:
+            self._done.append(exc)
+
+    def open(self, partition: int, state: Mapping[str, Any] | None = None) -> None:
+        self._settle()
+        if state is None:
+            self.pipelines[partition] = self.make_pipeline(None)
+            return
+        try:
+            pipeline = self.make_pipeline(state)
+        except Exception as exc:
+            raise StateMismatchError(f"{type(exc).__name__}: {exc}") from exc
+        self.pipelines[partition] = pipeline
+
+    def submit(self, batch: Sequence[PartitionBatch]) -> None:
+        if self.closed:
+            raise RuntimeError("the detection backend is closed")
+        if self._in_flight is not None:
+            raise RuntimeError("a batch is already in flight; wait for it first")
+        self._in_flight = list(batch)
+
+    def wait(self) -> None:
+        self._settle()
+
+    def collect(self) -> list[PartitionOutcome]:
+        self._settle()
+        if not self._done:
+            raise RuntimeError("no batch was submitted")
+        done = self._done.popleft()
+        if isinstance(done, Exception):
+            raise done
+        return done
+
+    def _require_writer(self) -> CheckpointWriter:
+        if self._writer is None:
+            raise RuntimeError("this detection backend has no checkpoint store")
+        return self._writer
+
+    def capture(self, checkpoints: Sequence[CheckpointAt]) -> None:
+        self._settle()
+        self._require_writer()
+        for at in checkpoints:
+            # Encoded now: the next batch may change the pipeline before ``write``.
+            self._captured[(at.topic, at.partition)] = (
+                at.offset, encode_state(self._pipeline(at.partition).state_dict()))
+
+    def write(self, offsets_only: Sequence[CheckpointAt] = ()) -> None:
+        self._settle()
+        writer = self._require_writer()
+        captured, self._captured = self._captured, {}
+        # Offsets-only checkpoints last: a labels topic's offset is never saved ahead of the
+        # events state holding those labels.
+        writer.write([(topic, partition, offset, payload)
+                      for (topic, partition), (offset, payload) in captured.items()]
+                     + [(at.topic, at.partition, at.offset, _NO_STATE) for at in offsets_only])
+
+    def sync(self) -> None:
+        self._settle()
+        if self._writer is not None:
+            self._writer.wait()
+
+    def state(self, partition: int) -> dict[str, Any]:
+        self._settle()
+        return self._pipeline(partition).state_dict()
+
+    def drop(self, partitions: Iterable[int]) -> None:
+        self._settle()
+        dropped = set(partitions)
+        for partition in dropped:
+            self.pipelines.pop(partition, None)
+        self._captured = {key: value for key, value in self._captured.items()
+                          if key[1] not in dropped}
+
+    def close(self) -> None:
+        """Discard the batch in flight and what was captured but not written; wait for the
+        writes already queued (a failure is logged: nothing waits for it any more)."""
+        if self.closed:
+            return
+        self.closed = True
+        self._in_flight = None
+        self._done.clear()
+        self._captured.clear()
+        if self._writer is not None:
+            try:
+                self._writer.wait()
+            except Exception as exc:
+                log.warning("a checkpoint write failed while closing: %s", exc)
+            self._writer.close()
