@@ -54,8 +54,8 @@ class Produced(NamedTuple):
 
 def produce_mixed(bootstrap: str, topic: str, kinds: list[str], good_between: int) -> Produced:
     """``good_between`` good events before each bad record of ``kinds`` (round robin over the
-    partitions) and at the end of every partition; the unreadable record goes alone in its record batch, as
-    a client writing it would send it."""
+    partitions) and at the end of every partition; the unreadable record goes alone in its
+    record batch, as a client writing it would send it."""
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5,
                              max_request_size=4 * 1024 * 1024)
     good: dict[str, Any] = {}
