@@ -15,7 +15,7 @@ it and renames it over the old one (then fsyncs the directory), so a reader sees
 or the new checkpoint, never a mix. A file that cannot be read, parsed or verified is logged and
 ignored: the partition starts cold instead of crashing the executor. :class:`CheckpointWriter`
 writes encoded states on a thread of its own, in order, so that the disk is waited for while
-the next batch is processed.
+the next batch is processed; its futures tell when a checkpoint is durable.
 
 Example
 -------
@@ -46,8 +46,8 @@ from typing import Any, NamedTuple, Protocol
 
 import orjson
 
-__all__ = ["CHECKPOINT_FORMAT", "Checkpoint", "CheckpointStore", "CheckpointWriter", "StateStore",
-           "dump_state", "encode_state", "load_state"]
+__all__ = ["CHECKPOINT_FORMAT", "NO_STATE", "Checkpoint", "CheckpointStore", "CheckpointWriter",
+           "StateStore", "dump_state", "encode_state", "load_state"]
 
 CHECKPOINT_FORMAT = 1
 _SUFFIX = ".ckpt"
@@ -55,6 +55,10 @@ _SUFFIX = ".ckpt"
 _TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 
 log = logging.getLogger("driftline.checkpoint")
+
+
+#: the payload of an offsets-only checkpoint (a labels topic: its state lives with the events)
+NO_STATE = b"{}"
 
 
 class Checkpoint(NamedTuple):
@@ -286,9 +290,9 @@ class CheckpointStore:
 class CheckpointWriter:
     """Writes encoded checkpoints to ``store`` on one background thread, in the order given.
 
-    :meth:`write` returns at once; a failed write is raised by the next :meth:`check` (or
-    :meth:`wait`, which also waits for every write queued so far), before anything else is
-    written. The file writes and fsyncs wait on the disk without the GIL.
+    :meth:`write` returns at once with a future per group of checkpoints: done when all of them
+    are saved, or failed with the first save's error (the rest of the group is not attempted;
+    later groups are). The file writes and fsyncs wait on the disk without the GIL.
     """
 
     def __init__(self, store: StateStore) -> None:
@@ -296,13 +300,10 @@ class CheckpointWriter:
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._writes: list[concurrent.futures.Future[None]] = []
 
-    def write(self, checkpoints: Iterable[tuple[str, int, int, bytes]]) -> None:
-        """Queue ``(topic, partition, offset_next, payload)`` writes (raises an earlier
-        failure first)."""
-        self.check()
+    def write(self, checkpoints: Iterable[tuple[str, int, int, bytes]],
+              ) -> concurrent.futures.Future[None]:
+        """Queue ``(topic, partition, offset_next, payload)`` saves, in order."""
         batch = list(checkpoints)
-        if not batch:
-            return
 
         def save() -> None:
             for topic, partition, offset, payload in batch:
@@ -310,29 +311,18 @@ class CheckpointWriter:
         if self._pool is None:
             self._pool = concurrent.futures.ThreadPoolExecutor(
                 max_workers=1, thread_name_prefix="driftline-checkpoint")
-        self._writes.append(self._pool.submit(save))
-
-    def check(self) -> None:
-        """Raise the first failed write among those finished (the failure is reported once)."""
-        pending = []
-        writes, self._writes = self._writes, []
-        for future in writes:
-            if future.done():
-                future.result()
-            else:
-                pending.append(future)
-        self._writes = pending
+        future = self._pool.submit(save)
+        self._writes = [w for w in self._writes if not w.done()] + [future]
+        return future
 
     def wait(self) -> None:
-        """Wait for every queued write; raise the first failure."""
+        """Wait for every queued write (their failures stay on their futures)."""
         writes, self._writes = self._writes, []
-        for future in writes:
-            future.result()
+        concurrent.futures.wait(writes)
 
     def close(self) -> None:
-        """Wait for the queued writes (failures are the caller's to :meth:`wait` for first)
-        and stop the thread."""
-        self._writes = []
+        """Wait for the queued writes and stop the thread."""
+        self.wait()
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None

@@ -4,7 +4,7 @@
 (:mod:`executor.startup_checks`: a config or environment problem exits 2 with one line naming
 the key, e.g. ``driftline run: metrics.port: port 9108 is already in use``) and dispatches on
 ``source.kind``: ``replay`` runs the embedded executor (:func:`executor.local_runner.run_local`),
-``kafka`` the consumer-group executor (``executor.kafka_runner.run_kafka``). ``replay`` produces
+``kafka`` the consumer-group executor (``executor.kafka_service.run_kafka``). ``replay`` produces
 events into Kafka (``executor.replay``). Heavy modules are imported only by the sub-command that
 needs them.
 """
@@ -68,7 +68,7 @@ def run_main(args: argparse.Namespace) -> int:
 
         try:
             if config.source.kind == "kafka":
-                from driftline.executor.kafka_runner import run_kafka
+                from driftline.executor.kafka_service import run_kafka
 
                 summary = run_kafka(config, stop_event=stop)
             else:

@@ -204,12 +204,15 @@ class BatchConfig(ConfigModel):
 
     ``worker_process`` (Kafka executor): decode and detect in a child process while the
     consumer polls the next batch (``executor/forked_detection.py``); False keeps everything
-    in one.
+    in one. ``max_retries``: failures of a batch at the same place (a pipeline error, a worker
+    that died or got stuck) before its records are detected one at a time and the one that
+    fails alone is dead-lettered as ``processing_failed`` (``executor/failures.py``).
     """
 
     max_rows: int = Field(1000, ge=1)
     max_wait_ms: int = Field(200, ge=0)
     worker_process: bool = True
+    max_retries: int = Field(3, ge=1)
 
 
 class LabelsConfig(ConfigModel):
@@ -220,13 +223,20 @@ class LabelsConfig(ConfigModel):
 
 
 class MetricsConfig(ConfigModel):
-    """``/metrics`` and ``/healthz`` endpoint (port 0 picks a free port)."""
+    """``/metrics``, ``/healthz`` and ``/readyz`` endpoint (port 0 picks a free port).
+
+    ``/healthz`` is 200 while a batch went through, or the consumer was seen caught up, within
+    ``max_age_s``. ``range_tolerance``: a value beyond its feature's reference minimum or
+    maximum by more than this fraction of the reference range is counted in
+    ``driftline_data_quality_flags_total{flag="out_of_range"}`` (and still served).
+    """
 
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = Field(0, ge=0, le=65535)
     max_age_s: float = Field(60.0, gt=0.0)
     drift_hold_s: float = Field(300.0, ge=0.0)
+    range_tolerance: float = Field(0.1, ge=0.0)
 
 
 class CheckpointConfig(ConfigModel):
@@ -237,11 +247,18 @@ class CheckpointConfig(ConfigModel):
 
 
 class DeadLetterConfig(ConfigModel):
-    """Dead-letter records: ``<topic><topic_suffix>`` on Kafka, a JSONL file on replay."""
+    """Dead-letter records: ``<topic><topic_suffix>`` on Kafka, a JSONL file on replay.
+
+    ``max_record_bytes``: the largest record the executor produces (the producer's
+    ``max_request_size``); a larger dead letter keeps a prefix of its value, with its size and
+    SHA-256 in headers. Lowered to the brokers' ``message.max.bytes`` / the dead-letter topic's
+    ``max.message.bytes`` where they say less.
+    """
 
     enabled: bool = True
     topic_suffix: TopicSuffix = ".dlt"
     path: str | None = None
+    max_record_bytes: int = Field(1_000_000, ge=4096)
 
 
 class OutputsConfig(ConfigModel):

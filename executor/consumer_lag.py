@@ -1,8 +1,12 @@
-"""Consumer lag per partition for the exporter, and the recreated-topic case it reveals.
+"""Consumer lag per partition for the exporter, the recreated-topic case it reveals, and
+whether an idle consumer is caught up.
 
 The lag of a partition is its log end minus the next offset the executor will process. A
 position *beyond* the log end means the topic was recreated (or a broker without persistent
-storage restarted); the consumer is then moved per ``auto_offset_reset``.
+storage restarted); the consumer is then moved per ``auto_offset_reset``. :func:`caught_up`
+asks the brokers for the log ends -- a round trip that fails when they are gone -- so that an
+idle executor is alive (``/healthz``) only while it is connected, assigned and has read
+everything.
 """
 
 from __future__ import annotations
@@ -10,9 +14,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from kafka import TopicPartition
+
 from driftline.executor.rebalance import PartitionStates
 
-__all__ = ["export_lag"]
+__all__ = ["caught_up", "export_lag"]
 
 log = logging.getLogger("driftline.kafka")
 
@@ -61,3 +67,23 @@ def _position_beyond_end(consumer: Any, states: PartitionStates, tp: Any, positi
         consumer.seek_to_end(tp)
         states.next_offsets[tp] = end
     states.dirty.add(tp)
+
+
+def caught_up(consumer: Any, states: PartitionStates, timeout_ms: int = 2_000) -> bool:
+    """Whether the consumer has joined its group, reaches the brokers and has read up to the
+    log end of every partition assigned to it (with none assigned: of none -- a standby
+    replica is idle, not stuck)."""
+    if states.n_assignments == 0 or states.closed:
+        return False
+    assigned = list(consumer.assignment())
+    probe = assigned or [TopicPartition(states.events_topic, p)
+                         for p in sorted(consumer.partitions_for_topic(states.events_topic)
+                                         or ())]
+    if not probe:
+        return False
+    try:
+        ends = consumer.end_offsets(probe, timeout_ms=timeout_ms)
+        return all(consumer.position(tp, timeout_ms=timeout_ms) >= ends[tp] for tp in assigned)
+    except Exception as exc:
+        log.debug("not caught up: %s", exc)
+        return False

@@ -7,7 +7,13 @@ An event is one UTF-8 JSON object::
 
 ``timestamp`` (seconds since the epoch) and ``label`` (class index) are optional. The decoder
 never raises: anything that is not a valid event becomes a :class:`DeadLetter` whose ``reason``
-is a short machine code (:data:`REASONS`) and whose ``detail`` says what was wrong.
+is a short machine code (:data:`REASONS`) and whose ``detail`` says what was wrong. Text the
+outputs could not carry -- an event id holding a lone surrogate (valid JSON: ``"x\\ud800y"``) --
+is rejected here (``bad_event_id``), not when a prediction record keyed by it is written.
+
+Values outside a feature's *reference* range (``ranges``: what the model saw in training,
+:func:`reference_ranges`) are served, and counted per feature by :meth:`EventDecoder.
+out_of_range` as a data-quality signal; ``bounds`` rejects values outside hard limits.
 
 Example
 -------
@@ -19,6 +25,15 @@ Example
 >>> decoder.decode(b'{"event_id": "e2", "features": {"age": "old", "miles": 1}}',
 ...                topic="t", partition=0, offset=8, timestamp_ms=None).reason
 'wrong_type'
+>>> decoder.decode(b'{"event_id": "e\\\\ud800", "features": {"age": 1, "miles": 1}}',
+...                topic="t", partition=0, offset=9, timestamp_ms=None).reason
+'bad_event_id'
+>>> ranged = EventDecoder(["age", "miles"], ranges={"age": (18.0, 90.0)})
+>>> events = [ranged.decode(encode_event(f"e{i}", {"age": age, "miles": 1.0}), topic="t",
+...                         partition=0, offset=i, timestamp_ms=None)
+...           for i, age in enumerate([30, -500, 95])]
+>>> ranged.out_of_range(events)
+{'age': 2}
 """
 
 from __future__ import annotations
@@ -38,7 +53,7 @@ except ImportError:  # pragma: no cover - orjson is a dependency; the json modul
 from driftline.executor.decoded import DeadLetter, DecodedEvent, with_originals
 
 __all__ = ["REASONS", "DeadLetter", "DecodedEvent", "EventDecoder", "encode_event",
-           "with_originals"]
+           "reference_ranges", "with_originals"]
 
 #: every ``DeadLetter.reason`` the decoder produces (``"model"`` comes from the pipeline)
 REASONS = (
@@ -82,6 +97,23 @@ def _pairs_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def reference_ranges(profile: Any, tolerance: float = 0.0) -> dict[str, tuple[float, float]]:
+    """Per-feature ``(low, high)`` of a reference profile: its minimum and maximum, each moved
+    out by ``tolerance`` times the width (``{}`` when the profile's quantiles do not include
+    the minimum and maximum)."""
+    if not tolerance >= 0:
+        raise ValueError(f"tolerance must be >= 0, got {tolerance}")
+    levels = list(profile.quantile_levels)
+    if not levels or levels[0] != 0.0 or levels[-1] != 1.0:
+        return {}
+    ranges = {}
+    for name in profile.feature_names:
+        low, high = float(profile.quantiles[name][0]), float(profile.quantiles[name][-1])
+        margin = tolerance * (high - low)
+        ranges[name] = (low - margin, high + margin)
+    return ranges
+
+
 def encode_event(
     event_id: str,
     features: Mapping[str, float],
@@ -118,6 +150,9 @@ class EventDecoder:
         the event as ``unknown_field`` / ``unknown_feature``.
     max_event_id_length : int
         Longer event ids are ``bad_event_id``.
+    ranges : mapping of str to (low, high), optional
+        Per-feature reference range (inclusive): values outside are served and counted by
+        :meth:`out_of_range`.
     """
 
     def __init__(
@@ -130,6 +165,7 @@ class EventDecoder:
         max_bytes: int = 65_536,
         allow_unknown_fields: bool = False,
         max_event_id_length: int = 256,
+        ranges: Mapping[str, tuple[float, float]] | None = None,
     ) -> None:
         self.feature_names = [str(n) for n in feature_names]
         if not self.feature_names or len(set(self.feature_names)) != len(self.feature_names):
@@ -154,6 +190,16 @@ class EventDecoder:
             if not low <= high:
                 raise ValueError(f"bounds[{name!r}]: low must be <= high, got ({low}, {high})")
             self._bounds[name] = (float(low), float(high))
+        self.ranges: dict[str, tuple[float, float]] = {}
+        for name, (low, high) in (ranges or {}).items():
+            if name not in self._index:
+                raise ValueError(f"ranges: unknown feature {name!r}")
+            if not low <= high:
+                raise ValueError(f"ranges[{name!r}]: low must be <= high, got ({low}, {high})")
+            self.ranges[name] = (float(low), float(high))
+        self._range_columns = [self._index[name] for name in self.ranges]
+        self._range_low = np.array([low for low, _ in self.ranges.values()])
+        self._range_high = np.array([high for _, high in self.ranges.values()])
         # fast-path acceptance range of each feature: bounds and max_abs together
         self._accept = [(name, max(-self.max_abs, self._bounds.get(name, (-math.inf,))[0]),
                          min(self.max_abs, self._bounds.get(name, (0.0, math.inf))[1]))
@@ -190,6 +236,16 @@ class EventDecoder:
         if timestamp is None:
             timestamp = timestamp_ms / 1000.0 if timestamp_ms is not None else math.nan
         return DecodedEvent(event_id, features, label, timestamp, topic, partition, offset)
+
+    def out_of_range(self, events: Sequence[DecodedEvent]) -> dict[str, int]:
+        """How many of ``events`` have each feature outside its reference range (features
+        without any such value are left out)."""
+        if not self._range_columns or not events:
+            return {}
+        values = np.stack([event.features for event in events])[:, self._range_columns]
+        outside = np.count_nonzero((values < self._range_low) | (values > self._range_high),
+                                   axis=0)
+        return {name: int(n) for name, n in zip(self.ranges, outside, strict=True) if n}
 
     def _fast(self, value: Any, topic: str, partition: int, offset: int,
               timestamp_ms: int | None) -> DecodedEvent | None:
@@ -308,6 +364,12 @@ class EventDecoder:
                                           f"{type(event_id).__name__} {event_id!r}"[:200])
         if len(event_id) > self.max_event_id_length:
             raise _EventError("bad_event_id", f"event_id longer than {self.max_event_id_length}")
+        if not event_id.isascii():
+            try:
+                event_id.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise _EventError("bad_event_id", f"event_id is not Unicode text: {exc.reason} "
+                                  f"at character {exc.start}") from None
         timestamp = data.get("timestamp")
         if timestamp is not None:
             if isinstance(timestamp, bool) or not isinstance(timestamp, int | float):

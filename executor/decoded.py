@@ -1,5 +1,6 @@
 """What decoding produces: :class:`DecodedEvent` (a valid event) and :class:`DeadLetter` (a
-record that could not be processed, with its original bytes and why).
+record that could not be processed, with its original bytes and why); and
+:class:`SkippedRecord`, a record the Kafka client could not even read (only where it was).
 
 Used by the decoder (:mod:`executor.decode`), the pipelines, the dead-letter writers and the
 detection worker, which passes both across its pipe.
@@ -15,7 +16,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-__all__ = ["DeadLetter", "DecodedEvent", "with_originals"]
+__all__ = ["DeadLetter", "DecodedEvent", "SkippedRecord", "with_originals"]
 
 
 class DecodedEvent(NamedTuple):
@@ -55,6 +56,26 @@ class DeadLetter:
         return {"reason": self.reason, "detail": self.detail, "value_b64": b64(self.value),
                 "key_b64": b64(self.key), "topic": self.topic, "partition": self.partition,
                 "offset": self.offset, "timestamp_ms": self.timestamp_ms}
+
+
+class SkippedRecord(NamedTuple):
+    """A record skipped past without its bytes (e.g. a corrupt record batch): where it was and
+    why. It travels with the polled records of its partition, in offset order."""
+
+    topic: str
+    partition: int
+    offset: int
+    reason: str
+    detail: str
+
+    def where(self) -> str:
+        """``topic/partition@offset``."""
+        return f"{self.topic}/{self.partition}@{self.offset}"
+
+    def marker(self) -> DeadLetter:
+        """The dead letter recording the skip (no value, no key: they could not be read)."""
+        return DeadLetter(self.reason, self.detail, None, None, self.topic, self.partition,
+                          self.offset, None)
 
 
 def with_originals(letters: Sequence[DeadLetter],

@@ -11,20 +11,23 @@ The executor hands detection batches of raw records and gets outcomes back as da
   flight at a time; the next may be submitted once ``wait`` returned, before the previous
   one is collected;
 * ``capture(checkpoints)`` freezes the states of the named partitions as of the batches
-  submitted so far; ``write(offsets_only)`` writes everything captured, then the offsets-only
-  checkpoints (labels topics), in the background; ``sync()`` waits for all of it;
+  submitted so far, encoded (:func:`executor.checkpoint.encode_state`); ``captured()`` returns
+  them, oldest capture first. Where they are written -- and when the offsets they cover may be
+  committed -- is the executor's business (:mod:`executor.checkpoint_commits`): a backend
+  never touches the state store;
 * ``state(partition)`` is a partition's current state; ``drop(partitions)`` forgets pipelines
   (and their captured states); ``close()`` ends the backend.
 
 Requests take effect in the order they are made, in every implementation. A failure of a
 request that does not wait for its answer (``open`` of a fresh pipeline, ``capture``,
-``write``, ``drop``) is raised by the next request that does; a failed batch by its
-``collect``.
+``drop``) is raised by the next request that does; a failed batch by its ``collect``.
 
 :class:`InProcessDetection` runs the pipelines in this process (the embedded replay; the Kafka
 executor without ``batch.worker_process``); :class:`executor.forked_detection.ForkedDetection`
 runs one in a forked child, so that detection overlaps the consumer's parsing of the next
-batch. Both decode and detect a partition's records with :func:`detect_partition`.
+batch. Both decode and detect a partition's records with :func:`detect_partition`, which also
+counts the decoded values outside the reference range of their feature (a data-quality signal:
+the events are still served).
 
 Example
 -------
@@ -47,30 +50,30 @@ Example
 >>> (outcome,) = backend.collect()
 >>> outcome.result.event_ids, outcome.offsets, [d.reason for d in outcome.dead_letters]
 (['a'], [40], ['not_json'])
->>> backend.state(0)
-{'seen': 1}
+>>> backend.capture([CheckpointAt("events", 0, 42)])
+>>> [(at.offset, payload) for at, payload in backend.captured()]
+[(42, b'{"seen":1}')]
 """
 
 from __future__ import annotations
 
 import collections
-import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
-from driftline.executor.checkpoint import CheckpointWriter, StateStore, encode_state
+from driftline.executor.checkpoint import encode_state
 from driftline.executor.decode import DeadLetter, DecodedEvent, EventDecoder, with_originals
 from driftline.executor.outcome import BatchResult, PartitionOutcome
 
-__all__ = ["CheckpointAt", "DetectionBackend", "InProcessDetection", "PackedRecords",
-           "PartitionBatch", "Pipeline", "RawRecord", "StateMismatchError", "detect_partition"]
-
-log = logging.getLogger("driftline.detection")
+__all__ = ["CapturedState", "CheckpointAt", "DetectionBackend", "InProcessDetection",
+           "PackedRecords", "PartitionBatch", "Pipeline", "RawRecord", "StateMismatchError",
+           "detect_partition"]
 
 #: one record as consumed: ``(value, key, offset, timestamp_ms)``
 RawRecord = tuple[bytes | None, bytes | None, int, int | None]
-_NO_STATE = encode_state({})
+#: a captured checkpoint: where it belongs and the encoded pipeline state
+CapturedState = tuple["CheckpointAt", bytes]
 
 
 class StateMismatchError(ValueError):
@@ -126,13 +129,10 @@ class DetectionBackend(Protocol):
         """The outcomes of the oldest batch not collected yet, one per partition."""
 
     def capture(self, checkpoints: Sequence[CheckpointAt]) -> None:
-        """Freeze these partitions' states for the next ``write``."""
+        """Freeze these partitions' states (encoded) for ``captured``."""
 
-    def write(self, offsets_only: Sequence[CheckpointAt] = ()) -> None:
-        """Write the captured states, then ``offsets_only``, in the background."""
-
-    def sync(self) -> None:
-        """Wait for every request made so far, checkpoint writes included."""
+    def captured(self) -> list[CapturedState]:
+        """The states of the oldest ``capture`` not returned yet (waits for it)."""
 
     def state(self, partition: int) -> dict[str, Any]:
         """``partition``'s current pipeline state."""
@@ -141,7 +141,7 @@ class DetectionBackend(Protocol):
         """Forget these partitions' pipelines and captured states."""
 
     def close(self) -> None:
-        """End the backend; the batch in flight and captures not written are discarded."""
+        """End the backend; the batch in flight and captures not returned are discarded."""
 
 
 class PackedRecords:
@@ -185,7 +185,8 @@ def detect_partition(decoder: EventDecoder, pipeline: Pipeline,
                      batch: PartitionBatch) -> PartitionOutcome:
     """Join ``batch``'s labels, decode its records and run the decoded events through
     ``pipeline``; records that do not decode, or that the model fails on, come back as dead
-    letters with their original bytes."""
+    letters with their original bytes. Decoded values outside their feature's reference range
+    are counted in ``outcome.quality``."""
     outcome = PartitionOutcome(batch.topic, batch.partition)
     for labels in batch.labels:
         outcome.label_results.append(pipeline.add_labels(labels))
@@ -205,6 +206,8 @@ def detect_partition(decoder: EventDecoder, pipeline: Pipeline,
             periods.append(given[i])
     if not events:
         return outcome
+    outcome.quality = {feature: {"out_of_range": n}
+                       for feature, n in decoder.out_of_range(events).items()}
     result = pipeline.process(events)
     outcome.dead_letters.extend(with_originals(result.dead_letters, originals))
     result.dead_letters = []
@@ -227,9 +230,6 @@ class InProcessDetection:
     make_pipeline : callable
         ``make_pipeline(state)``: a partition's pipeline restored from ``state`` (a
         ``state_dict``), or fresh for ``None``; raises when the state does not fit.
-    store : StateStore, optional
-        Where ``write`` saves checkpoints (on a background thread,
-        :class:`executor.checkpoint.CheckpointWriter`); without one, checkpoint requests raise.
 
     Attributes
     ----------
@@ -238,13 +238,11 @@ class InProcessDetection:
     """
 
     def __init__(self, decoder: EventDecoder,
-                 make_pipeline: Callable[[Mapping[str, Any] | None], Pipeline],
-                 store: StateStore | None = None) -> None:
+                 make_pipeline: Callable[[Mapping[str, Any] | None], Pipeline]) -> None:
         self.decoder = decoder
         self.make_pipeline = make_pipeline
         self.pipelines: dict[int, Pipeline] = {}
-        self._writer = None if store is None else CheckpointWriter(store)
-        self._captured: dict[tuple[str, int], tuple[int, bytes]] = {}
+        self._captures: collections.deque[list[CapturedState]] = collections.deque()
         self._in_flight: list[PartitionBatch] | None = None
         self._done: collections.deque[list[PartitionOutcome] | Exception] = (
             collections.deque())
@@ -264,8 +262,6 @@ class InProcessDetection:
         if batch is None:
             return
         try:
-            if self._writer is not None:
-                self._writer.check()  # a failed checkpoint write fails the next batch
             self._done.append([detect_partition(self.decoder, self._pipeline(part.partition),
                                                 part) for part in batch])
         except Exception as exc:
@@ -301,33 +297,17 @@ class InProcessDetection:
             raise done
         return done
 
-    def _require_writer(self) -> CheckpointWriter:
-        if self._writer is None:
-            raise RuntimeError("this detection backend has no checkpoint store")
-        return self._writer
-
     def capture(self, checkpoints: Sequence[CheckpointAt]) -> None:
         self._settle()
-        self._require_writer()
-        for at in checkpoints:
-            # Encoded now: the next batch may change the pipeline before ``write``.
-            self._captured[(at.topic, at.partition)] = (
-                at.offset, encode_state(self._pipeline(at.partition).state_dict()))
+        # Encoded now: the next batch may change the pipeline before the state is written.
+        self._captures.append([(at, encode_state(self._pipeline(at.partition).state_dict()))
+                               for at in checkpoints])
 
-    def write(self, offsets_only: Sequence[CheckpointAt] = ()) -> None:
+    def captured(self) -> list[CapturedState]:
         self._settle()
-        writer = self._require_writer()
-        captured, self._captured = self._captured, {}
-        # Offsets-only checkpoints last: a labels topic's offset is never saved ahead of the
-        # events state holding those labels.
-        writer.write([(topic, partition, offset, payload)
-                      for (topic, partition), (offset, payload) in captured.items()]
-                     + [(at.topic, at.partition, at.offset, _NO_STATE) for at in offsets_only])
-
-    def sync(self) -> None:
-        self._settle()
-        if self._writer is not None:
-            self._writer.wait()
+        if not self._captures:
+            raise RuntimeError("nothing was captured")
+        return self._captures.popleft()
 
     def state(self, partition: int) -> dict[str, Any]:
         self._settle()
@@ -338,21 +318,15 @@ class InProcessDetection:
         dropped = set(partitions)
         for partition in dropped:
             self.pipelines.pop(partition, None)
-        self._captured = {key: value for key, value in self._captured.items()
-                          if key[1] not in dropped}
+        self._captures = collections.deque(
+            [(at, payload) for at, payload in capture if at.partition not in dropped]
+            for capture in self._captures)
 
     def close(self) -> None:
-        """Discard the batch in flight and what was captured but not written; wait for the
-        writes already queued (a failure is logged: nothing waits for it any more)."""
+        """Discard the batch in flight and the captures not returned."""
         if self.closed:
             return
         self.closed = True
         self._in_flight = None
         self._done.clear()
-        self._captured.clear()
-        if self._writer is not None:
-            try:
-                self._writer.wait()
-            except Exception as exc:
-                log.warning("a checkpoint write failed while closing: %s", exc)
-            self._writer.close()
+        self._captures.clear()

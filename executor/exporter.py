@@ -323,7 +323,8 @@ class DriftExporter(ServiceMetrics):
         """Export what one pipeline call of ``source`` (e.g. its partition) read: every
         detector update (:meth:`observe_detector`), the live histogram counts, predictions by
         predictor, processed and failed events, and -- for a processed batch -- its latency
-        (:meth:`observe_batch_latency`, which also marks health)."""
+        (:meth:`observe_batch_latency`). Health is the runner's to mark
+        (:meth:`mark_progress`), once the batch's outputs are acknowledged."""
         source = str(source)
         for update in readings.detectors:
             self.observe_detector(

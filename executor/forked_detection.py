@@ -3,19 +3,21 @@
 kafka-python parses fetched records in pure Python (CRC-32C included) on the thread that calls
 ``poll``, and the detectors need about as much CPU again; in one process the two add up. With
 ``batch.worker_process: true`` the Kafka executor keeps the consumer, the producers, the
-exporter, commits and rebalances in its process and runs decoding, the model, every detector
-and the checkpoint writes in a child (:class:`ForkedDetection`). The executor submits batch *k*
-and polls batch *k+1* while the child processes *k* (``executor/kafka_runner.py``), so on two
-cores it runs at the speed of the slower half instead of their sum.
+exporter, commits, rebalances and checkpoint writes in its process and runs decoding, the
+model and every detector in a child (:class:`ForkedDetection`); captured states come back
+encoded, for the executor to write. The executor submits batch *k* and polls batch *k+1*
+while the child processes *k* (``executor/kafka_runner.py``), so on two cores it runs at the
+speed of the slower half instead of their sum.
 
 :class:`ForkedDetection` is a :class:`executor.detection.DetectionBackend`: it forks, calls
 ``make_backend()`` in the child (which inherits the loaded model and the calibrated fresh
 state: nothing is re-read) and forwards each request over a pipe to that backend (an
 :class:`executor.detection.InProcessDetection`), whose answers -- outcomes, states -- come back
 pickled, in order. The executor writes the requests on a sender thread, so it never waits for
-the child to read. If the child dies, the next request that waits raises :class:`WorkerError`
-and the consumer session is rebuilt with a new child, each partition restored from its
-checkpoint -- the same path as any other session failure.
+the child to read. If the child dies -- or does not answer within ``answer_timeout_s`` (it
+is stuck) -- the next request that waits raises :class:`WorkerError` and the consumer session
+is rebuilt with a new child, each partition restored from its checkpoint: the same path as
+any other session failure.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from driftline.executor.detection import (
+    CapturedState,
     CheckpointAt,
     DetectionBackend,
     PartitionBatch,
@@ -45,6 +48,7 @@ log = logging.getLogger("driftline.worker")
 
 _STOP_TIMEOUT_S = 10.0
 _BATCH = "batch"
+_CAPTURE = "capture"
 
 
 class WorkerError(RuntimeError):
@@ -93,9 +97,16 @@ class ForkedDetection:
     ----------
     make_backend : callable
         Called once in the child: the backend that serves the requests there.
+    answer_timeout_s : float, optional
+        The longest wait for one answer (a batch's included); longer means the child is stuck
+        and is a :class:`WorkerError`. None waits forever.
     """
 
-    def __init__(self, make_backend: Callable[[], DetectionBackend]) -> None:
+    def __init__(self, make_backend: Callable[[], DetectionBackend],
+                 answer_timeout_s: float | None = None) -> None:
+        if answer_timeout_s is not None and not answer_timeout_s > 0:
+            raise ValueError(f"answer_timeout_s must be > 0, got {answer_timeout_s}")
+        self.answer_timeout_s = answer_timeout_s
         context = multiprocessing.get_context("fork")
         self._conn, child_conn = context.Pipe()
         self.process = context.Process(target=serve, args=(child_conn, self._conn, make_backend),
@@ -108,6 +119,9 @@ class ForkedDetection:
         self._expected: collections.deque[str | None] = collections.deque()
         # batch answers read off the pipe (still pickled) and not collected yet
         self._answered: collections.deque[bytes] = collections.deque()
+        # capture answers (encoded states) not taken yet
+        self._captures: collections.deque[list[CapturedState]] = collections.deque()
+        self._stuck = False
         self.closed = False
 
     @property
@@ -116,8 +130,17 @@ class ForkedDetection:
 
     # -- the pipe ---------------------------------------------------------------------------
 
+    def _check_stuck(self) -> None:
+        if self._stuck:
+            raise WorkerError("detection worker is stuck (an answer timed out)")
+
     def _receive_bytes(self) -> bytes:
+        self._check_stuck()
         try:
+            if self.answer_timeout_s is not None and not self._conn.poll(self.answer_timeout_s):
+                self._stuck = True
+                raise WorkerError(f"detection worker did not answer within "
+                                  f"{self.answer_timeout_s:g} s (stuck)")
             return self._conn.recv_bytes()
         except (EOFError, OSError) as exc:
             raise WorkerError(f"detection worker is gone (exit code "
@@ -131,20 +154,26 @@ class ForkedDetection:
             raise WorkerError(value)
         return value
 
-    def _settle(self) -> None:
-        """Read every outstanding answer, in order; a batch's answer is kept (unpickled only
-        by :meth:`collect`, so that the next batch can be sent first). Raises the first
-        failure after reading the rest."""
+    def _settle(self, *, until_capture: bool = False) -> None:
+        """Read every outstanding answer (``until_capture``: up to the first capture's), in
+        order; a batch's answer is kept (unpickled only by :meth:`collect`, so that the next
+        batch can be sent first), a capture's for :meth:`captured`. Raises the first failure
+        after reading the rest."""
+        self._check_stuck()
         failure: Exception | None = None
         while self._expected:
             kind = self._expected.popleft()
             try:
                 if kind == _BATCH:
                     self._answered.append(self._receive_bytes())
+                elif kind == _CAPTURE:
+                    self._captures.append(self._receive())
+                    if until_capture:
+                        break
                 else:
                     self._receive()
             except (WorkerError, StateMismatchError) as exc:
-                if not self.alive:
+                if self._stuck or not self.alive:
                     self._expected.clear()
                     raise
                 failure = failure or exc
@@ -158,11 +187,12 @@ class ForkedDetection:
             self._sender.send((kind, args))
             return self._receive()
 
-    def _post(self, kind: str, *args: Any) -> None:
-        """Send a request without waiting for its answer."""
+    def _post(self, kind: str, *args: Any, answer: str | None = None) -> None:
+        """Send a request without waiting for its answer (kept when ``answer`` names its
+        kind)."""
         with self._lock:
             self._sender.send((kind, args))
-            self._expected.append(None)
+            self._expected.append(answer)
 
     # -- DetectionBackend -------------------------------------------------------------------
 
@@ -187,6 +217,7 @@ class ForkedDetection:
 
     def collect(self) -> list[PartitionOutcome]:
         with self._lock:
+            self._check_stuck()
             if not self._answered:
                 self._settle()
             if not self._answered:
@@ -194,13 +225,15 @@ class ForkedDetection:
             return self._receive(self._answered.popleft())
 
     def capture(self, checkpoints: Sequence[CheckpointAt]) -> None:
-        self._post("capture", list(checkpoints))
+        self._post(_CAPTURE, list(checkpoints), answer=_CAPTURE)
 
-    def write(self, offsets_only: Sequence[CheckpointAt] = ()) -> None:
-        self._post("write", list(offsets_only))
-
-    def sync(self) -> None:
-        self._call("sync")
+    def captured(self) -> list[CapturedState]:
+        with self._lock:
+            if not self._captures:
+                self._settle(until_capture=True)
+            if not self._captures:
+                raise RuntimeError("nothing was captured")
+            return self._captures.popleft()
 
     def state(self, partition: int) -> dict[str, Any]:
         return self._call("state", partition)
@@ -229,9 +262,12 @@ def _handlers(backend: DetectionBackend) -> dict[str, Callable[..., Any]]:
         backend.submit(parts)
         return backend.collect()
 
-    return {"open": backend.open, _BATCH: batch, "capture": backend.capture,
-            "write": backend.write, "sync": backend.sync, "state": backend.state,
-            "drop": backend.drop}
+    def capture(checkpoints: list[CheckpointAt]) -> list[CapturedState]:
+        backend.capture(checkpoints)
+        return backend.captured()
+
+    return {"open": backend.open, _BATCH: batch, _CAPTURE: capture, "state": backend.state,
+            "drop": backend.drop, "stop": lambda: None}
 
 
 def serve(conn: Any, executor_end: Any, make_backend: Callable[[], DetectionBackend]) -> None:
@@ -240,7 +276,7 @@ def serve(conn: Any, executor_end: Any, make_backend: Callable[[], DetectionBack
     # reports EOF as soon as the executor is gone (even after kill -9) and the child exits.
     executor_end.close()
     # The executor owns shutdown: a Ctrl-C or SIGTERM sent to the whole process group must not
-    # kill the child before the executor has written its last checkpoints through it.
+    # kill the child before the executor has captured its last states through it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     backend = make_backend()
@@ -252,8 +288,7 @@ def serve(conn: Any, executor_end: Any, make_backend: Callable[[], DetectionBack
             except (EOFError, OSError):
                 return  # the executor is gone
             try:
-                # stop: once the checkpoint writes sent so far are done
-                answer = ("ok", (backend.sync if kind == "stop" else handlers[kind])(*args))
+                answer = ("ok", handlers[kind](*args))
             except StateMismatchError as exc:
                 answer = ("mismatch", str(exc))
             except Exception as exc:

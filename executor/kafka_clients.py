@@ -3,7 +3,9 @@
 The consumer settings come from the ``source`` section of the run config in one place
 (:func:`consumer_settings`), so the benchmark's raw consumer and the executor's consumer fetch
 with identical batch sizes. :func:`ensure_topic` creates a topic with a chosen partition count
-when it does not exist yet.
+when it does not exist yet. :func:`message_size_limit` reads the largest record the brokers
+accept for some topics, where they say (``message.max.bytes`` of the brokers,
+``max.message.bytes`` of the topics).
 
 Example
 -------
@@ -23,7 +25,7 @@ import logging
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
 __all__ = [
@@ -34,6 +36,7 @@ __all__ = [
     "ensure_topic",
     "make_consumer",
     "make_producer",
+    "message_size_limit",
     "partition_count",
     "producer_settings",
 ]
@@ -158,6 +161,48 @@ def ensure_output_topics(config: Any) -> None:
         wanted.append(config.outputs.predictions_topic)
     for topic in wanted:
         ensure_topic(source.bootstrap_servers, topic, 1, client_id=f"{source.client_id}-admin")
+
+
+def _config_values(described: Any, name: str) -> list[int]:
+    """Every integer value of config ``name`` in a ``describe_configs`` answer."""
+    values = []
+    for resources in dict(described).values():
+        for configs in dict(resources).values():
+            entry = dict(configs).get(name)
+            value = entry.get("value") if isinstance(entry, dict) else entry
+            try:
+                values.append(int(value))
+            except (TypeError, ValueError):
+                continue
+    return values
+
+
+def message_size_limit(bootstrap_servers: str | list[str], topics: list[str],
+                       *, client_id: str = "driftline-admin") -> int | None:
+    """The largest record (bytes) the brokers accept for every topic of ``topics``: the least
+    of the brokers' ``message.max.bytes`` and the topics' ``max.message.bytes``; None when
+    they expose neither (some brokers answer with no configs at all)."""
+    admin = KafkaAdminClient(bootstrap_servers=_split_servers(bootstrap_servers),
+                             client_id=client_id, bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS)
+    try:
+        limits: list[int] = []
+        brokers = [str(b.get("broker_id", b.get("node_id")))
+                   for b in admin.describe_cluster().get("brokers", [])]
+        for resource_type, names, key in (
+                (ConfigResourceType.BROKER, brokers, "message.max.bytes"),
+                (ConfigResourceType.TOPIC, topics, "max.message.bytes")):
+            if not names:
+                continue
+            try:
+                described = admin.describe_configs(
+                    [ConfigResource(resource_type, n) for n in names], config_filter="all")
+            except Exception as exc:  # unsupported: the broker does not say
+                log.debug("describe_configs of %s failed: %s", names, exc)
+                continue
+            limits += _config_values(described, key)
+        return min(limits) if limits else None
+    finally:
+        admin.close()
 
 
 def end_offsets(consumer: KafkaConsumer, partitions: list[TopicPartition],

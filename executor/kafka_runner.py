@@ -1,18 +1,21 @@
 """The Kafka executor: consumer group -> detection backend -> sinks -> checkpoint -> commit.
 
-:func:`run_kafka` runs until SIGTERM/SIGINT (or ``stop_event``). Each loop iteration:
+:class:`KafkaExecutor` runs consumer sessions until ``stop_event`` is set
+(:func:`executor.kafka_service.run_kafka`: until SIGTERM/SIGINT). Each loop iteration:
 
 1. poll a micro-batch *k+1* (up to ``batch.max_rows`` records, waiting at most
-   ``batch.max_wait_ms`` to fill it) while the detection backend works on batch *k*;
-2. wait until the backend is done with *k*; capture the checkpoints of the partitions it
-   touched (every ``checkpoint.every_batches`` batches); submit *k+1*
+   ``batch.max_wait_ms`` to fill it; records the client cannot read are skipped past:
+   :mod:`executor.kafka_poll`) while the detection backend works on batch *k*;
+2. commit the offsets of the checkpoints written since the last iteration (never before their
+   checkpoint is durable: :mod:`executor.checkpoint_commits`);
+3. wait until the backend is done with *k*; capture the states of the partitions it touched
+   (every ``checkpoint.every_batches`` batches); submit *k+1*
    (:class:`executor.kafka_batch.BatchProcessor`);
-3. apply *k*'s outcomes (summary, exporter, dead letters, predictions: :mod:`executor.sinks`)
-   and flush the producer (dead letters and predictions are acknowledged);
-4. write the captured checkpoints (in the background), then commit *k*'s offsets -- only
-   now, so every event is processed at least once (the commit is not waited for: a refused
-   one fails the next iteration; the last commit of a session, at shutdown, is waited for);
-5. consumer lag per partition goes to the exporter.
+4. apply *k*'s outcomes (summary, exporter, dead letters, predictions: :mod:`executor.sinks`)
+   and flush the producer (dead letters and predictions are acknowledged; those refused for
+   what they are are dead-lettered or skipped, never retried);
+5. queue the write of the captured states in the background; the batch made progress
+   (``/healthz``); consumer lag per partition goes to the exporter.
 
 Detection runs behind one seam (:class:`executor.detection.DetectionBackend`): in a forked
 child with ``batch.worker_process`` (the default; :mod:`executor.forked_detection`), so that
@@ -20,12 +23,18 @@ it overlaps step 1 -- kafka-python parses records in pure Python, about as costl
 detection -- or in this process (:class:`executor.detection.InProcessDetection`). The loop is
 the same for both.
 
-A failure in any step (broker gone, flush or commit refused, worker dead) tears the consumer
-session down without committing and builds a new one after an exponential backoff (capped at
-``backoff_max_s``; reset after a successful batch); the new session (with a new backend)
-restores each partition from its checkpoint, so detector state and offsets stay consistent.
-The process never exits on a Kafka error. On SIGTERM/SIGINT the current batch is finished,
-every partition checkpointed, offsets committed, and the consumer and producer closed.
+A failure in any step (broker gone, flush or commit refused, worker dead or stuck, a batch
+the pipeline fails on) tears the consumer session down without committing and builds a new
+one after a backoff; the new session (with a new backend) restores each partition from its
+checkpoint, so detector state and offsets stay consistent and outputs are repeated only for
+the batches since the last checkpoint. :class:`executor.failures.FailureTracker` doubles the
+backoff on each repetition of a kind of failure (a poison pill on one partition backs off
+although the others succeed) and finds poison pills: after ``batch.max_retries`` failures at
+the same place, records are detected one at a time, and one that fails alone is dead-lettered
+(``processing_failed``) from then on. A state store refusing checkpoints does not end the
+session: consumption pauses until a retry writes them (``driftline_checkpoint_failing``). The
+process never exits on a Kafka error. On SIGTERM/SIGINT the current batch is finished, every
+partition checkpointed, offsets committed, and the consumer and producer closed.
 """
 
 from __future__ import annotations
@@ -34,29 +43,34 @@ import hashlib
 import json
 import logging
 import multiprocessing
-import signal
-import sys
 import threading
 import time
-from collections.abc import Callable
-from typing import IO, Any
+from typing import Any
 
 from kafka import TopicPartition
 
 from driftline.executor.checkpoint import CheckpointStore
+from driftline.executor.checkpoint_commits import CheckpointCommits
 from driftline.executor.config import RunConfig
-from driftline.executor.consumer_lag import export_lag
+from driftline.executor.consumer_lag import caught_up, export_lag
 from driftline.executor.dead_letter import DeadLetterProducer
-from driftline.executor.decode import EventDecoder
+from driftline.executor.decode import EventDecoder, reference_ranges
 from driftline.executor.detection import DetectionBackend, InProcessDetection, Pipeline
+from driftline.executor.failures import FailureTracker
 from driftline.executor.forked_detection import ForkedDetection
 from driftline.executor.kafka_batch import BatchProcessor
-from driftline.executor.kafka_clients import ensure_output_topics, make_consumer, make_producer
+from driftline.executor.kafka_clients import (
+    ensure_output_topics,
+    make_consumer,
+    make_producer,
+    message_size_limit,
+)
+from driftline.executor.kafka_poll import poll_batch
 from driftline.executor.rebalance import PartitionStates
 from driftline.executor.sinks import OutcomeSinks, PredictionsProducer
-from driftline.executor.summary import RunSummary, format_summary
+from driftline.executor.summary import RunSummary
 
-__all__ = ["BACKOFF_INITIAL_S", "BACKOFF_MAX_S", "KafkaExecutor", "run_kafka"]
+__all__ = ["BACKOFF_INITIAL_S", "BACKOFF_MAX_S", "KafkaExecutor"]
 
 BACKOFF_INITIAL_S = 0.5
 BACKOFF_MAX_S = 30.0
@@ -91,10 +105,14 @@ class KafkaExecutor:
         Partitions and offsets of the current consumer session.
     backend : DetectionBackend or None
         Where detection runs in the current consumer session.
+    failures : FailureTracker
+        Session failures by kind: backoff and poison pills.
+    commits : CheckpointCommits or None
+        Checkpoint writes and commits of the current consumer session.
     backoff_s : float
-        The wait before the next reconnection attempt (reset after a successful batch).
+        The wait before the last reconnection attempt.
     n_sessions, n_session_failures, n_batches : int
-        Consumer sessions started, sessions ended by an error, batches committed.
+        Consumer sessions started, sessions ended by an error, batches completed.
     """
 
     def __init__(self, config: RunConfig, *, model: Any | None = None,
@@ -115,17 +133,24 @@ class KafkaExecutor:
         self.stop_event = stop_event if stop_event is not None else threading.Event()
         self.backoff_initial_s = float(backoff_initial_s)
         self.backoff_max_s = float(backoff_max_s)
-        self.decoder = EventDecoder(self.model.profile.feature_names,
-                                    n_classes=len(self.model.class_names))
+        profile = self.model.profile
+        self.decoder = EventDecoder(
+            profile.feature_names, n_classes=len(self.model.class_names),
+            ranges=reference_ranges(profile, config.metrics.range_tolerance))
         self.store = CheckpointStore(config.checkpoint.dir)
         self.summary = RunSummary()
+        self.failures = FailureTracker(config.batch.max_retries, self.backoff_initial_s,
+                                       self.backoff_max_s)
         self.n_batches = 0
         self.n_sessions = 0
         self.n_session_failures = 0
         self.backoff_s = self.backoff_initial_s
+        self._stage = "connect"
+        self._last_probe = 0.0
         self._template_state: dict[str, Any] | None = None
         self.states: PartitionStates | None = None
         self.backend: DetectionBackend | None = None
+        self.commits: CheckpointCommits | None = None
 
     # -- pipelines ------------------------------------------------------------------------------
 
@@ -175,7 +200,7 @@ class KafkaExecutor:
                                  state=state if state is not None else self._template_state)
 
     def _in_process_backend(self) -> InProcessDetection:
-        return InProcessDetection(self.decoder, self.make_pipeline, self.store)
+        return InProcessDetection(self.decoder, self.make_pipeline)
 
     def _start_backend(self) -> DetectionBackend:
         # A fresh backend per consumer session: whatever a failed session left in the old one
@@ -190,7 +215,9 @@ class KafkaExecutor:
             log.warning("batch.worker_process needs fork(); detecting in this process")
             backend = self._in_process_backend()
         else:
-            backend = ForkedDetection(self._in_process_backend)
+            # a batch taking longer than the poll interval costs the group membership anyway
+            backend = ForkedDetection(self._in_process_backend, answer_timeout_s=max(
+                1.0, self.config.source.max_poll_interval_ms / 1000.0))
         self.backend = backend
         return backend
 
@@ -211,11 +238,12 @@ class KafkaExecutor:
                     self._session()
                 except Exception as exc:
                     self.n_session_failures += 1
-                    log.error("consumer session failed, reconnecting in %.1f s: %s: %s",
-                              self.backoff_s, type(exc).__name__, exc,
+                    self.exporter.session_failed(self._stage)
+                    self.backoff_s = self.failures.failed(self._stage, exc)
+                    log.error("consumer session failed (%s), reconnecting in %.1f s: %s: %s",
+                              self._stage, self.backoff_s, type(exc).__name__, exc,
                               exc_info=log.isEnabledFor(logging.DEBUG))
                     self.stop_event.wait(self.backoff_s)
-                    self.backoff_s = min(self.backoff_s * 2, self.backoff_max_s)
         finally:
             self._stop_backend()
         self.summary.wall_seconds = time.perf_counter() - started
@@ -224,173 +252,163 @@ class KafkaExecutor:
     def _session(self) -> None:
         source = self.config.source
         self.n_sessions += 1
-        producer = make_producer(source.bootstrap_servers, f"{source.client_id}-out")
-        consumer = None
-        states = None
+        self._stage = "connect"
+        producer = make_producer(source.bootstrap_servers, f"{source.client_id}-out",
+                                 max_request_size=self.config.dead_letter.max_record_bytes)
+        consumer = commits = states = None
         clean = False
         try:
             ensure_output_topics(self.config)
             backend = self._start_backend()
             consumer = make_consumer(source)
-            processor, states = self._wire(consumer, producer, backend)
+            processor, states, commits = self._wire(consumer, producer, backend)
             topics = [source.topic] + ([source.labels_topic] if source.labels_topic else [])
             consumer.subscribe(topics, listener=states)
             log.info("consuming %s as group %s", topics, source.group_id)
+            self.exporter.set_ready(True)
             last_lag = 0.0
             while not self.stop_event.is_set():
+                self._stage = "poll"
                 # A forked backend processes the previous batch during this poll.
-                records = self._poll(consumer)
-                # a poll that returned (even empty) means the session is alive: /healthz
-                self.exporter.mark_alive()
-                self._step(processor, states, records)
+                records = self._poll(consumer, commits)
+                self._step(processor, states, commits, records)
+                self._stage = "poll"
                 refresh = time.monotonic() - last_lag > LAG_REFRESH_S
                 export_lag(consumer, states, self.exporter,
                            self.config.source.auto_offset_reset, refresh=refresh)
                 if refresh:
                     last_lag = time.monotonic()
+                if not records and not commits.failing:
+                    self._probe_idle(consumer, states)
             # Graceful stop: finish the last batch; write every partition and commit.
-            self._step(processor, states, {})
-            states.checkpoint(list(states.next_offsets), force=True)
-            backend.sync()  # the checkpoints are written before the commit
-            states.commit(raise_errors=False, timeout_ms=COMMIT_TIMEOUT_MS)
+            self._step(processor, states, commits, {})
+            commits.finish(COMMIT_TIMEOUT_MS)
             clean = True
         finally:
+            self.exporter.set_ready(False)
             if states is not None and not clean:
                 # Nothing of an unfinished batch may reach a checkpoint or a commit.
                 self._stop_backend()
                 states.clear()
+            if commits is not None:
+                commits.close()
             if consumer is not None:
                 consumer.close(autocommit=False, timeout_ms=5_000)
             producer.close(timeout=5)
 
-    def _wire(self, consumer: Any, producer: Any,
-              backend: DetectionBackend) -> tuple[BatchProcessor, PartitionStates]:
+    def _dead_letter_limit(self) -> int:
+        """``dead_letter.max_record_bytes``, lowered to the brokers' limit if they say less."""
         config = self.config
-        dead_letters = (DeadLetterProducer(producer, config.dead_letter.topic_suffix)
+        limit = config.dead_letter.max_record_bytes
+        topics = [f"{t}{config.dead_letter.topic_suffix}"
+                  for t in (config.source.topic, config.source.labels_topic) if t]
+        broker = message_size_limit(config.source.bootstrap_servers, topics,
+                                    client_id=f"{config.source.client_id}-admin")
+        if broker is not None and broker < limit:
+            log.warning("dead_letter.max_record_bytes=%d exceeds what the brokers accept "
+                        "(%d bytes): dead letters are cut to %d bytes", limit, broker, broker)
+            limit = broker
+        return limit
+
+    def _wire(self, consumer: Any, producer: Any, backend: DetectionBackend,
+              ) -> tuple[BatchProcessor, PartitionStates, CheckpointCommits]:
+        config = self.config
+        dead_letters = (DeadLetterProducer(producer, config.dead_letter.topic_suffix,
+                                           max_record_bytes=self._dead_letter_limit())
                         if config.dead_letter.enabled else None)
         predictions = (PredictionsProducer(producer, config.outputs.predictions_topic,
                                            self.model.class_names)
                        if config.outputs.predictions_topic else None)
         processor: BatchProcessor | None = None
+        commits: CheckpointCommits | None = None
 
-        def before_revoke(_: list[TopicPartition]) -> None:
-            if processor is not None:
+        def before_revoke(revoked: list[TopicPartition]) -> None:
+            if processor is not None and commits is not None:
                 processor.finish_in_flight()
                 processor.flush_outputs()
+                commits.write_now(revoked)  # written before the new owner reads them
 
         states = PartitionStates(consumer, self.store, backend, config.source.topic,
                                  config.source.labels_topic, before_revoke=before_revoke,
                                  forget_partition=self.exporter.forget_source)
-        self.states = states
+        commits = CheckpointCommits(self.store, states, backend, metrics=self.exporter,
+                                    backoff_initial_s=self.backoff_initial_s,
+                                    backoff_max_s=self.backoff_max_s)
+        self.states, self.commits = states, commits
         sinks = OutcomeSinks(self.summary, exporter=self.exporter, dead_letters=dead_letters,
                              predictions=predictions)
         processor = BatchProcessor(backend, states, sinks, events_topic=config.source.topic,
                                    labels_topic=config.source.labels_topic,
-                                   n_classes=len(self.model.class_names))
-        return processor, states
+                                   n_classes=len(self.model.class_names),
+                                   poisoned=self.failures.poisoned)
+        return processor, states, commits
 
-    def _poll(self, consumer: Any) -> dict[Any, list[Any]]:
-        max_rows = self.config.batch.max_rows
-        deadline = time.monotonic() + self.config.batch.max_wait_ms / 1000.0
-        timeout_ms = self.config.source.poll_timeout_ms
-        merged: dict[Any, list[Any]] = {}
-        n = 0
-        while n < max_rows and not self.stop_event.is_set():
-            polled = consumer.poll(timeout_ms=timeout_ms, max_records=max_rows - n)
-            if not polled:
-                break
-            for tp, records in polled.items():
-                merged.setdefault(tp, []).extend(records)
-                n += len(records)
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            timeout_ms = 0
-        return merged
+    def _poll(self, consumer: Any, commits: CheckpointCommits) -> dict[Any, list[Any]]:
+        """The next micro-batch; nothing while the state store fails (consumption paused
+        until a retry writes the checkpoints)."""
+        if commits.failing:
+            consumer.pause(*consumer.assignment())
+            if commits.retry_due():
+                self._stage = "checkpoint"
+                commits.retry()
+            if commits.failing:
+                consumer.poll(timeout_ms=self.config.source.poll_timeout_ms)  # stay in the group
+                return {}
+            consumer.resume(*consumer.paused())
+        batch = self.config.batch
+        return poll_batch(consumer, max_rows=1 if self.failures.isolating() else batch.max_rows,
+                          max_wait_ms=batch.max_wait_ms,
+                          poll_timeout_ms=self.config.source.poll_timeout_ms,
+                          stop_event=self.stop_event)
 
     def _step(self, processor: BatchProcessor, states: PartitionStates,
-              records: dict[Any, list[Any]]) -> None:
+              commits: CheckpointCommits, records: dict[Any, list[Any]]) -> None:
         """Finish the batch in flight and start ``records``.
 
         The next batch is submitted as soon as the backend is done with the previous one --
-        before that one's outcomes are applied, its outputs flushed and its offsets committed
-        -- so a forked backend is idle only for the hand-over. The previous batch's checkpoint
-        is captured before the next batch reaches the backend and written only after the flush
-        succeeded (a checkpoint never covers unacknowledged dead letters).
+        before that one's outcomes are applied and its outputs flushed -- so a forked backend
+        is idle only for the hand-over. The previous batch's states are captured before the
+        next batch reaches the backend and written only after the flush succeeded (a
+        checkpoint never covers unacknowledged outputs); their offsets are committed by a
+        later step, once written. While records are detected one at a time (a suspected
+        poison pill) nothing is checkpointed.
         """
+        self._stage = "commit"
         states.raise_commit_failure()
+        commits.commit_written()
+        if commits.failing and records:
+            for tp, polled in records.items():  # read again once checkpoints are written
+                states.consumer.seek(tp, polled[0].offset)
+            records = {}
+        self._stage = "detect"
         waiting = processor.receive()  # the batch in flight is done, its offsets advanced
-        offsets_only = None
+        taken = None
         if waiting:
             self.n_batches += 1
-            if self.n_batches % self.config.checkpoint.every_batches == 0:
-                offsets_only = states.capture()
-            offsets = dict(states.next_offsets)
+            if (self.n_batches % self.config.checkpoint.every_batches == 0
+                    and not self.failures.isolating()):
+                taken = commits.capture()
         if records:
             processor.submit(records)
         if not waiting:
             return
         counts = processor.complete()
+        self._stage = "outputs"
         processor.flush_outputs()
-        if offsets_only is not None:
-            states.write(offsets_only)
-        # Committing before the checkpoint is written is safe: a partition restarts from its
-        # checkpoint's offset, whatever was committed. Not waited for: a failure fails the
-        # next step (and the last commit of a session is synchronous).
-        states.commit_async(offsets)
-        self.backoff_s = self.backoff_initial_s
+        if taken is not None:
+            commits.write(taken)
+        self.failures.succeeded(states.next_offsets)
+        self.exporter.mark_progress()
         if counts is not None:
             log.debug("batch %d: %d records, %d processed, %d dead letters", self.n_batches,
                       counts.n_records, counts.n_processed, sum(counts.dead_letters.values()))
 
-
-def _install_signal_handlers(stop: threading.Event) -> Callable[[], None]:
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-
-    def handler(signum: int, _frame: Any) -> None:
-        log.info("received %s: finishing the current batch", signal.Signals(signum).name)
-        stop.set()
-
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
-
-    def restore() -> None:
-        for s, h in previous.items():
-            signal.signal(s, h)
-
-    return restore
-
-
-def run_kafka(config: RunConfig, *, out: IO[str] | None = None,
-              stop_event: threading.Event | None = None, model: Any | None = None,
-              backoff_initial_s: float = BACKOFF_INITIAL_S,
-              backoff_max_s: float = BACKOFF_MAX_S) -> RunSummary:
-    """Run the Kafka executor until SIGTERM/SIGINT or ``stop_event``; print and return the
-    summary. Serves ``/metrics`` and ``/healthz`` when ``metrics.enabled``."""
-    from driftline.executor.metrics_http import serve
-
-    out = sys.stdout if out is None else out
-    stop = stop_event if stop_event is not None else threading.Event()
-    restore = _install_signal_handlers(stop)
-    executor = KafkaExecutor(config, model=model, stop_event=stop,
-                             backoff_initial_s=backoff_initial_s, backoff_max_s=backoff_max_s)
-    server = None
-    try:
-        if config.metrics.enabled:
-            server = serve(executor.exporter, port=config.metrics.port, host=config.metrics.host,
-                           max_age_seconds=config.metrics.max_age_s)
-            host, port = server.server_address[:2]
-            executor.summary.metrics_url = f"http://{host}:{port}/metrics"
-            print(f"metrics: http://{host}:{port}/metrics  health: http://{host}:{port}/healthz",
-                  file=out, flush=True)
-        summary = executor.run()
-    finally:
-        restore()
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-    print(format_summary(summary, executor.model.profile.feature_names), file=out, flush=True)
-    log.info("executor stopped", extra={"batches": executor.n_batches,
-                                        "sessions": executor.n_sessions,
-                                        "processed": summary.n_processed})
-    return summary
+    def _probe_idle(self, consumer: Any, states: PartitionStates) -> None:
+        """An idle loop is alive while it is caught up (asked every third of
+        ``metrics.max_age_s``, at most every few seconds: a round trip to the brokers)."""
+        interval = min(LAG_REFRESH_S, self.config.metrics.max_age_s / 3.0)
+        if time.monotonic() - self._last_probe < interval:
+            return
+        self._last_probe = time.monotonic()
+        if caught_up(consumer, states):
+            self.exporter.mark_caught_up()

@@ -116,6 +116,7 @@ def run_local(config: RunConfig, *, out: IO[str] | None = None,
             [(r.value, r.key, r.offset, r.timestamp_ms) for r in records],
             periods=[r.period for r in records])])
         sinks.apply(backend.collect())
+        exporter.mark_progress()
 
     try:
         for record in source:

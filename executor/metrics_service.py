@@ -2,9 +2,17 @@
 
 :class:`ServiceMetrics` is the part of :class:`executor.exporter.DriftExporter` that does not
 depend on detectors: throughput and failure counters, the batch latency histogram, the time of
-the last successful batch, the consumer lag per partition, and the liveness behind
-``/healthz``. The alert rules read them for the failure ratio, the stalled pipeline and the
-consumer lag (``ops/prometheus/rules/alerts.yml``).
+the last successful batch, the consumer lag per partition, records skipped past, checkpoint
+and consumer-session failures, data-quality flags, and the liveness and readiness behind
+``/healthz`` and ``/readyz``. The alert rules read them for the failure ratio, the stalled
+pipeline, the consumer lag, failing checkpoints and skipped records
+(``ops/prometheus/rules/alerts.yml``).
+
+Liveness is *progress*: :meth:`ServiceMetrics.healthy` holds while a batch went all the way
+through (:meth:`~ServiceMetrics.mark_progress`: detected, its outputs acknowledged) or the
+consumer was seen connected, assigned and caught up on an idle topic
+(:meth:`~ServiceMetrics.mark_caught_up`) within ``max_age_seconds``. A loop that only polls --
+broker gone, a stuck worker, a loop of failures, a store refusing checkpoints -- is not alive.
 
 Example
 -------
@@ -12,6 +20,11 @@ Example
 >>> metrics = ServiceMetrics(CollectorRegistry(), clock=lambda: 1700000000.0)
 >>> metrics.observe_events(processed=10, failed_by_reason={"decode": 1}, dead_lettered=1)
 >>> metrics.observe_batch_latency(0.02)
+>>> metrics.healthy(60.0)  # detected is not done: the outputs were not acknowledged yet
+False
+>>> metrics.mark_progress()
+>>> metrics.healthy(60.0)
+True
 >>> metrics.set_consumer_lag("events", 0, 5)
 >>> metrics.retain_consumer_lag([])  # partition 0 was revoked: its lag series goes
 >>> page = generate_latest(metrics.registry).decode()
@@ -29,8 +42,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-__all__ = ["DEFAULT_LATENCY_BUCKETS", "ServiceMetrics"]
+__all__ = ["DEFAULT_LATENCY_BUCKETS", "SKIP_REASONS", "ServiceMetrics"]
 
+#: reasons of ``driftline_records_skipped_total``, pre-created at 0
+SKIP_REASONS = ("corrupt_record", "dead_letter_failed")
 DEFAULT_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
@@ -63,8 +78,9 @@ class ServiceMetrics:
         self.registry = r = registry
         self.clock = clock
         self._lock = threading.Lock()
-        self._last_success: float | None = None
-        self._last_alive: float | None = None
+        self._last_progress: float | None = None
+        self._last_caught_up: float | None = None
+        self._ready = False
         self._lag_partitions: set[tuple[str, str]] = set()
         self.events_processed = Counter(
             "driftline_events_processed", "Events decoded, scored and fed to detectors.",
@@ -86,8 +102,30 @@ class ServiceMetrics:
         self.consumer_lag = Gauge(
             "driftline_consumer_lag_messages", "Messages behind the partition's end offset.",
             ["topic", "partition"], registry=r)
+        self.records_skipped = Counter(
+            "driftline_records_skipped", "Records skipped past without being processed or "
+            "dead-lettered with their bytes (unreadable, or the dead letter could not be "
+            "written), by reason.", ["reason"], registry=r)
+        self.checkpoint_failures = Counter(
+            "driftline_checkpoint_failures", "Checkpoint writes the state store refused.",
+            registry=r)
+        self.checkpoint_failing = Gauge(
+            "driftline_checkpoint_failing", "1 while the state store refuses checkpoints: "
+            "offsets are not committed and consumption is paused.", registry=r)
+        self.last_checkpoint_ts = Gauge(
+            "driftline_last_checkpoint_timestamp_seconds",
+            "Unix time of the last checkpoint written (0: none yet).", registry=r)
+        self.session_failures = Counter(
+            "driftline_consumer_session_failures", "Consumer sessions ended by an error, by "
+            "the stage that failed.", ["stage"], registry=r)
+        self.data_quality = Counter(
+            "driftline_data_quality_flags", "Values served with a data-quality flag (e.g. "
+            "out_of_range: outside the reference range), by feature and flag.",
+            ["feature", "flag"], registry=r)
         for reason in failure_reasons:
             self.events_failed.labels(reason=reason)
+        for reason in SKIP_REASONS:
+            self.records_skipped.labels(reason=reason)
         for predictor in predictors:
             self.predictions.labels(predictor=predictor)
 
@@ -109,14 +147,35 @@ class ServiceMetrics:
         self.predictions.labels(predictor="fallback").inc(n_fallback)
 
     def observe_batch_latency(self, seconds: float) -> None:
-        """Record one successful batch of ``seconds`` wall time (also marks health)."""
+        """Record one detected batch of ``seconds`` wall time."""
         if not seconds >= 0:
             raise ValueError(f"seconds must be >= 0, got {seconds}")
         self.batch_latency.observe(seconds)
-        now = self.clock()
-        self.last_success_ts.set(now)
-        with self._lock:
-            self._last_success = now
+        self.last_success_ts.set(self.clock())
+
+    def count_skipped(self, reason: str, n: int = 1) -> None:
+        """Count ``n`` records skipped past for ``reason``."""
+        self.records_skipped.labels(reason=reason).inc(n)
+
+    def observe_quality(self, counts: Mapping[str, Mapping[str, int]]) -> None:
+        """Count data-quality flags, ``{feature: {flag: count}}``."""
+        for feature, flags in counts.items():
+            for flag, n in flags.items():
+                self.data_quality.labels(feature=feature, flag=flag).inc(n)
+
+    def checkpoint_written(self) -> None:
+        """A checkpoint was written: the store works."""
+        self.last_checkpoint_ts.set(self.clock())
+        self.checkpoint_failing.set(0)
+
+    def checkpoint_failed(self) -> None:
+        """The store refused a checkpoint."""
+        self.checkpoint_failures.inc()
+        self.checkpoint_failing.set(1)
+
+    def session_failed(self, stage: str) -> None:
+        """A consumer session ended with an error in ``stage``."""
+        self.session_failures.labels(stage=stage).inc()
 
     def set_consumer_lag(self, topic: str, partition: int, lag: int) -> None:
         """Set the lag (end offset minus committed position) of one partition."""
@@ -134,16 +193,32 @@ class ServiceMetrics:
         for topic, partition in gone:
             self.consumer_lag.remove(topic, partition)
 
-    def mark_alive(self) -> None:
-        """Record that the consuming loop is running although no batch arrived (an idle topic
-        is healthy; a stuck or disconnected loop is not)."""
+    def mark_progress(self) -> None:
+        """Record that a batch went all the way through (detected, outputs acknowledged)."""
         now = self.clock()
         with self._lock:
-            self._last_alive = now
+            self._last_progress = now
+
+    def mark_caught_up(self) -> None:
+        """Record that the consumer is connected, assigned and has read everything there is
+        (an idle topic is healthy)."""
+        now = self.clock()
+        with self._lock:
+            self._last_caught_up = now
 
     def healthy(self, max_age_seconds: float) -> bool:
-        """True when the last successful batch, or the last sign of life of an idle consuming
-        loop (:meth:`mark_alive`), is at most ``max_age_seconds`` old."""
+        """True when the last progress (:meth:`mark_progress`) or the last time the consumer
+        was caught up (:meth:`mark_caught_up`) is at most ``max_age_seconds`` old."""
         with self._lock:
-            seen = [t for t in (self._last_success, self._last_alive) if t is not None]
+            seen = [t for t in (self._last_progress, self._last_caught_up) if t is not None]
         return bool(seen) and self.clock() - max(seen) <= max_age_seconds
+
+    def set_ready(self, ready: bool) -> None:
+        """Set what :meth:`is_ready` answers (the executor: calibrated and in a consumer group)."""
+        with self._lock:
+            self._ready = bool(ready)
+
+    def is_ready(self) -> bool:
+        """Whether the process is ready to do its work (``/readyz``)."""
+        with self._lock:
+            return self._ready

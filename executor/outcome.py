@@ -165,7 +165,8 @@ class PartitionOutcome:
     the records); ``dead_letters`` the records that could not be decoded or that the model
     failed on, with their original bytes; ``result`` the pipeline's result for the decoded
     events (None when none decoded), with ``offsets`` and ``periods`` (when the batch gave
-    periods) following ``result.event_ids``.
+    periods) following ``result.event_ids``; ``quality`` counts data-quality flags of the
+    decoded events as ``{feature: {flag: count}}`` (e.g. ``out_of_range``).
     """
 
     topic: str
@@ -175,3 +176,4 @@ class PartitionOutcome:
     result: BatchResult | None = None
     offsets: list[int] = field(default_factory=list)
     periods: Sequence[str] | None = None
+    quality: dict[str, dict[str, int]] = field(default_factory=dict)

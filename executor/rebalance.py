@@ -4,7 +4,8 @@ Every assigned partition of the events topic gets its own pipeline in the detect
 (:mod:`executor.detection`), so a partition's detectors see its records in order and its state
 can follow the partition to another replica. :class:`PartitionStates` knows which partitions
 are open in the backend, the next offset of each partition, which of them changed since their
-last checkpoint, and asks the backend to capture and write their checkpoints.
+last checkpoint, and asks the backend to capture their states (written, then committed, by
+:class:`executor.checkpoint_commits.CheckpointCommits`).
 
 kafka-python runs rebalance callbacks on the consumer's network thread, where no blocking
 consumer call (commit, end offsets) is allowed and long work would stall heartbeats. So:
@@ -15,14 +16,14 @@ consumer call (commit, end offsets) is allowed and long work would stall heartbe
   beyond the log end -- the topic was recreated -- falls back to ``auto_offset_reset``). The
   pipeline itself is built from that state when the partition's first batch arrives
   (:meth:`PartitionStates.ensure_open`);
-* on **revoke** the batch in flight is finished and its outputs flushed (``before_revoke``),
-  then the partition is checkpointed (written before the callback returns) and dropped. Its
-  offsets were already committed after its last batch, and the new owner seeks to the
-  checkpoint anyway;
+* on **revoke** the batch in flight is finished, its outputs flushed and the partitions
+  checkpointed -- written before the callback returns -- by ``before_revoke``; then they are
+  dropped. Their last offsets may not be committed yet: the new owner seeks to the checkpoint
+  anyway;
 * on **lost** (this member was evicted, another may already own the partition and write its
   checkpoint) the partition is dropped without writing anything;
-* after each batch, :meth:`PartitionStates.capture` and :meth:`PartitionStates.write` checkpoint
-  the partitions the batch touched and :meth:`PartitionStates.commit_async` commits their
+* after each batch, :meth:`PartitionStates.capture` captures the partitions the batch touched
+  and, once their checkpoints are written, :meth:`PartitionStates.commit_async` commits their
   offsets.
 
 Labels topics co-partitioned with the events topic (same partition count, same keys) have
@@ -34,7 +35,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 from kafka import ConsumerRebalanceListener, TopicPartition
 from kafka.structs import OffsetAndMetadata
@@ -42,7 +43,7 @@ from kafka.structs import OffsetAndMetadata
 from driftline.executor.checkpoint import StateStore
 from driftline.executor.detection import CheckpointAt, DetectionBackend, StateMismatchError
 
-__all__ = ["PartitionStates"]
+__all__ = ["Captured", "PartitionStates"]
 
 log = logging.getLogger("driftline.kafka")
 
@@ -50,6 +51,15 @@ log = logging.getLogger("driftline.kafka")
 def _commit_offsets(offsets: dict[TopicPartition, int]) -> dict[TopicPartition, Any]:
     # kafka-python 3 takes OffsetAndMetadata(offset, metadata, leader_epoch).
     return {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in offsets.items()}
+
+
+class Captured(NamedTuple):
+    """What :meth:`PartitionStates.capture` took: events partitions whose states the backend
+    captured (in order: ``backend.captured()`` returns them) and labels partitions whose
+    checkpoints are offsets only."""
+
+    states: list[CheckpointAt]
+    offsets_only: list[CheckpointAt]
 
 
 class PartitionStates(ConsumerRebalanceListener):
@@ -68,8 +78,8 @@ class PartitionStates(ConsumerRebalanceListener):
     labels_topic : str, optional
         Co-partitioned topic of late labels.
     before_revoke : callable, optional
-        Called with the revoked partitions before they are checkpointed (the runner finishes
-        the batch in flight and flushes its outputs there).
+        Called with the revoked partitions before they are dropped (the runner finishes the
+        batch in flight, flushes its outputs and writes their checkpoints there).
     forget_partition : callable, optional
         Called with an events partition that is dropped or re-assigned (the runner drops its
         exporter readings).
@@ -140,17 +150,10 @@ class PartitionStates(ConsumerRebalanceListener):
             try:
                 self.before_revoke(revoked)
             except Exception as exc:
-                # Unflushed outputs: leave the partitions un-checkpointed so they are redone.
-                log.error("flushing outputs before revoke failed, partitions will be "
-                          "re-processed from their last checkpoint: %s", exc)
-                self._forget(revoked)
-                return
-        try:
-            self.checkpoint(revoked, force=True)
-            self.backend.sync()  # written before the new owner reads it
-        except Exception as exc:
-            log.error("checkpoint on revoke failed, the partitions resume from their previous "
-                      "checkpoint: %s", exc)
+                # Unflushed outputs or an unwritten checkpoint: the new owner redoes the
+                # partitions from their last checkpoint (at least once).
+                log.error("finishing the revoked partitions failed, they will be re-processed "
+                          "from their last checkpoint: %s: %s", type(exc).__name__, exc)
         self._forget(revoked)
 
     def on_partitions_lost(self, lost: Iterable[TopicPartition]) -> None:
@@ -197,11 +200,10 @@ class PartitionStates(ConsumerRebalanceListener):
         self.dirty.add(tp)
 
     def capture(self, partitions: Iterable[TopicPartition] | None = None,
-                *, force: bool = False) -> list[CheckpointAt]:
-        """First half of a checkpoint of ``partitions`` (default: those advanced since their
-        last checkpoint; ``force`` also takes clean ones): the backend captures the events
-        partitions' states at their next offsets now; returns the offsets-only (labels topic)
-        checkpoints to :meth:`write` with them."""
+                *, force: bool = False) -> Captured:
+        """Checkpoint ``partitions`` (default: those advanced since their last checkpoint;
+        ``force`` also takes clean ones) at their next offsets: the backend captures the
+        events partitions' states now (``backend.captured()`` returns them)."""
         targets = list(self.dirty if partitions is None else partitions)
         states, offsets_only = [], []
         for tp in targets:
@@ -217,28 +219,17 @@ class PartitionStates(ConsumerRebalanceListener):
             self.dirty.discard(tp)
         if states:
             self.backend.capture(states)
-        return offsets_only
+        return Captured(states, offsets_only)
 
-    def write(self, offsets_only: list[CheckpointAt]) -> None:
-        """Second half: the backend writes what it captured, then ``offsets_only``."""
-        self.backend.write(offsets_only)
-
-    def checkpoint(self, partitions: Iterable[TopicPartition] | None = None,
-                   *, force: bool = False) -> None:
-        """:meth:`capture` and :meth:`write` at once (written in the background: the
-        backend's ``sync`` waits for it)."""
-        self.write(self.capture(partitions, force=force))
-
-    def commit(self, partitions: Iterable[TopicPartition] | None = None,
-               *, raise_errors: bool = False, timeout_ms: int = 10_000) -> bool:
-        """Commit the next offsets of ``partitions`` (default: all known); False on failure
+    def commit(self, offsets: dict[TopicPartition, int], *, raise_errors: bool = False,
+               timeout_ms: int = 10_000) -> bool:
+        """Commit ``offsets`` of the partitions still assigned here and wait; False on failure
         unless ``raise_errors``."""
-        wanted = self.next_offsets if partitions is None else {
-            tp: self.next_offsets[tp] for tp in partitions if tp in self.next_offsets}
+        wanted = {tp: offset for tp, offset in offsets.items() if tp in self.next_offsets}
         if not wanted:
             return True
         try:
-            self.consumer.commit(_commit_offsets(dict(wanted)), timeout_ms=timeout_ms)
+            self.consumer.commit(_commit_offsets(wanted), timeout_ms=timeout_ms)
         except Exception as exc:
             if raise_errors:
                 raise
@@ -247,10 +238,11 @@ class PartitionStates(ConsumerRebalanceListener):
         return True
 
     def commit_async(self, offsets: dict[TopicPartition, int]) -> None:
-        """Send a commit of exactly ``offsets`` without waiting for the broker's answer; a
-        failure is raised by the next :meth:`raise_commit_failure`."""
-        if offsets:
-            self._async_commits.append(self.consumer.commit_async(_commit_offsets(dict(offsets))))
+        """Send a commit of ``offsets`` (of the partitions still assigned here) without waiting
+        for the broker's answer; a failure is raised by the next :meth:`raise_commit_failure`."""
+        wanted = {tp: offset for tp, offset in offsets.items() if tp in self.next_offsets}
+        if wanted:
+            self._async_commits.append(self.consumer.commit_async(_commit_offsets(wanted)))
 
     def raise_commit_failure(self) -> None:
         """Raise the error of the first answered :meth:`commit_async` that failed."""

@@ -6,8 +6,18 @@
 exporter as the partition's (:meth:`executor.exporter.DriftExporter.apply_readings`), dead
 letters to the dead-letter sink (the Kafka topic :class:`executor.dead_letter.
 DeadLetterProducer` or the JSONL file :class:`executor.dead_letter.DeadLetterFile`), and, with
-a predictions topic, one record per event to :class:`PredictionsProducer`. Nothing is flushed
-until :meth:`OutcomeSinks.flush`: the Kafka executor flushes before it checkpoints and commits.
+a predictions topic, one record per event to :class:`PredictionsProducer`; data-quality counts
+to the exporter; records skipped past (:class:`executor.decoded.SkippedRecord`) to the summary,
+``driftline_records_skipped_total`` and, as a marker without bytes, the dead-letter topic.
+Nothing is flushed until :meth:`OutcomeSinks.flush`: the Kafka executor flushes before it
+checkpoints and commits.
+
+An output that fails never stops the stream. A prediction record the producer or the broker
+refuses for what it is becomes a dead letter of its input record (reason
+``output_rejected``, with the original bytes from ``originals``); a dead letter that can never
+be written is skipped past (``dead_letter_failed``: an ERROR log, the metric, the summary).
+A failure that may pass (the broker is away) raises from :meth:`OutcomeSinks.flush`, and the
+executor redoes the batch from its checkpoint.
 
 Predictions records are JSON, keyed by event id::
 
@@ -32,17 +42,33 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
-from driftline.executor.decoded import DeadLetter
+from driftline.executor.dead_letter import is_retriable
+from driftline.executor.decoded import DeadLetter, SkippedRecord
 from driftline.executor.outcome import BatchResult, PartitionOutcome
 from driftline.executor.summary import RunSummary, period_of, periods_of
 
-__all__ = ["BatchCounts", "DeadLetterSink", "OutcomeSinks", "PredictionsProducer"]
+__all__ = ["BatchCounts", "DeadLetterSink", "Originals", "OutcomeSinks", "OutputFailure",
+           "PredictionsProducer"]
 
 log = logging.getLogger("driftline.sinks")
+
+#: ``originals(topic, partition, offset)``: the record's ``(value, key, timestamp_ms)`` as
+#: consumed, or None when it is not known
+Originals = Callable[[str, int, int], tuple[bytes | None, bytes | None, int | None] | None]
+
+
+class OutputFailure(NamedTuple):
+    """An output record of the input record ``topic/partition@offset`` that cannot be
+    written, and why."""
+
+    topic: str
+    partition: int
+    offset: int
+    error: BaseException
 
 
 class DeadLetterSink(Protocol):
@@ -50,7 +76,8 @@ class DeadLetterSink(Protocol):
 
     def send(self, letter: DeadLetter) -> None: ...
 
-    def flush(self, timeout: float | None = None) -> int: ...
+    def flush(self, timeout: float | None = None) -> list[tuple[DeadLetter, BaseException]]:
+        """Wait for the letters sent; return those that can never be written."""
 
 
 @dataclass
@@ -62,6 +89,7 @@ class BatchCounts:
     n_labels: int = 0
     n_processed: int = 0
     dead_letters: Counter[str] = field(default_factory=Counter)
+    skipped: Counter[str] = field(default_factory=Counter)
 
 
 class PredictionsProducer:
@@ -80,42 +108,57 @@ class PredictionsProducer:
         self.producer = producer
         self.topic = topic
         self.class_names = list(class_names)
-        self._futures: list[Any] = []
+        self._futures: list[tuple[Any, str, int, int]] = []
 
-    def send(self, outcome: PartitionOutcome) -> None:
-        """Queue the predictions of ``outcome``'s processed events."""
+    def send(self, outcome: PartitionOutcome) -> list[OutputFailure]:
+        """Queue the predictions of ``outcome``'s processed events; returns those the producer
+        refused at once."""
         result = outcome.result
         if result is None:
-            return
+            return []
+        refused = []
         n_classes = len(self.class_names)
         for i, (event_id, offset) in enumerate(zip(result.event_ids, outcome.offsets,
                                                    strict=True)):
-            predicted = int(result.predicted[i])
-            label = int(result.labels[i])
-            body = {
-                "event_id": event_id, "predicted": predicted,
-                "class": self.class_names[predicted] if 0 <= predicted < n_classes
-                else str(predicted),
-                "fallback": bool(result.used_fallback[i]),
-                "label": None if label < 0 else label,
-                "topic": outcome.topic, "partition": outcome.partition, "offset": offset,
-            }
-            self._futures.append(self.producer.send(
-                self.topic, value=json.dumps(body, separators=(",", ":")).encode(),
-                key=event_id.encode("utf-8")))
+            try:
+                predicted = int(result.predicted[i])
+                label = int(result.labels[i])
+                body = {
+                    "event_id": event_id, "predicted": predicted,
+                    "class": self.class_names[predicted] if 0 <= predicted < n_classes
+                    else str(predicted),
+                    "fallback": bool(result.used_fallback[i]),
+                    "label": None if label < 0 else label,
+                    "topic": outcome.topic, "partition": outcome.partition, "offset": offset,
+                }
+                future = self.producer.send(
+                    self.topic, value=json.dumps(body, separators=(",", ":")).encode(),
+                    key=event_id.encode("utf-8"))
+            except Exception as exc:
+                refused.append(OutputFailure(outcome.topic, outcome.partition, offset, exc))
+                continue
+            self._futures.append((future, outcome.topic, outcome.partition, offset))
+        return refused
 
-    def flush(self, timeout: float | None = 30.0) -> int:
-        """Block until the records sent so far are acknowledged; ``RuntimeError`` if one
-        failed. Returns how many were flushed."""
+    def flush(self, timeout: float | None = 30.0) -> list[OutputFailure]:
+        """Block until the records sent so far are acknowledged; returns those the broker
+        refused for what they are. ``RuntimeError`` if one failed for a reason that may pass
+        (or was not acknowledged in time)."""
         if not self._futures:
-            return 0
+            return []
         futures, self._futures = self._futures, []
         self.producer.flush(timeout=timeout)
-        failed = [f for f in futures if not f.is_done or f.failed()]
-        if failed:
-            raise RuntimeError(f"{len(failed)} prediction records were not written: "
-                               f"{failed[0].exception}")
-        return len(futures)
+        refused = []
+        for future, topic, partition, offset in futures:
+            if not future.is_done:
+                raise RuntimeError(f"the prediction of {topic}/{partition}@{offset} was not "
+                                   "acknowledged")
+            if future.failed():
+                if is_retriable(future.exception):
+                    raise RuntimeError(f"the prediction of {topic}/{partition}@{offset} was "
+                                       f"not written: {future.exception}")
+                refused.append(OutputFailure(topic, partition, offset, future.exception))
+        return refused
 
 
 class OutcomeSinks:
@@ -138,12 +181,18 @@ class OutcomeSinks:
         self.exporter = exporter
         self.dead_letters = dead_letters
         self.predictions = predictions
+        # skip markers sent since the last flush (a refused one is not a second skip)
+        self._markers: list[DeadLetter] = []
 
     def apply(self, outcomes: Iterable[PartitionOutcome],
-              rejected: Iterable[DeadLetter] = ()) -> BatchCounts:
-        """Apply one batch: the partitions' ``outcomes`` and the records ``rejected`` before
-        detection (e.g. invalid labels records)."""
+              rejected: Iterable[DeadLetter] = (), skipped: Iterable[SkippedRecord] = (),
+              originals: Originals | None = None) -> BatchCounts:
+        """Apply one batch: the partitions' ``outcomes``, the records ``rejected`` before
+        detection (e.g. invalid labels records) and those ``skipped`` past unread;
+        ``originals`` gives the bytes of a record whose output is refused."""
         counts = BatchCounts()
+        for record in skipped:
+            self._skip(record.reason, record.where(), record.marker(), counts)
         for letter in rejected:
             self._reject(letter, counts)
         for outcome in outcomes:
@@ -153,6 +202,8 @@ class OutcomeSinks:
                 self._readings(joined, source)
             for letter in outcome.dead_letters:
                 self._reject(letter, counts)
+            if outcome.quality and self.exporter is not None:
+                self.exporter.observe_quality(outcome.quality)
             result = outcome.result
             if result is None:
                 continue
@@ -166,13 +217,21 @@ class OutcomeSinks:
                                    result.used_fallback)
             self._detections(result, dict(zip(result.event_ids, periods, strict=True)))
             if self.predictions is not None:
-                self.predictions.send(outcome)
-        if self.exporter is not None and counts.dead_letters:
+                for failure in self.predictions.send(outcome):
+                    self._output_refused(failure, originals, counts)
+        self._export_counts(counts)
+        return counts
+
+    def _export_counts(self, counts: BatchCounts) -> None:
+        if self.exporter is None:
+            return
+        if counts.dead_letters:
             # Model failures are counted as failed by the pipeline's readings.
             failed = {r: n for r, n in counts.dead_letters.items() if r != "model"}
             self.exporter.observe_events(failed_by_reason=failed,
                                          dead_lettered=sum(counts.dead_letters.values()))
-        return counts
+        for reason, n in counts.skipped.items():
+            self.exporter.count_skipped(reason, n)
 
     def _readings(self, result: BatchResult, source: str) -> None:
         if self.exporter is not None:
@@ -194,10 +253,48 @@ class OutcomeSinks:
                         letter.topic, letter.partition, letter.offset, letter.reason,
                         letter.detail)
 
-    def flush(self, timeout: float | None = 30.0) -> None:
-        """Block until the dead letters and predictions sent so far are acknowledged; raises
-        (``DeadLetterError`` / ``RuntimeError``) if one failed."""
-        if self.dead_letters is not None:
-            self.dead_letters.flush(timeout=timeout)
+    def _skip(self, reason: str, where: str, marker: DeadLetter | None,
+              counts: BatchCounts) -> None:
+        counts.skipped[reason] += 1
+        self.summary.add_skipped(reason, where)
+        if marker is not None and self.dead_letters is not None:
+            self._markers.append(marker)
+            self.dead_letters.send(marker)
+
+    def _output_refused(self, failure: OutputFailure, originals: Originals | None,
+                        counts: BatchCounts) -> None:
+        value = key = timestamp = None
+        original = None if originals is None else originals(
+            failure.topic, failure.partition, failure.offset)
+        if original is not None:
+            value, key, timestamp = original
+        log.error("the prediction of %s/%d@%d was refused, dead-lettering the record: %s: %s",
+                  failure.topic, failure.partition, failure.offset,
+                  type(failure.error).__name__, failure.error)
+        self._reject(DeadLetter("output_rejected", f"prediction record refused: "
+                                f"{type(failure.error).__name__}: {failure.error}"[:500],
+                                value, key, failure.topic, failure.partition, failure.offset,
+                                timestamp), counts)
+
+    def flush(self, timeout: float | None = 30.0, originals: Originals | None = None) -> None:
+        """Block until the predictions and dead letters sent so far are acknowledged. Refused
+        predictions become dead letters (``originals``: their records' bytes), dead letters
+        that cannot be written are skipped past; raises (``DeadLetterError`` /
+        ``RuntimeError``) when a failure may pass."""
+        counts = BatchCounts()
         if self.predictions is not None:
-            self.predictions.flush(timeout=timeout)
+            for failure in self.predictions.flush(timeout=timeout):
+                self._output_refused(failure, originals, counts)
+        if self.dead_letters is not None:
+            markers, self._markers = self._markers, []
+            for letter, error in self.dead_letters.flush(timeout=timeout):
+                where = f"{letter.topic}/{letter.partition}@{letter.offset}"
+                if any(letter is marker for marker in markers):
+                    # the record is skipped already; only the note of it is lost
+                    log.error("the note of the skipped record %s could not be written: %s: %s",
+                              where, type(error).__name__, error)
+                    continue
+                log.error("the dead letter of %s (%s) can never be written, skipping the "
+                          "record: %s: %s", where, letter.reason, type(error).__name__, error)
+                self._skip("dead_letter_failed", where, None, counts)
+        self._export_counts(counts)

@@ -3,8 +3,8 @@
 :class:`RunSummary` accumulates batch results; :func:`format_summary` renders the report that
 ``driftline run`` prints: one line per (stream, column, detector) with the first period of
 detection, the total and the detections per period, then model quality per period, error
-detectors, fallback rate and dead letters. :func:`period_of` names the period of an event the
-source gives no period for (the Kafka executor's).
+detectors, fallback rate, dead letters and records skipped past. :func:`period_of` names the
+period of an event the source gives no period for (the Kafka executor's).
 """
 
 from __future__ import annotations
@@ -19,7 +19,11 @@ import numpy as np
 from driftline.executor.decoded import DeadLetter
 from driftline.executor.outcome import Detection
 
-__all__ = ["PeriodStats", "RunSummary", "format_summary", "period_of", "periods_of"]
+__all__ = ["MAX_SKIPPED_KEPT", "PeriodStats", "RunSummary", "format_summary", "period_of",
+           "periods_of"]
+
+#: how many positions of skipped records a summary keeps
+MAX_SKIPPED_KEPT = 100
 
 
 def period_of(event_id: str) -> str:
@@ -66,6 +70,8 @@ class RunSummary:
     detections: dict[tuple[str, str, str], Counter[str]] = field(
         default_factory=lambda: defaultdict(Counter))
     dead_letters: Counter[str] = field(default_factory=Counter)
+    skipped: Counter[str] = field(default_factory=Counter)
+    skipped_at: list[str] = field(default_factory=list)
     n_processed: int = 0
     wall_seconds: float = 0.0
     setup_seconds: float = 0.0
@@ -98,6 +104,13 @@ class RunSummary:
         for letter in letters:
             self.dead_letters[letter.reason] += 1
 
+    def add_skipped(self, reason: str, where: str) -> None:
+        """Count one record skipped past for ``reason``; ``where`` (``topic/partition@offset``)
+        is kept for the first :data:`MAX_SKIPPED_KEPT` of them."""
+        self.skipped[reason] += 1
+        if len(self.skipped_at) < MAX_SKIPPED_KEPT:
+            self.skipped_at.append(where)
+
     def first_detection(self, stream: str, feature: str, detector: str) -> str | None:
         """The first period (in run order) with a detection, else ``None``."""
         counts = self.detections.get((stream, feature, detector), Counter())
@@ -116,6 +129,8 @@ class RunSummary:
             "periods": {p: vars(s) for p, s in self.periods.items()},
             "detections": {"/".join(k): dict(c) for k, c in self.detections.items()},
             "dead_letters": dict(self.dead_letters),
+            "skipped": dict(self.skipped),
+            "skipped_at": list(self.skipped_at),
         }
 
 
@@ -176,6 +191,11 @@ def format_summary(summary: RunSummary, feature_names: Sequence[str]) -> str:
     n_dead = sum(summary.dead_letters.values())
     reasons = ", ".join(f"{r}={n}" for r, n in sorted(summary.dead_letters.items()))
     lines.append(f"Dead letters: {n_dead}" + (f" ({reasons})" if reasons else ""))
+    if summary.skipped:
+        reasons = ", ".join(f"{r}={n}" for r, n in sorted(summary.skipped.items()))
+        lines.append(f"Records skipped past: {sum(summary.skipped.values())} ({reasons}) at "
+                     + ", ".join(summary.skipped_at[:10])
+                     + (" ..." if sum(summary.skipped.values()) > 10 else ""))
     if summary.metrics_url:
         lines.append(f"Metrics were served at {summary.metrics_url}")
     return "\n".join(lines)

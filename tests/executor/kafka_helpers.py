@@ -1,4 +1,5 @@
-"""Helpers of the Kafka integration tests: configs, producing, consuming, executor processes."""
+"""Helpers of the Kafka integration tests: configs, producing, consuming, executors in a thread
+or as processes."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +46,104 @@ def run_config(tmp: Path, *, bootstrap: str, topic: str, group: str, artifacts_d
         "outputs": {"predictions_topic": predictions_topic},
         "logging": {"level": "INFO", "format": "json"},
     }
+
+
+def executor_config(broker: Any, tmp: Path, artifacts: Path, checkpoints: Path, topic: str,
+                    group: str, **extra: Any) -> Any:
+    """A validated kafka-source :class:`RunConfig` (no metrics server) for a thread executor;
+    ``extra`` goes to :func:`run_config`."""
+    from driftline.configs import build_config
+    from driftline.executor.config import RunConfig
+
+    raw = run_config(tmp, bootstrap=broker.bootstrap_servers, topic=topic, group=group,
+                     artifacts_dir=artifacts, checkpoint_dir=checkpoints, metrics=False, **extra)
+    return build_config(raw, RunConfig)
+
+
+@contextmanager
+def running(config: Any, model: Any, backoff_max_s: float = 2.0, **kwargs: Any) -> Iterator[Any]:
+    """A KafkaExecutor running in a thread; stopped (finishing its batch) on exit."""
+    from driftline.executor.kafka_runner import KafkaExecutor
+
+    stop = threading.Event()
+    executor = KafkaExecutor(config, model=model, stop_event=stop, backoff_initial_s=0.2,
+                             backoff_max_s=backoff_max_s, **kwargs)
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            executor.run()
+        except BaseException as exc:  # surfaced by the test, not swallowed by the thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=target, name=f"executor-{config.source.group_id}")
+    thread.start()
+    try:
+        yield executor
+        assert thread.is_alive() and not errors, errors
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+    assert not thread.is_alive(), "executor did not stop"
+    assert not errors, errors
+
+
+def read_until_idle(bootstrap: str, topic: str, idle_polls: int = 3,
+                    timeout_s: float = 60.0) -> list[Any]:
+    """Every record of ``topic`` (no group), read until ``idle_polls`` polls in a row return
+    nothing -- not until the ListOffsets answer, which Tansu can give behind the log end."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                             auto_offset_reset="earliest", group_id=None,
+                             max_partition_fetch_bytes=8 * 1024 * 1024)
+    try:
+        deadline = time.monotonic() + timeout_s
+        parts = None
+        while not parts and time.monotonic() < deadline:
+            parts = consumer.partitions_for_topic(topic)
+            if not parts:
+                consumer.topics()
+                time.sleep(0.1)
+        if not parts:
+            return []
+        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        out: list[Any] = []
+        idle = 0
+        while idle < idle_polls and time.monotonic() < deadline:
+            polled = consumer.poll(timeout_ms=300)
+            idle = 0 if polled else idle + 1
+            for batch in polled.values():
+                out.extend(batch)
+        return out
+    finally:
+        consumer.close()
+
+
+def committed_offsets(bootstrap: str, group: str, topic: str,
+                      partitions: Iterable[int]) -> dict[int, int | None]:
+    """The offsets ``group`` committed on ``topic``'s ``partitions``."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group,
+                             enable_auto_commit=False)
+    try:
+        return {p: consumer.committed(TopicPartition(topic, p)) for p in partitions}
+    finally:
+        consumer.close()
+
+
+class RawHeaderKey(str):
+    """A record header key that kafka-python writes as the given bytes, UTF-8 or not (it
+    encodes header keys with ``str.encode``; no other way to produce such a record with it)."""
+
+    raw: bytes
+
+    def __new__(cls, raw: bytes) -> RawHeaderKey:
+        key = super().__new__(cls, "raw-header-key")
+        key.raw = raw
+        return key
+
+    def encode(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:
+        return self.raw
 
 
 def write_config(path: Path, config: dict[str, Any]) -> Path:

@@ -1,12 +1,11 @@
 """CheckpointStore: atomic replace, round trip, and corrupt files ignored (cold start);
-CheckpointWriter: background writes in order, failures raised once."""
+CheckpointWriter: background writes in order, a future per group of checkpoints."""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -178,22 +177,35 @@ def test_the_writer_writes_in_order_in_the_background(tmp_path: Path) -> None:
     writer.close()
 
 
-def test_a_failed_write_is_raised_once_before_anything_else_is_queued(tmp_path: Path) -> None:
+def test_each_write_has_a_future_failed_by_its_first_failing_save(tmp_path: Path) -> None:
     store = CheckpointStore(tmp_path)
     writer = CheckpointWriter(store)
     # an illegal topic fails inside the background write, after the first checkpoint of it
-    writer.write([("events", 0, 5, b"{}"), ("../escape", 0, 5, b"{}")])
+    failed = writer.write([("events", 0, 5, b"{}"), ("../escape", 0, 5, b"{}"),
+                           ("events", 1, 5, b"{}")])
+    later = writer.write([("events", 2, 9, b"{}")])
     with pytest.raises(ValueError, match="topic"):
-        writer.wait()
-    writer.wait()  # reported once
-    writer.write([("bad topic", 1, 5, b"{}")])
-    deadline = time.monotonic() + 10
-    while writer._writes and not writer._writes[0].done() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    with pytest.raises(ValueError, match="topic"):
-        writer.write([("events", 2, 9, b"{}")])  # the failure first: nothing queued
-    writer.write([("events", 3, 9, b"{}")])
-    writer.wait()
+        failed.result(timeout=10)
+    assert later.result(timeout=10) is None  # a failed group does not stop the next ones
+    writer.close()
     assert store.load("events", 0) == Checkpoint(5, {})
-    assert store.load("events", 2) is None and store.load("events", 3) == Checkpoint(9, {})
+    assert store.load("events", 1) is None  # after the failure: not attempted
+    assert store.load("events", 2) == Checkpoint(9, {})
+
+
+def test_a_directory_replaced_by_a_file_fails_the_write_and_keeps_nothing_half_written(
+        tmp_path: Path) -> None:
+    directory = tmp_path / "checkpoints"
+    store = CheckpointStore(directory)
+    store.save("events", 0, 10, {"v": 1})
+    directory.rename(tmp_path / "moved")
+    directory.write_text("not a directory")  # what chmod cannot do to root
+    writer = CheckpointWriter(store)
+    with pytest.raises(NotADirectoryError):
+        writer.write([("events", 0, 20, encode_state({"v": 2}))]).result(timeout=10)
+    directory.unlink()
+    (tmp_path / "moved").rename(directory)
+    assert store.load("events", 0) == Checkpoint(10, {"v": 1})
+    writer.write([("events", 0, 20, encode_state({"v": 2}))]).result(timeout=10)
+    assert store.load("events", 0) == Checkpoint(20, {"v": 2})
     writer.close()

@@ -1,15 +1,14 @@
-"""The in-process detection backend: requests in order, outcomes as data, checkpoints."""
+"""The in-process detection backend: requests in order, outcomes as data, captured states."""
 
 from __future__ import annotations
 
 import pickle
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from driftline.executor.checkpoint import CheckpointStore
+from driftline.executor.checkpoint import load_state
 from driftline.executor.decode import DeadLetter, DecodedEvent, EventDecoder, encode_event
 from driftline.executor.detection import (
     CheckpointAt,
@@ -78,9 +77,12 @@ def test_detect_partition_joins_labels_first_and_keeps_original_bytes() -> None:
         for i, o in ((1, 20), (2, 21))]
 
 
-def test_requests_take_effect_in_the_order_they_are_made(tmp_path: Path) -> None:
-    store = CheckpointStore(tmp_path)
-    backend = InProcessDetection(DECODER, Recording, store)
+def captured(backend: InProcessDetection) -> list[tuple[int, int, dict[str, Any]]]:
+    return [(at.partition, at.offset, load_state(payload)) for at, payload in backend.captured()]
+
+
+def test_requests_take_effect_in_the_order_they_are_made() -> None:
+    backend = InProcessDetection(DECODER, Recording)
     backend.open(0)
     backend.submit([PartitionBatch("events", 0, [record("a", 0), record("b", 1)])])
     with pytest.raises(RuntimeError, match="in flight"):
@@ -93,10 +95,9 @@ def test_requests_take_effect_in_the_order_they_are_made(tmp_path: Path) -> None
     assert first.result.event_ids == ["a", "b"] and second.result.event_ids == ["c"]
     with pytest.raises(RuntimeError, match="no batch"):
         backend.collect()
-    backend.write([CheckpointAt("labels", 0, 8)])
-    backend.sync()
-    assert store.load("events", 0) == (2, {"seen": 2})  # captured before "c"
-    assert store.load("labels", 0) == (8, {})
+    assert captured(backend) == [(0, 2, {"seen": 2})]  # captured before "c"
+    with pytest.raises(RuntimeError, match="nothing was captured"):
+        backend.captured()
     assert backend.state(0) == {"seen": 3}
     backend.close()
 
@@ -112,28 +113,36 @@ def test_a_state_that_does_not_fit_is_a_mismatch_and_a_failed_batch_fails_its_co
     backend.wait()  # the failure is the batch's
     with pytest.raises(LookupError, match="no pipeline for partition 7"):
         backend.collect()
-    with pytest.raises(RuntimeError, match="no checkpoint store"):
-        backend.capture([CheckpointAt("events", 0, 1)])
+    with pytest.raises(LookupError, match="no pipeline for partition 3"):
+        backend.capture([CheckpointAt("events", 3, 1)])
     assert backend.state(0) == {"seen": 5}
 
 
-def test_dropping_a_partition_forgets_its_captured_state_and_close_discards(
-        tmp_path: Path) -> None:
-    store = CheckpointStore(tmp_path)
-    backend = InProcessDetection(DECODER, Recording, store)
+def test_dropping_a_partition_forgets_its_captured_state_and_close_discards() -> None:
+    backend = InProcessDetection(DECODER, Recording)
     for partition in (0, 1):
         backend.open(partition)
     backend.capture([CheckpointAt("events", 0, 0), CheckpointAt("events", 1, 0)])
     backend.drop([1])
-    backend.write()
-    backend.sync()
-    assert store.load("events", 0) == (0, {"seen": 0}) and store.load("events", 1) is None
+    assert captured(backend) == [(0, 0, {"seen": 0})]
     backend.submit([PartitionBatch("events", 0, [record("a", 0)])])
     backend.capture([CheckpointAt("events", 0, 1)])
-    backend.close()  # the unfinished batch and the unwritten capture are gone
-    assert store.load("events", 0) == (0, {"seen": 0})
+    backend.close()  # the unfinished batch and the capture not taken are gone
     with pytest.raises(RuntimeError, match="closed"):
         backend.state(0)
+    with pytest.raises(RuntimeError, match="closed"):
+        backend.captured()
+
+
+def test_values_outside_the_reference_range_are_counted_and_served() -> None:
+    decoder = EventDecoder(["x"], n_classes=3, ranges={"x": (0.0, 10.0)})
+    pipeline = Recording(None)
+    outcome = detect_partition(decoder, pipeline, PartitionBatch(
+        "events", 0, [record(f"e{o}", o) for o in (3, 12, 4, 25)]))
+    assert outcome.result.event_ids == ["e3", "e12", "e4", "e25"]
+    assert outcome.quality == {"x": {"out_of_range": 2}}  # 12 and 25
+    clean = detect_partition(decoder, pipeline, PartitionBatch("events", 0, [record("a", 1)]))
+    assert clean.quality == {}
 
 
 def test_packed_records_give_back_every_field_in_order() -> None:

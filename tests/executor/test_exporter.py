@@ -231,6 +231,8 @@ def test_events_predictions_latency_lag() -> None:
     assert value(exporter, "driftline_batch_duration_seconds_sum") == pytest.approx(3.02)
     assert value(exporter, "driftline_consumer_lag_messages", topic="events", partition="2") == 42
     assert value(exporter, "driftline_last_successful_batch_timestamp_seconds") == clock.now
+    assert not exporter.healthy(10.0)  # detected, but the runner did not finish the batch
+    exporter.mark_progress()
     assert exporter.healthy(10.0)
     clock.now += 11.0
     assert not exporter.healthy(10.0)
@@ -287,6 +289,7 @@ def test_http_metrics_and_healthz() -> None:
             urllib.request.urlopen(f"{base}/healthz", timeout=5)
         assert err.value.code == 503
         exporter.observe_batch_latency(0.1)
+        exporter.mark_progress()
         assert urllib.request.urlopen(f"{base}/healthz", timeout=5).status == 200
         body = urllib.request.urlopen(f"{base}/metrics", timeout=5).read().decode()
         assert "driftline_batch_duration_seconds_count 1.0" in body
@@ -295,14 +298,17 @@ def test_http_metrics_and_healthz() -> None:
         server.server_close()
 
 
-def test_idle_consuming_loop_stays_healthy_until_it_stops() -> None:
+def test_idle_consuming_loop_stays_healthy_while_caught_up() -> None:
     clock = FakeClock()
     exporter = DriftExporter(feature_names=[], clock=clock)
     assert not exporter.healthy(30.0)
-    exporter.observe_batch_latency(0.1)
+    exporter.mark_progress()
     clock.now += 60.0
-    assert not exporter.healthy(30.0)  # no batch, no sign of life: stale
-    exporter.mark_alive()  # an empty poll of a live session
+    assert not exporter.healthy(30.0)  # no batch, not seen caught up: stale
+    exporter.mark_caught_up()  # connected, assigned, nothing left to read
     assert exporter.healthy(30.0)
     clock.now += 31.0
     assert not exporter.healthy(30.0)
+    assert not exporter.is_ready()
+    exporter.set_ready(True)
+    assert exporter.is_ready()

@@ -1,4 +1,5 @@
-"""The forked detection backend against the same backend run in this process."""
+"""The forked detection backend against the same backend run in this process; a dead or stuck
+worker is reported, not waited for."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from driftline.executor.checkpoint import CheckpointStore
+from driftline.executor.checkpoint import load_state
 from driftline.executor.decode import EventDecoder
 from driftline.executor.detection import (
     CheckpointAt,
@@ -44,14 +45,13 @@ class Setup:
         self.decoder = EventDecoder(model.profile.feature_names,
                                     n_classes=len(model.class_names))
         self.template = DetectionPipeline(model, config).state_dict()
-        self.store = CheckpointStore(config.checkpoint.dir)
 
     def make_pipeline(self, state: Any) -> DetectionPipeline:
         return DetectionPipeline(self.model, self.config,
                                  state=state if state is not None else self.template)
 
     def in_process(self) -> InProcessDetection:
-        return InProcessDetection(self.decoder, self.make_pipeline, self.store)
+        return InProcessDetection(self.decoder, self.make_pipeline)
 
 
 @pytest.fixture
@@ -101,7 +101,7 @@ def test_forked_outcomes_equal_the_in_process_ones(setup: Any) -> None:
 
 
 def test_a_capture_is_the_state_before_the_next_batch(setup: Any) -> None:
-    made, forked = setup
+    _, forked = setup
     forked.open(3)
     records = _records([1, 2])
     forked.submit([PartitionBatch("events", 3, records[:600])])
@@ -109,13 +109,13 @@ def test_a_capture_is_the_state_before_the_next_batch(setup: Any) -> None:
     after_first = forked.state(3)
     forked.capture([CheckpointAt("events", 3, 600)])
     forked.submit([PartitionBatch("events", 3, records[600:1200])])  # changes it meanwhile
-    forked.write([CheckpointAt("labels", 3, 41)])
+    (at, payload), = forked.captured()  # answered before the batch: no wait for it
+    assert (at.partition, at.offset) == (3, 600)
+    assert load_state(payload) == after_first
     forked.collect()
-    forked.sync()  # the writes happen on the child's checkpoint thread
-    saved = made.store.load("events", 3)
-    assert saved is not None and saved.offset == 600
-    assert saved.state == after_first
-    assert made.store.load("labels", 3) == (41, {})
+    assert forked.state(3) != after_first
+    with pytest.raises(RuntimeError, match="nothing was captured"):
+        forked.captured()
     forked.drop([3])
     with pytest.raises(WorkerError, match="no pipeline for partition 3"):
         forked.state(3)
@@ -170,10 +170,31 @@ def test_a_dead_worker_is_reported_not_waited_for(setup: Any) -> None:
 
 def test_worker_ignores_ctrl_c_and_exits_when_the_executor_is_gone(setup: Any) -> None:
     _, forked = setup
+    forked.open(0)
+    forked.state(0)  # answered: the child serves, its signal handlers are in place
     os.kill(forked.process.pid, signal.SIGINT)
     os.kill(forked.process.pid, signal.SIGTERM)
     time.sleep(0.3)
     assert forked.alive  # the executor decides when its worker stops
     forked._conn.close()  # what the kernel does when the executor is killed
     forked.process.join(10)
+    assert not forked.alive
+
+
+def test_a_stuck_worker_is_reported_after_the_answer_timeout(setup: Any) -> None:
+    made, _ = setup
+    forked = ForkedDetection(made.in_process, answer_timeout_s=1.0)
+    try:
+        forked.open(0)
+        forked.state(0)  # answers in time
+        os.kill(forked.process.pid, signal.SIGSTOP)  # alive, but answering nothing
+        forked.submit([PartitionBatch("events", 0, _records([1])[:10])])
+        started = time.monotonic()
+        with pytest.raises(WorkerError, match="did not answer within 1 s"):
+            forked.wait()
+        assert 0.9 < time.monotonic() - started < 5
+        with pytest.raises(WorkerError, match="stuck"):
+            forked.collect()  # stays failed: the session is rebuilt
+    finally:
+        forked.close()  # kills the stopped child
     assert not forked.alive

@@ -14,17 +14,12 @@ kill -9 -- is covered by test_kafka_executor.py).
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from driftline.configs import build_config
 from driftline.executor.checkpoint import CheckpointStore
-from driftline.executor.config import RunConfig
 from driftline.executor.decode import DeadLetter, EventDecoder, encode_event
 from driftline.executor.kafka_clients import ensure_topic
 from driftline.executor.kafka_runner import KafkaExecutor
@@ -32,9 +27,10 @@ from driftline.executor.replay import insurance_events, replay
 from tests.conftest import TansuBroker
 from tests.executor.kafka_helpers import (
     consume_all,
+    executor_config,
     partition_sizes,
     produce,
-    run_config,
+    running,
     unique,
     wait_until,
 )
@@ -74,40 +70,6 @@ POISON: list[bytes | None] = [
 ]
 
 
-def _config(broker: TansuBroker, tmp: Path, artifacts: Path, checkpoints: Path, topic: str,
-            group: str, **extra: Any) -> RunConfig:
-    raw = run_config(tmp, bootstrap=broker.bootstrap_servers, topic=topic, group=group,
-                     artifacts_dir=artifacts, checkpoint_dir=checkpoints, metrics=False, **extra)
-    return build_config(raw, RunConfig)
-
-
-@contextmanager
-def running(config: RunConfig, model: Any, backoff_max_s: float = 2.0,
-            ) -> Iterator[KafkaExecutor]:
-    """A KafkaExecutor running in a thread; stopped (finishing its batch) on exit."""
-    stop = threading.Event()
-    executor = KafkaExecutor(config, model=model, stop_event=stop, backoff_initial_s=0.2,
-                             backoff_max_s=backoff_max_s)
-    errors: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            executor.run()
-        except BaseException as exc:  # surfaced by the test, not swallowed by the thread
-            errors.append(exc)
-
-    thread = threading.Thread(target=target, name=f"executor-{config.source.group_id}")
-    thread.start()
-    try:
-        yield executor
-        assert thread.is_alive() and not errors, errors
-    finally:
-        stop.set()
-        thread.join(timeout=60)
-    assert not thread.is_alive(), "executor did not stop"
-    assert not errors, errors
-
-
 # worker_process: detection in the forked worker (default) or in the consumer's process
 @pytest.mark.parametrize("worker_process", [True, False], ids=["worker", "single-process"])
 def test_poison_messages_go_to_the_dead_letter_topic_with_headers(
@@ -132,7 +94,7 @@ def test_poison_messages_go_to_the_dead_letter_topic_with_headers(
             expected[offset] = (decoded.reason, value, key)
     assert len(expected) == len(POISON) and len({r for r, _, _ in expected.values()}) >= 15
 
-    config = _config(kafka_broker, tmp_path, artifacts_dir, checkpoint_dir, topic, group,
+    config = executor_config(kafka_broker, tmp_path, artifacts_dir, checkpoint_dir, topic, group,
                      worker_process=worker_process)
     with running(config, kafka_model) as executor:
         dead = consume_all(kafka_broker.bootstrap_servers, f"{topic}.dlt",
@@ -161,7 +123,7 @@ def test_broker_restart_is_survived(
     ensure_topic(broker.bootstrap_servers, topic, 1)
     first = [(f"a-{i}".encode(), encode_event(f"a-{i}", GOOD)) for i in range(300)]
     produce(broker.bootstrap_servers, topic, first)
-    config = _config(broker, tmp_path, artifacts_dir, checkpoint_dir, topic, group)
+    config = executor_config(broker, tmp_path, artifacts_dir, checkpoint_dir, topic, group)
     with running(config, kafka_model) as executor:
         wait_until(lambda: executor.summary.n_processed == 300, 60, "the first 300 events")
         broker.restart(down_seconds=3.0)
@@ -190,7 +152,7 @@ def test_two_executors_split_partitions_and_state_follows_the_partition(
                total=total)
 
     store = CheckpointStore(checkpoint_dir)
-    config = _config(kafka_broker, tmp_path, artifacts_dir, checkpoint_dir, topic, group,
+    config = executor_config(kafka_broker, tmp_path, artifacts_dir, checkpoint_dir, topic, group,
                      predictions_topic=predictions, max_rows=100, worker_process=worker_process)
 
     def checkpointed(sizes: dict[int, int]) -> bool:
@@ -236,7 +198,7 @@ def test_labels_from_a_co_partitioned_topic_are_joined_by_event_id(
            labels="topic", labels_topic=labels, progress=False, total=total)
     sizes = partition_sizes(kafka_broker.bootstrap_servers, topic, total)
     store = CheckpointStore(checkpoint_dir)
-    config = _config(kafka_broker, tmp_path, artifacts_dir, checkpoint_dir, topic, group,
+    config = executor_config(kafka_broker, tmp_path, artifacts_dir, checkpoint_dir, topic, group,
                      labels_topic=labels)
 
     def labelled() -> bool:
@@ -259,7 +221,7 @@ def test_an_executor_started_before_its_broker_retries_with_capped_backoff(
 
     broker = TansuBroker(tansu_binary(), free_port(), tmp_path / "late-broker.log")
     topic, group = unique("late"), unique("group")
-    config = _config(broker, tmp_path, artifacts_dir, checkpoint_dir, topic, group)
+    config = executor_config(broker, tmp_path, artifacts_dir, checkpoint_dir, topic, group)
     try:
         with running(config, kafka_model, backoff_max_s=0.5) as executor:
             wait_until(lambda: executor.n_session_failures >= 3, 120,

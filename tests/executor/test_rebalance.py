@@ -1,5 +1,6 @@
 """PartitionStates (rebalance listener) with a recording consumer and an in-process detection
-backend of counting pipelines, and the batch helpers."""
+backend of counting pipelines, and the batch helpers. (Checkpoint writes and the commits that
+follow them: test_checkpoint_commits.py.)"""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from kafka import TopicPartition
 from kafka.future import Future
 
 from driftline.executor.checkpoint import CheckpointStore
+from driftline.executor.checkpoint_commits import CheckpointCommits
 from driftline.executor.decode import EventDecoder
 from driftline.executor.detection import InProcessDetection
 from driftline.executor.kafka_batch import decode_label
@@ -54,7 +56,7 @@ class CountingPipeline:
 
 def states_with(tmp_path: Path, consumer: RecordingConsumer, **kwargs: Any) -> PartitionStates:
     store = CheckpointStore(tmp_path)
-    backend = InProcessDetection(EventDecoder(["x"]), CountingPipeline, store)
+    backend = InProcessDetection(EventDecoder(["x"]), CountingPipeline)
     return PartitionStates(consumer, store, backend, EVENTS, LABELS, **kwargs)
 
 
@@ -86,27 +88,29 @@ def test_a_checkpoint_that_does_not_fit_starts_cold(tmp_path: Path) -> None:
     assert pipeline(states, 0).seen == 0 and not states.restored[0]
 
 
-def test_advance_checkpoint_commit_and_revoke(tmp_path: Path) -> None:
+def test_advance_capture_commit_and_revoke(tmp_path: Path) -> None:
     consumer = RecordingConsumer()
-    states = states_with(tmp_path, consumer)
+    commits: list[CheckpointCommits] = []
+    states = states_with(tmp_path, consumer,
+                         before_revoke=lambda revoked: commits[0].write_now(revoked))
+    commits.append(CheckpointCommits(states.store, states, states.backend))
     tp = TopicPartition(EVENTS, 0)
     states.on_partitions_assigned([tp])
     pipeline(states, 0).seen = 120
     states.advance(tp, 120)
-    states.checkpoint()
-    states.backend.sync()
+    commits[0].checkpoint()
+    commits[0].commit_written(wait=True)
     assert CheckpointStore(tmp_path).load(EVENTS, 0) == (120, {"seen": 120})
+    assert [offsets for offsets, _ in consumer.async_commits] == [{tp: 120}]
     pipeline(states, 0).seen = 130
-    states.checkpoint()  # only dirty partitions: nothing new is written
-    states.backend.sync()
-    assert CheckpointStore(tmp_path).load(EVENTS, 0) == (120, {"seen": 120})
-    assert states.commit() and consumer.commits == [{tp: 120}]
+    assert states.capture() == ([], [])  # only dirty partitions: nothing new is captured
     pipeline(states, 0).seen = 150
     states.advance(tp, 150)
     states.on_partitions_revoked([tp])
     assert CheckpointStore(tmp_path).load(EVENTS, 0) == (150, {"seen": 150})
     assert states.backend.pipelines == {} and states.next_offsets == {}
-    assert consumer.commits == [{tp: 120}]  # no blocking call inside the listener
+    commits[0].commit_written(wait=True)  # the revoked partition's offsets are not ours
+    assert len(consumer.async_commits) == 1 and consumer.commits == []
 
 
 def test_lost_partitions_are_dropped_without_writing(tmp_path: Path) -> None:
@@ -116,12 +120,12 @@ def test_lost_partitions_are_dropped_without_writing(tmp_path: Path) -> None:
     pipeline(states, 0).seen = 5
     states.advance(tp, 5)
     states.on_partitions_lost([tp])
-    states.backend.sync()
     assert CheckpointStore(tmp_path).load(EVENTS, 0) is None
-    assert states.backend.pipelines == {}
+    assert states.backend.pipelines == {} and states.next_offsets == {}
 
 
-def test_failed_flush_before_revoke_leaves_the_old_checkpoint(tmp_path: Path) -> None:
+def test_failed_flush_before_revoke_leaves_the_old_checkpoint(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     store = CheckpointStore(tmp_path)
     store.save(EVENTS, 0, 100, {"seen": 100})
 
@@ -134,24 +138,29 @@ def test_failed_flush_before_revoke_leaves_the_old_checkpoint(tmp_path: Path) ->
     pipeline(states, 0).seen = 180
     states.advance(tp, 180)
     states.on_partitions_revoked([tp])
-    states.backend.sync()
     assert store.load(EVENTS, 0) == (100, {"seen": 100})
+    assert states.next_offsets == {}
+    assert "re-processed from their last checkpoint: RuntimeError" in caplog.text
 
 
 def test_commit_failure_is_reported_or_raised(tmp_path: Path) -> None:
     states = states_with(tmp_path, RecordingConsumer(fail_commit=True))
-    states.advance(TopicPartition(EVENTS, 0), 3)
-    assert states.commit() is False
+    tp = TopicPartition(EVENTS, 0)
+    states.advance(tp, 3)
+    assert states.commit({tp: 3}) is False
     with pytest.raises(TimeoutError):
-        states.commit(raise_errors=True)
+        states.commit({tp: 3}, raise_errors=True)
+    assert states.commit({TopicPartition(EVENTS, 9): 1})  # not assigned here: nothing sent
 
 
 def test_an_async_commit_failure_is_raised_once_answered(tmp_path: Path) -> None:
     consumer = RecordingConsumer()
     states = states_with(tmp_path, consumer)
     tp = TopicPartition(EVENTS, 0)
+    states.advance(tp, 7)
     states.commit_async({tp: 3})
     states.commit_async({})  # nothing to commit: nothing sent
+    states.commit_async({TopicPartition(EVENTS, 4): 2})  # not assigned here: nothing sent
     states.commit_async({tp: 7})
     assert [offsets for offsets, _ in consumer.async_commits] == [{tp: 3}, {tp: 7}]
     states.raise_commit_failure()  # nothing answered yet
@@ -182,6 +191,7 @@ def test_clear_forgets_everything(tmp_path: Path) -> None:
     (b"", (None, "empty")), (None, (None, "empty")), (b"\xff", (None, "bad_encoding")),
     (b"{", (None, "not_json")), (b"[1]", (None, "not_object")),
     (b'{"event_id": "", "label": 1}', (None, "bad_event_id")),
+    (b'{"event_id": "x\\ud800y", "label": 1}', (None, "bad_event_id")),
     (b'{"event_id": "a", "label": 3}', (None, "bad_label")),
     (b'{"event_id": "a", "label": true}', (None, "bad_label")),
     (b'{"event_id": "a"}', (None, "bad_label")),

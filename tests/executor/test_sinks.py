@@ -1,5 +1,6 @@
 """OutcomeSinks: one batch's outcomes into the summary, the exporter, dead letters and the
-predictions topic."""
+predictions topic; outputs refused for what they are become dead letters (or skips), failures
+that may pass are raised."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import logging
 
 import numpy as np
 import pytest
+from kafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
 
 from driftline.executor.decode import DeadLetter
+from driftline.executor.decoded import SkippedRecord
 from driftline.executor.exporter import DriftExporter
 from driftline.executor.outcome import (
     BatchResult,
@@ -32,29 +35,36 @@ class Future:
 
 
 class Producer:
-    """Records sends; with ``fail`` every record fails."""
+    """Records sends; every record fails with ``fail``."""
 
-    def __init__(self, fail: bool = False) -> None:
+    def __init__(self, fail: Exception | None = None) -> None:
         self.sent: list[tuple[str, bytes, bytes]] = []
         self.fail = fail
 
     def send(self, topic: str, value: bytes, key: bytes) -> Future:
         self.sent.append((topic, value, key))
-        return Future(TimeoutError("not acknowledged") if self.fail else None)
+        return Future(self.fail)
 
     def flush(self, timeout: float | None = None) -> None:
         return None
 
 
 class Letters:
-    def __init__(self) -> None:
+    """A dead-letter sink; letters whose reason is in ``refuse`` can never be written."""
+
+    def __init__(self, refuse: tuple[str, ...] = ()) -> None:
         self.sent: list[DeadLetter] = []
+        self.refuse = refuse
+        self._pending: list[DeadLetter] = []
 
     def send(self, letter: DeadLetter) -> None:
         self.sent.append(letter)
+        self._pending.append(letter)
 
-    def flush(self, timeout: float | None = None) -> int:
-        return len(self.sent)
+    def flush(self, timeout: float | None = None) -> list[tuple[DeadLetter, BaseException]]:
+        pending, self._pending = self._pending, []
+        return [(dl, MessageSizeTooLargeError("refused")) for dl in pending
+                if dl.reason in self.refuse]
 
 
 def letter(reason: str, offset: int) -> DeadLetter:
@@ -124,10 +134,66 @@ def test_without_a_dead_letter_sink_rejects_are_logged_and_counted(
     assert "events/0@9 empty" in caplog.text
 
 
-def test_unacknowledged_predictions_fail_the_flush() -> None:
-    producer = Producer(fail=True)
+def test_predictions_failing_for_a_reason_that_may_pass_fail_the_flush() -> None:
+    producer = Producer(fail=KafkaTimeoutError("broker away"))
     sinks = OutcomeSinks(RunSummary(), predictions=PredictionsProducer(producer, "p", ["a"]))
     sinks.apply([outcome()])
-    with pytest.raises(RuntimeError, match="3 prediction records were not written"):
+    with pytest.raises(RuntimeError, match=r"events/1@4 was not written: .*broker away"):
         sinks.flush()
     sinks.flush()  # the failed ones are not retried: the batch is redone from its checkpoint
+
+
+def originals(topic: str, partition: int, offset: int) -> tuple[bytes, bytes, int]:
+    return f"value {topic}/{partition}@{offset}".encode(), b"key", 1000 + offset
+
+
+def test_predictions_refused_for_what_they_are_dead_letter_their_input_records() -> None:
+    summary, exporter, letters = RunSummary(), DriftExporter(), Letters()
+    producer = Producer(fail=MessageSizeTooLargeError("too large"))
+    sinks = OutcomeSinks(summary, exporter=exporter, dead_letters=letters,
+                         predictions=PredictionsProducer(producer, "p", ["a", "b"]))
+    broken = outcome()
+    broken.result.event_ids[1] = "x\ud800y"  # the producer cannot even encode its key
+    sinks.apply([broken], originals=originals)
+    assert [(d.reason, d.offset, d.value) for d in letters.sent] == [
+        ("model", 7, b"raw"),
+        ("output_rejected", 5, b"value events/1@5")]  # refused at once
+    assert "UnicodeEncodeError" in letters.sent[1].detail
+    sinks.flush(originals=originals)  # the broker refuses the other two
+    assert [(d.reason, d.offset, d.value, d.key, d.timestamp_ms)
+            for d in letters.sent[2:]] == [
+        ("output_rejected", 4, b"value events/1@4", b"key", 1004),
+        ("output_rejected", 6, b"value events/1@6", b"key", 1006)]
+    assert summary.dead_letters == {"model": 1, "output_rejected": 3}
+    assert value(exporter, "driftline_events_dead_lettered_total") == 4
+
+
+def test_skipped_records_and_unwritable_dead_letters_are_counted_once(
+        caplog: pytest.LogCaptureFixture) -> None:
+    summary, exporter = RunSummary(), DriftExporter()
+    letters = Letters(refuse=("not_json", "corrupt_record"))
+    sinks = OutcomeSinks(summary, exporter=exporter, dead_letters=letters)
+    skipped = SkippedRecord("events", 2, 40, "corrupt_record", "header key is not UTF-8")
+    counts = sinks.apply([], rejected=[letter("not_json", 3), letter("empty", 4)],
+                         skipped=[skipped])
+    assert counts.skipped == {"corrupt_record": 1}
+    marker = letters.sent[0]
+    assert (marker.reason, marker.offset, marker.value, marker.key) == (
+        "corrupt_record", 40, None, None)
+    with caplog.at_level(logging.ERROR, logger="driftline.sinks"):
+        sinks.flush()
+    # the refused dead letter is skipped; the refused marker is not a second skip
+    assert summary.skipped == {"corrupt_record": 1, "dead_letter_failed": 1}
+    assert summary.skipped_at == ["events/2@40", "events/0@3"]
+    assert value(exporter, "driftline_records_skipped_total", reason="corrupt_record") == 1
+    assert value(exporter, "driftline_records_skipped_total", reason="dead_letter_failed") == 1
+    assert "events/0@3 (not_json) can never be written" in caplog.text
+
+
+def test_quality_counts_reach_the_exporter() -> None:
+    exporter = DriftExporter()
+    flagged = outcome()
+    flagged.quality = {"age": {"out_of_range": 2}}
+    OutcomeSinks(RunSummary(), exporter=exporter).apply([flagged, flagged])
+    assert value(exporter, "driftline_data_quality_flags_total", feature="age",
+                 flag="out_of_range") == 4
