@@ -123,21 +123,20 @@ def _statistic_path(request: ColumnRequest) -> ColumnCalibration:
                 # a constant reference column: any change is drift, nothing to calibrate
                 thresholds.append(math.inf)
                 continue
-            resample_rng = np.random.default_rng(rng.integers(2**63))
             pinned = cls.reference_params(column)
 
-            def make(threshold: float, column: np.ndarray = column,
-                     resample_rng: np.random.Generator = resample_rng,
-                     pinned: dict[str, Any] = pinned) -> DriftDetector:
-                sample = column[resample_rng.integers(0, len(column), len(column))]
-                return cls(**request.params, **cls.reference_params(sample, fallback=pinned),
-                           **{alarm.name: threshold})
+            def deployment(draw: np.random.Generator, column: np.ndarray = column,
+                           pinned: dict[str, Any] = pinned) -> Callable[[float], DriftDetector]:
+                sample = column[draw.integers(0, len(column), len(column))]
+                own = cls.reference_params(sample, fallback=pinned)
+                return lambda threshold: cls(**request.params, **own,
+                                             **{alarm.name: threshold})
 
             result = calibrate_threshold(
-                make, column, per_column, threshold_bounds=alarm.bounds,
+                lambda h, pinned=pinned: cls(**request.params, **pinned, **{alarm.name: h}),
+                column, per_column, threshold_bounds=alarm.bounds,
                 n_streams=request.n_streams, stream_length=max(100, int(1.5 * per_column)),
-                verify_length=0, max_censored=1.0, max_extensions=0, xtol=1e-4,
-                random_state=rng)
+                verify_length=0, xtol=1e-4, deployment=deployment, random_state=rng)
             thresholds.append(float(result.threshold))
         _CACHE[key] = thresholds
     return ColumnCalibration(alarm.name, list(_CACHE[key]))

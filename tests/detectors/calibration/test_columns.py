@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 
@@ -30,21 +32,23 @@ def test_statistic_path_method_splits_the_target_and_pins_each_stream_to_its_res
     result = calibrate_columns(request)
     assert result.alarm == "threshold" and result.correction is None
     assert len(result.values) == 3 and all(0.0 < t < 2000.0 for t in result.values)
-    # column 1 by hand: the same seeds, streams and double bootstrap
+    # column 1 by hand: the same seeds, streams and double bootstrap (each deployment pinned to
+    # its own resample of the column)
     rng = np.random.default_rng(np.random.SeedSequence(4).spawn(3)[1])
-    resample_rng = np.random.default_rng(rng.integers(2**63))
     column = reference[:, 1]
 
-    def make(threshold: float) -> PageHinkley:
-        sample = column[resample_rng.integers(0, len(column), len(column))]
-        return PageHinkley(delta=0.25, min_instances=10, threshold=threshold,
-                           reference_mean=float(np.mean(sample)),
-                           reference_std=float(np.std(sample, ddof=1)))
+    def pinned(sample: np.ndarray) -> Callable[[float], PageHinkley]:
+        return lambda threshold: PageHinkley(delta=0.25, min_instances=10, threshold=threshold,
+                                             reference_mean=float(np.mean(sample)),
+                                             reference_std=float(np.std(sample, ddof=1)))
 
-    by_hand = calibrate_threshold(make, column, 1500.0, threshold_bounds=(0.0, 2000.0),
-                                  n_streams=45, stream_length=2250, verify_length=0,
-                                  max_censored=1.0, max_extensions=0, xtol=1e-4,
-                                  random_state=rng)
+    def deployment(draw: np.random.Generator) -> Callable[[float], PageHinkley]:
+        return pinned(column[draw.integers(0, len(column), len(column))])
+
+    by_hand = calibrate_threshold(pinned(column), column, 1500.0,
+                                  threshold_bounds=(0.0, 2000.0), n_streams=45,
+                                  stream_length=2250, verify_length=0, xtol=1e-4,
+                                  deployment=deployment, random_state=rng)
     assert result.values[1] == by_hand.threshold
     bank = result.bank(PageHinkley, ["a", "b", "c"], reference, request.params)
     assert bank.correction is None
