@@ -116,8 +116,14 @@ class HorizonChains:
     alarms counts, where pooled run lengths would average their *means*). One set of paths
     serves every threshold.
 
-    A chain whose streams all alarmed before the horizon is *open*: its count so far is scaled
-    to the horizon (``count * H / elapsed``) and :meth:`open_chains` says which to extend.
+    Streams after the first may be shorter than the horizon: a chain is extended (at some
+    threshold ``h``) by a stream of the values it still lacks there, which suffices at every
+    higher threshold too (first passages only grow with the threshold). A chain whose streams
+    are used up before the horizon at ``h`` is *open*: :meth:`open_chains` / :meth:`missing` say
+    which to
+    extend, and by how much. Open chains enter the estimate with the values they covered,
+    ``sum(alarms) / sum(values covered)`` over all chains (a renewal-reward ratio: no ``1 / T``
+    of a single run).
     """
 
     def __init__(self, horizon: int) -> None:
@@ -129,25 +135,31 @@ class HorizonChains:
         elapsed = alarms = 0
         for records in chain:
             passage = records.first_passage(h)
-            if elapsed + passage > self.horizon or passage > records.length:
+            if elapsed + passage > self.horizon:
                 return alarms, self.horizon, False
+            if passage > records.length:  # no alarm in a stream shorter than what is left
+                elapsed += records.length
+                continue
             alarms += 1
             elapsed += passage
-        return alarms, elapsed, True
+        return alarms, elapsed, elapsed < self.horizon
 
     def rate(self, h: float) -> tuple[float, int]:
         """``(expected false alarms per value over the horizon, alarms counted)`` at ``h``."""
-        total = 0.0
-        alarms = 0
+        alarms = covered = 0
         for chain in self.chains:
-            n, elapsed, is_open = self.count(chain, h)
+            n, elapsed, _ = self.count(chain, h)
             alarms += n
-            total += n * self.horizon / elapsed if is_open and elapsed else n
-        return total / (len(self.chains) * self.horizon), alarms
+            covered += elapsed
+        return alarms / covered, alarms
 
     def open_chains(self, h: float) -> list[int]:
         """Chains whose streams are used up before the horizon at threshold ``h``."""
         return [i for i, chain in enumerate(self.chains) if self.count(chain, h)[2]]
+
+    def missing(self, i: int, h: float) -> int:
+        """Values chain ``i`` still lacks to cover the horizon at threshold ``h``."""
+        return self.horizon - self.count(self.chains[i], h)[1]
 
 
 def false_alarms(factory: Callable[[], BatchDetector], values: np.ndarray,

@@ -73,7 +73,8 @@ from driftline.detectors.calibration.run_length import (
 )
 from driftline.detectors.page_hinkley import PageHinkley
 
-__all__ = ["CalibrationResult", "calibrate_bank", "calibrate_page_hinkley", "calibrate_threshold"]
+__all__ = ["CalibrationResult", "Deployments", "calibrate_bank", "calibrate_page_hinkley",
+           "calibrate_threshold"]
 
 
 @dataclass(frozen=True)
@@ -103,10 +104,50 @@ class CalibrationResult:
 Factory = Callable[[float], DriftDetector]
 
 
-def _stream_records(make: Factory, high: float, values: np.ndarray) -> FirstPassages:
-    records = FirstPassages()
-    records.extend(statistic_path(make(high), values))
-    return records
+class Deployments:
+    """Statistic paths of simulated deployments, chained over a horizon
+    (:class:`detectors.calibration.run_length.HorizonChains`) and extended on demand.
+
+    Each deployment starts with one stream of ``horizon`` values through
+    ``factories[i](high)``. :meth:`extend_open` gives the deployments still short of the horizon
+    at a threshold more values: the last stream's detector continues its path while it has not
+    alarmed, otherwise a fresh detector starts a new stream, about twice the deployment's mean
+    run length so far (a stream is used only up to its first alarm).
+    """
+
+    def __init__(self, factories: list[Factory], high: float, horizon: int,
+                 draw: Callable[[int], np.ndarray]) -> None:
+        self.factories, self.high, self.draw = factories, high, draw
+        self.chains = HorizonChains(horizon)
+        self.detectors = [[make(high)] for make in factories]
+        self.chains.chains = [[self._records(dets[0], horizon)] for dets in self.detectors]
+
+    def _records(self, detector: DriftDetector, size: int) -> FirstPassages:
+        records = FirstPassages()
+        records.extend(statistic_path(detector, self.draw(size)))
+        return records
+
+    def extend_open(self, h: float) -> bool:
+        """Extend the deployments open at ``h``; whether there were any."""
+        pending = self.chains.open_chains(h)
+        for i in pending:
+            chain, detectors = self.chains.chains[i], self.detectors[i]
+            missing = self.chains.missing(i, h)
+            last = chain[-1]
+            if last.first_passage(h) > last.length:  # still running without an alarm
+                last.extend(statistic_path(detectors[-1], self.draw(min(missing,
+                                                                         last.length))))
+                continue
+            alarms, elapsed, _ = self.chains.count(chain, h)
+            detectors.append(self.factories[i](self.high))
+            size = min(missing, max(64, 2 * elapsed // max(alarms, 1)))
+            chain.append(self._records(detectors[-1], size))
+        return bool(pending)
+
+    @property
+    def samples(self) -> int:
+        """Values simulated so far."""
+        return sum(r.length for chain in self.chains.chains for r in chain)
 
 
 def calibrate_threshold(
@@ -176,13 +217,13 @@ def calibrate_threshold(
     assert tol is not None
     rng = np.random.default_rng(random_state)
 
-    def draw() -> np.ndarray:
-        return moving_block_bootstrap(ref, length, block_size, rng)
+    def draw(size: int = length) -> np.ndarray:
+        return moving_block_bootstrap(ref, size, block_size, rng)
 
     factories = [make_detector if deployment is None else deployment(rng)
                  for _ in range(n_streams)]
-    chains = HorizonChains(length)
-    chains.chains = [[_stream_records(make, high, draw())] for make in factories]
+    simulated = Deployments(factories, high, length, draw)
+    chains = simulated.chains
     goal = 1.0 / target
 
     def solve() -> float:
@@ -196,10 +237,8 @@ def calibrate_threshold(
         return bisect(lambda h: chains.rate(h)[0] <= goal, high, low, xtol=tol * (high - low))
 
     hi = solve()
-    # deployments whose streams all alarmed before the horizon get one more stream
-    while pending := chains.open_chains(hi):
-        for i in pending:
-            chains.chains[i].append(_stream_records(factories[i], high, draw()))
+    # deployments whose streams all alarmed before the horizon get more values
+    while simulated.extend_open(hi):
         hi = solve()
     rate, n_alarms = chains.rate(hi)
     if n_alarms < 30:
@@ -219,7 +258,7 @@ def calibrate_threshold(
         threshold=hi, target_arl0=target,
         estimated_arl0=1.0 / rate if rate > 0 else math.inf, n_alarms=n_alarms,
         n_streams=n_streams, n_censored=n_silent, stream_length=length,
-        samples_simulated=sum(r.length for chain in chains.chains for r in chain),
+        samples_simulated=simulated.samples,
         verify_samples=verify, verify_alarms=verify_alarms,
         measured_false_alarm_rate=verify_alarms / verify if verify else math.nan,
         measured_arl0=(verify / verify_alarms if verify_alarms else math.inf) if verify

@@ -56,9 +56,11 @@ def test_calibrated_false_alarm_rate_skewed() -> None:
     rng = np.random.default_rng(200)
     result = _check_false_alarm_rate(rng.exponential(size=20_000),
                                      rng.exponential(size=1_000_000), 0.25, 2)
-    # sigma re-estimated from 30 skewed values after each restart gives a long-tailed run
-    # length: deployments chain up to many streams (more than the ~4 of exponential runs)
-    assert result.samples_simulated > 3 * result.n_streams * result.stream_length
+    # each deployment covers the horizon (3 x ARL0): ~3 alarms chained per deployment, and
+    # sigma re-estimated from 30 skewed values after each restart gives long-tailed run lengths,
+    # so some deployments see none
+    assert result.samples_simulated >= result.n_streams * result.stream_length
+    assert result.n_alarms > 2 * result.n_streams
     assert result.n_censored >= 1
 
 
