@@ -85,3 +85,43 @@ def test_a_detector_whose_method_calibrates_no_columns_is_refused() -> None:
     with pytest.raises(ValueError, match="n_ref >= 2"):
         calibrate_columns(ColumnRequest(PageHinkley, np.zeros(10), 100.0, {}, n_streams=2,
                                         seed=0))
+
+
+def test_every_declared_method_is_registered() -> None:
+    from driftline.detectors import REGISTRY, detector_class
+
+    for name in REGISTRY:
+        alarm = detector_class(name).alarm
+        assert all(method in METHODS for method in alarm.methods), (name, alarm.methods)
+
+
+def test_the_method_option_picks_a_declared_alternative() -> None:
+    from driftline.detectors.calibration.cusum import CusumModel
+
+    reference = np.random.default_rng(5).normal(size=(3000, 2))
+    params = {"delta": 0.5}
+    result = calibrate_columns(ColumnRequest(
+        PageHinkley, reference, 1e9, params, n_streams=10, seed=0,
+        options={"method": "cusum", "law": "normal", "reference_uncertainty": False}))
+    # each column at k * target (Bonferroni), the normal form of Siegmund's approximation
+    assert result.values == pytest.approx([CusumModel(0.5).threshold(2e9)] * 2)
+    uncertain = calibrate_columns(ColumnRequest(
+        PageHinkley, reference, 1e9, params, n_streams=10, seed=0,
+        options={"method": "cusum", "law": "normal"}))
+    assert all(u > v for u, v in zip(uncertain.values, result.values, strict=True))
+    with pytest.raises(ValueError, match="does not declare"):
+        calibrate_columns(ColumnRequest(PageHinkley, reference, 1e4, params, n_streams=10,
+                                        seed=0, options={"method": "ks_tail"}))
+    # the simulation method refuses a budget-sized target instead of running for days
+    with pytest.raises(ValueError, match="cusum"):
+        calibrate_columns(ColumnRequest(PageHinkley, reference, 1e9, params, n_streams=40,
+                                        seed=0))
+
+
+def test_ks_tail_method_gives_a_corrected_bank_far_more_sensitive_than_the_bound() -> None:
+    reference = np.random.default_rng(6).normal(size=(1500, 2))
+    tail = calibrate_columns(ColumnRequest(IncrementalKS, reference, 1e8, {"window_size": 200},
+                                           n_streams=2, seed=0, options={"method": "ks_tail"}))
+    bound = calibrate_columns(ColumnRequest(IncrementalKS, reference, 1e8,
+                                            {"window_size": 200}, n_streams=2, seed=0))
+    assert tail.correction == "bonferroni" and tail.values[0] > 10 * bound.values[0]
