@@ -6,13 +6,13 @@ most one alarm per ``target_arl0`` steps (a renewal count on the simulated paths
 :func:`detectors.calibration.bisection.bisect` over the sorted values). Used by
 :meth:`detectors.nm_ddm.NMDDM.calibrate`.
 
-Targets beyond simulation (fewer than :data:`MIN_ALARMS` alarms allowed over at most
-``max_steps`` simulated steps, e.g. the 10^8-10^10 rows of a budget in time) use a fitted null
-tail: the renewal ARL0 at thresholds where the simulation still counts ``MIN_ALARMS`` to
-``100 * MIN_ALARMS`` alarms (at most one per 10 windows, so that the refill of the window after
-each alarm does not cap them), over the values at risk, fitted as ``log ARL0 = a + b t + c log
-t`` (the biased MMD^2 is close to a weighted chi-square, whose tail has that form) and
-extrapolated (:func:`detectors.calibration.tail.fit_log_arl`).
+Targets beyond simulation (the steps asked for exceed ``max_steps``, and fewer than
+:data:`MIN_ALARMS` alarms are allowed over ``max_steps`` steps, e.g. the 10^8-10^10 rows of a
+budget in time) use a fitted null tail: the renewal ARL0 at thresholds where the simulation
+still counts ``MIN_ALARMS`` to ``100 * MIN_ALARMS`` alarms (at most one per 10 windows, so that
+the refill of the window after each alarm does not cap them), over the values at risk, fitted
+as ``log ARL0 = a + b t + c log t`` (the biased MMD^2 is close to a weighted chi-square, whose
+tail has that form) and extrapolated (:func:`detectors.calibration.tail.fit_log_arl`).
 """
 
 from __future__ import annotations
@@ -74,7 +74,9 @@ def calibrate_mmd_null(
     ``c = n_hold / n`` and ``e`` a bootstrap mean of ``n`` held-out rows minus ``mu_hold``.
     At most ``max_steps`` steps are simulated (module docstring: the fitted tail beyond).
     """
-    n_steps = min(n_steps, MAX_STEPS if max_steps is None else max_steps)
+    limit = MAX_STEPS if max_steps is None else max_steps
+    capped = n_steps > limit
+    n_steps = min(n_steps, limit)
     n_hold = len(hold_features)
     hold_mean = hold_features.mean(axis=0)
     shrink = n_hold / (n_hold + n_embed)
@@ -107,7 +109,7 @@ def calibrate_mmd_null(
         return float(values[int(lo)])
 
     allowed = int(total / target_arl0)
-    if allowed >= MIN_ALARMS:
+    if allowed >= MIN_ALARMS or not capped:
         return at_most(allowed), values[::stride].copy()
     # rungs where alarms are rare against the window's refill after each one (at least 10
     # windows apart), their run lengths counted over the values at risk (the refills left out)
