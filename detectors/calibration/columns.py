@@ -10,8 +10,10 @@ from which :meth:`ColumnCalibration.bank` builds the bank:
   :func:`detectors.calibration.threshold.calibrate_threshold`. Production compares against a
   *fixed* reference whose moments are themselves estimates, so every simulated stream's detector
   takes its reference parameters (:meth:`detectors.base.DriftDetector.reference_params`) from its
-  own bootstrap resample of the column (a double bootstrap); without that, thresholds come out
-  too low. A constant column gets an infinite threshold.
+  own bootstrap resample of the column (a double bootstrap: one resample per simulated
+  deployment, whose false alarms over the horizon are counted, so that the expected *rate* over
+  resamples meets the target); without that, thresholds come out too low. A constant column
+  gets an infinite threshold.
 * ``"tail_extrapolation"`` (the same detectors, ARL0s beyond simulation): the same double
   bootstrap, simulated up to ``simulated_arl0`` (option, default 20,000) and extrapolated along
   the fitted tail (:func:`detectors.calibration.tail.extrapolate_threshold`).

@@ -14,8 +14,9 @@ the expected overshoot of a normal random walk over each of the two boundaries. 
 increments ``theta = 2 mu / s^2`` and the formula is the textbook one (the *normal form*); for
 other data ``theta`` is the root of the empirical cumulant generating function of the
 standardised reference sample (:class:`StandardisedLaw`), which carries its skewness and tails
-into the exponent, the part that dominates at large ARL0; the overshoot term stays the normal
-one (see docs/calibration.md for the measured error on skewed and binary data). The two sides of
+into the exponent, the part that dominates at large ARL0; the overshoot term is the normal one
+unless fitted by simulation (:mod:`detectors.calibration.cusum_overshoot`: needed on skewed and
+binary data, docs/calibration.md). The two sides of
 a two-sided test combine as competing risks: ``1 / ARL = 1 / ARL_up + 1 / ARL_down``.
 
 Reference uncertainty: the pinned mean and standard deviation are estimates from ``n`` reference

@@ -10,9 +10,10 @@ standard deviations for normal steps). Measured: 0.12 to 1.5 times the target AR
 :func:`fit_overshoot` therefore simulates each side's one-sided CUSUM on streams bootstrapped from
 the standardised reference, at thresholds where run lengths are short (mean run lengths up to
 ``simulated_arl0``, a second or less), and fits the overshoot so that Siegmund's formula with the
-exact ``theta`` matches the censoring-aware ARL estimates there (weighted by their alarm counts,
-in ``log ARL``). The fitted formula is then used at any target: tail extrapolation with the slope
-known exactly. Its relative error is about ``1 / sqrt(alarms)`` of the fit, constant in ``h``.
+exact ``theta`` matches the regenerative ARL estimates there (:class:`Excursions`, weighted by
+their crossing counts, in ``log ARL``). The fitted formula is then used at any target: tail
+extrapolation with the slope known exactly. Its relative error is about ``1 / sqrt(crossings)``
+of the fit, constant in ``h``.
 
 Examples
 --------
