@@ -43,7 +43,10 @@ class AlarmParameter:
         The warning-level argument, kept on the sensitive side of the alarm value (``None``
         for detectors without a warning level).
     method
-        Calibration method (a name in :data:`detectors.calibration.METHODS`).
+        Default calibration method (a name in :data:`detectors.calibration.METHODS`).
+    methods
+        Further calibration methods the detector supports (e.g. a closed form or a tail
+        extrapolation for ARL0s too large to simulate); a caller picks one by name.
     iterations, alarms
         Budget of the ``"fresh_streams"`` method: bisection steps, and alarms expected at the
         target over the calibration streams (the measured rate is good to ~1/sqrt of it).
@@ -55,6 +58,7 @@ class AlarmParameter:
     log_scale: bool = False
     warning: str | None = None
     method: str = "statistic_path"
+    methods: tuple[str, ...] = ()
     iterations: int = 20
     alarms: int = 30
 

@@ -47,6 +47,7 @@ from driftline.detectors._kernels.protocol import Counters
 from driftline.detectors._kernels.scheduler import Hits
 from driftline.detectors.bank_base import FeatureBankBase, hit_pairs
 from driftline.detectors.base import DriftDetector, check_bool, check_probability
+from driftline.detectors.effect_gate import EffectGate
 from driftline.detectors.multiple_testing import CORRECTIONS, correct
 
 __all__ = ["DetectorBank", "check_correction"]
@@ -79,6 +80,12 @@ class DetectorBank(FeatureBankBase):
         Family level of the correction (unused without ``correction``).
     reset_on_drift : bool
         With a correction: reset a feature's detector when it is detected.
+    min_effect : float, sequence or None
+        Report a detection only when the feature's effect size over its last ``effect_window``
+        values reaches it (:mod:`detectors.effect_gate`); one value or one per feature.
+    effect_window : int or None
+        Values the effect size is measured on; set (or ``min_effect`` set, default 1000), the
+        statistics export ``effect_size`` and ``suppressed_detections`` per feature.
     """
 
     name = "detector_bank"
@@ -92,6 +99,8 @@ class DetectorBank(FeatureBankBase):
         correction: str | None = None,
         alpha: float = 0.05,
         reset_on_drift: bool = True,
+        min_effect: Any = None,
+        effect_window: int | None = None,
     ) -> None:
         super().__init__(feature_names)
         if (detectors is None) == (factory is None):
@@ -125,6 +134,15 @@ class DetectorBank(FeatureBankBase):
                     )
         self._drift = np.array([det.drift_detected for det in built], dtype=bool)
         self._adjusted = np.ones(self.n_features)
+        self._effect: EffectGate | None = None
+        if min_effect is not None or effect_window is not None:
+            self._effect = EffectGate(self.n_features, min_effect, effect_window or 1000)
+            for det in distinct:
+                if type(det).effect_name is None:
+                    raise ValueError(f"min_effect / effect_window need detectors with an effect "
+                                     f"size; {type(det).__name__} declares none")
+                det.effect_size(np.zeros(1))  # raises if the parameters cannot give one
+        self._effect_of = built  # a detector with each feature's parameters (reference)
         self._use_kernel(built, distinct)
         if self._kernel is None:
             # each feature's detector runs on its own: a detector given for several features
@@ -193,10 +211,20 @@ class DetectorBank(FeatureBankBase):
         if len(arr) == 0:
             return np.empty((0, 2), dtype=np.int64)
         if self._kernel is not None:
-            return self._update_kernel(arr)
-        if self.correction is None:
-            return self._update_independent(arr)
-        return self._update_corrected(arr)
+            hits = self._update_kernel(arr)
+        elif self.correction is None:
+            hits = self._update_independent(arr)
+        else:
+            hits = self._update_corrected(arr)
+        if self._effect is None:
+            return hits
+        kept = self._effect.filter(hits, arr, self._effect_of)
+        last = len(arr) - 1
+        reported = set(kept[kept[:, 0] == last, 1].tolist())
+        for j in hits[hits[:, 0] == last, 1].tolist():
+            self._drift[j] = j in reported
+        self._effect.observe(arr)
+        return kept
 
     def _update_kernel(self, arr: np.ndarray) -> np.ndarray:
         assert self._kernel is not None
@@ -271,6 +299,9 @@ class DetectorBank(FeatureBankBase):
         out["drift"] = self._drift.astype(np.float64)
         if self.correction is not None:
             out["adjusted_p_value"] = self._adjusted.copy()
+        if self._effect is not None:
+            out["effect_size"] = self._effect.effect_sizes(self._effect_of)
+            out["suppressed_detections"] = self._effect.suppressed.astype(np.float64)
         return out
 
     # -- state --------------------------------------------------------------------------------
@@ -284,6 +315,8 @@ class DetectorBank(FeatureBankBase):
                 det.reset()
         self._drift[:] = False
         self._adjusted[:] = 1.0
+        if self._effect is not None:
+            self._effect.reset()
 
     def _detector_states(self) -> list[dict[str, Any]]:
         if self._kernel is None:
@@ -298,7 +331,7 @@ class DetectorBank(FeatureBankBase):
                  "state": states[j]} for j in range(self.n_features)]
 
     def state_dict(self) -> dict[str, Any]:
-        return {
+        state = {
             "bank": self.name,
             "feature_names": list(self.feature_names),
             "correction": self.correction,
@@ -308,12 +341,18 @@ class DetectorBank(FeatureBankBase):
             "adjusted_p_value": self._adjusted.tolist(),
             "detectors": self._detector_states(),
         }
+        if self._effect is not None:
+            state["effect"] = self._effect.state_dict()
+        return state
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         for key in ("bank", "feature_names", "correction", "alpha", "reset_on_drift"):
             mine = self.name if key == "bank" else getattr(self, key)
             if state.get(key) != mine:
                 raise ValueError(f"state_dict {key}={state.get(key)!r} differs from {mine!r}")
+        if (self._effect is None) != ("effect" not in state):
+            raise ValueError("state_dict and bank differ in effect-size tracking (min_effect / "
+                             "effect_window)")
         saved = state["detectors"]
         if len(saved) != self.n_features:
             raise ValueError("state_dict holds a different number of detectors")
@@ -328,5 +367,7 @@ class DetectorBank(FeatureBankBase):
                     raise ValueError(f"state_dict parameters of feature "
                                      f"{self.feature_names[j]!r} differ from this bank's")
             self._load_detector_states(saved)
+        if self._effect is not None:
+            self._effect.load_state_dict(state["effect"])
         self._drift = np.array(state["drift"], dtype=bool)
         self._adjusted = np.array(state["adjusted_p_value"], dtype=np.float64)

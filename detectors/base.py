@@ -20,7 +20,10 @@ protocol test ``tests/detectors/test_protocol.py``):
   selects one by name);
 * ``needs_reference`` — whether the constructor takes a ``reference`` sample;
 * ``test_params`` — parameter sets the protocol test runs (each one exercises a path);
-* ``kernel`` — an optional vectorised :class:`detectors._kernels.protocol.Kernel`.
+* ``kernel`` — an optional vectorised :class:`detectors._kernels.protocol.Kernel`;
+* ``effect_name`` — what :meth:`DriftDetector.effect_size` measures (``None``: no effect size),
+  the practical size of a change that banks can require before reporting it
+  (:mod:`detectors.effect_gate`).
 
 Examples
 --------
@@ -176,6 +179,7 @@ class DriftDetector(abc.ABC):
     needs_reference: ClassVar[bool] = False
     test_params: ClassVar[tuple[dict[str, Any], ...]] = ({},)
     kernel: ClassVar[Kernel | None] = None
+    effect_name: ClassVar[str | None] = None
 
     def __init__(self, on_nonfinite: str = "raise") -> None:
         self.on_nonfinite = check_choice("on_nonfinite", on_nonfinite, NONFINITE_POLICIES)
@@ -220,6 +224,11 @@ class DriftDetector(abc.ABC):
         detector needs one, nothing otherwise.
         """
         return {"reference": reference} if cls.needs_reference else {}
+
+    def effect_size(self, window: np.ndarray) -> float:
+        """The practical size (``effect_name``) of the change ``window``, the feature's most
+        recent values, shows against this detector's reference."""
+        raise NotImplementedError(f"{type(self).__name__} declares no effect size")
 
     @classmethod
     def with_alarm(cls, params: Mapping[str, Any], value: float) -> dict[str, Any]:

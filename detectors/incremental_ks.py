@@ -85,12 +85,13 @@ class IncrementalKS(DriftDetector):
 
     name = "incremental_ks"
     alarm = AlarmParameter("alpha", fewer_alarms="lower", bounds=(-12.0, math.log10(0.5)),
-                           log_scale=True, method="ks_family")
+                           log_scale=True, method="ks_family", methods=("ks_tail",))
     needs_reference = True
     test_params = ({"window_size": 40, "alpha": 0.01},
                    {"window_size": 40, "alpha": 0.05, "reset_on_drift": False},
                    {"window_size": 25, "alpha": 0.02, "seed": 3})
     kernel = KERNEL
+    effect_name = "KS distance"
 
     def __init__(
         self,
@@ -127,6 +128,17 @@ class IncrementalKS(DriftDetector):
     def p_value(self) -> float:
         """Asymptotic p-value of the current statistic (1.0 while the window fills)."""
         return float(ks_p_value(self._statistic, len(self.reference), self.window_size)[0])
+
+    def effect_size(self, window: np.ndarray) -> float:
+        """KS distance ``sup |F_window - F_reference|`` (what the test itself measures)."""
+        values = np.sort(np.asarray(window, dtype=np.float64))
+        if not len(values):
+            return math.nan
+        reference = self.reference_sorted
+        points = np.concatenate([reference, values])
+        gap = (np.searchsorted(values, points, side="right") / len(values)
+               - np.searchsorted(reference, points, side="right") / len(reference))
+        return float(np.abs(gap).max())
 
     # -- running state ------------------------------------------------------------------------
     def _reset_state(self) -> None:

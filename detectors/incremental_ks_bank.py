@@ -54,6 +54,9 @@ class IncrementalKSBank(DetectorBank):
         Multiple-testing correction across features at each row.
     reset_on_drift : bool
         Empty a feature's window after it is detected.
+    min_effect, effect_window :
+        Minimum KS distance to report a detection, and the values it is measured on
+        (:class:`detectors.bank.DetectorBank`).
 
     Non-finite values raise :class:`~detectors.base.NonFiniteInputError`.
     """
@@ -70,6 +73,8 @@ class IncrementalKSBank(DetectorBank):
         correction: str | None = None,
         reset_on_drift: bool = True,
         seed: int = 0,
+        min_effect: Any = None,
+        effect_window: int | None = None,
     ) -> None:
         if isinstance(references, np.ndarray) and references.ndim == 2:
             refs = [references[:, j] for j in range(references.shape[1])]
@@ -83,4 +88,5 @@ class IncrementalKSBank(DetectorBank):
             for ref in refs
         ]
         super().__init__(feature_names, detectors, correction=correction, alpha=alpha,
-                         reset_on_drift=reset_on_drift)
+                         reset_on_drift=reset_on_drift, min_effect=min_effect,
+                         effect_window=effect_window)

@@ -28,7 +28,9 @@ Definition
    at which a detector that restarts after each alarm raises at most one alarm per
    ``target_arl0`` steps (a renewal estimate of ARL0). The sampling error of the reference mean
    embedding is propagated into the simulation (see
-   :func:`detectors.calibration.mmd_null.calibrate_mmd_null`).
+   :func:`detectors.calibration.mmd_null.calibrate_mmd_null`). At most 1,000,000 steps are
+   simulated; targets beyond what they can count use the null tail fitted there and
+   extrapolated (budget-sized targets of 10^8-10^10 rows).
    ``p_value`` is the empirical upper-tail probability of the current statistic under the
    simulated null of full-window statistics.
 5. Drift is signalled when the window is full and ``statistic > threshold``; with
@@ -173,8 +175,11 @@ class NMDDM(DriftDetector):
         super().__init__(on_nonfinite)
 
     # -- calibration --------------------------------------------------------------------------
-    def calibrate(self) -> NMDDM:
-        """Run the null calibration now (otherwise it runs on first use); return ``self``."""
+    def calibrate(self, max_steps: int | None = None) -> NMDDM:
+        """Run the null calibration now (otherwise it runs on first use); return ``self``.
+
+        ``max_steps``: most steps simulated before the null tail is fitted and extrapolated
+        (default :data:`detectors.calibration.mmd_null.MAX_STEPS`)."""
         if self._threshold is None:
             model = self._model
             steps = self.calibration_steps or int(np.ceil(50 * self.target_arl0))
@@ -183,7 +188,7 @@ class NMDDM(DriftDetector):
                 model.features.float_features(model.embed).mean(axis=0),
                 len(model.embed), model.ref_mean, self.window_size, model.n_frequencies,
                 self.unbiased, self.target_arl0, steps,
-                np.random.default_rng(model.calibration_seed),
+                np.random.default_rng(model.calibration_seed), max_steps=max_steps,
             )
         return self
 

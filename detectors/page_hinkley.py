@@ -93,7 +93,8 @@ class PageHinkley(DriftDetector):
     """
 
     name = "page_hinkley"
-    alarm = AlarmParameter("threshold", fewer_alarms="higher", bounds=(0.0, 2000.0))
+    alarm = AlarmParameter("threshold", fewer_alarms="higher", bounds=(0.0, 2000.0),
+                           methods=("cusum", "tail_extrapolation"))
     test_params = (
         {"threshold": 6.0},
         {"threshold": 6.0, "forgetting": 0.99},
@@ -105,6 +106,7 @@ class PageHinkley(DriftDetector):
         {"threshold": 6.0, "reset_on_drift": False, "reference_mean": 0.0, "reference_std": 1.0},
     )
     kernel = KERNEL
+    effect_name = "standardised mean shift"
 
     def __init__(
         self, delta: float = 0.1, threshold: float = 25.0, direction: str = "both", *,
@@ -136,6 +138,15 @@ class PageHinkley(DriftDetector):
         if np.ndim(reference) == 1:
             return {"reference_mean": float(mean), "reference_std": float(std)}
         return {"reference_mean": mean, "reference_std": std}
+
+    def effect_size(self, window: np.ndarray) -> float:
+        """``|mean(window) - reference_mean| / reference_std`` (pinned references needed)."""
+        if self.reference_mean is None or self.reference_std is None:
+            raise ValueError("PageHinkley's effect size needs reference_mean and reference_std")
+        values = np.asarray(window, dtype=np.float64)
+        if not len(values):
+            return math.nan
+        return abs(float(values.mean()) - self.reference_mean) / self.reference_std
 
     # -- running state ------------------------------------------------------------------------
     _FIELDS = ("n", "sum", "sigma", "up", "up_min", "down", "down_max", "stat_up", "stat_down",

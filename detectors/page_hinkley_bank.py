@@ -63,6 +63,9 @@ class PageHinkleyBank(DetectorBank):
         running mean / the warm-up estimate for that feature).
     warmup, direction, forgetting, reset_on_drift, min_instances
         As for :class:`detectors.page_hinkley.PageHinkley`, shared by all features.
+    min_effect, effect_window
+        Minimum standardised mean shift to report a detection, and the values it is measured
+        on (:class:`detectors.bank.DetectorBank`; needs pinned references).
     """
 
     name = "page_hinkley_bank"
@@ -71,7 +74,7 @@ class PageHinkleyBank(DetectorBank):
         self, feature_names: Sequence[str], *, delta: float = 0.1, threshold: Any = 25.0,
         reference_means: Any = None, reference_stds: Any = None, warmup: int = 30,
         direction: str = "both", forgetting: float = 1.0, reset_on_drift: bool = True,
-        min_instances: int = 30,
+        min_instances: int = 30, min_effect: Any = None, effect_window: int | None = None,
     ) -> None:
         n = len(feature_names)
         thresholds = _per_feature("threshold", threshold, n, low=0.0)
@@ -88,4 +91,5 @@ class PageHinkleyBank(DetectorBank):
                     reference_std=sd, warmup=warmup, forgetting=forgetting,
                     reset_on_drift=reset_on_drift, min_instances=min_instances)
         super().__init__(feature_names, [built[key] for key in zip(thresholds, means, stds,
-                                                                      strict=True)])
+                                                                      strict=True)],
+                         min_effect=min_effect, effect_window=effect_window)

@@ -44,7 +44,8 @@ def evaluate_arguments(parser: argparse.ArgumentParser) -> None:
                         help="where results and figures go (default: output_dir of the config)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument("--no-insurance", action="store_true",
-                        help="skip the insurance replay")
+                        help="skip the insurance replay (and the calibration checks on the "
+                             "insurance reference)")
 
 
 def run_all(config: EvaluateConfig, output_dir: str | Path, *, progress: bool | None = None,
@@ -66,7 +67,16 @@ def run_all(config: EvaluateConfig, output_dir: str | Path, *, progress: bool | 
     curves = tradeoff_curves(config, result)
     traces = statistic_traces(config, result)
     replay = evaluate_insurance(config) if insurance and config.insurance.enabled else None
-    files = list(write_results(out, config, result, curves, replay))
+    checks = None
+    if config.calibration_checks.enabled:
+        from driftline.dataloader.insurance import load_split
+        from driftline.evaluation.calibration_checks import run_calibration_checks
+
+        reference = load_split("reference") if insurance else None
+        checks = run_calibration_checks(
+            config.calibration_checks,
+            None if reference is None else (reference.features, list(reference.feature_names)))
+    files = list(write_results(out, config, result, curves, replay, checks))
     if traces:
         files.append(out / "statistic_traces.png")
         plot_statistic_traces(traces, files[-1])

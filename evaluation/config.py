@@ -20,6 +20,7 @@ from pydantic import Field, model_validator
 from driftline.configs import ConfigModel, key_error
 
 __all__ = [
+    "CalibrationChecksConfig",
     "CalibrationConfig",
     "DetectorConfig",
     "EvaluateConfig",
@@ -165,6 +166,38 @@ class InsuranceConfig(ConfigModel):
     error_detectors: list[str] = Field(default_factory=lambda: ["ddm"])
 
 
+class CalibrationChecksConfig(ConfigModel):
+    """Acceptance measurements of the calibration methods (:mod:`evaluation.calibration_checks`).
+
+    Pinned Page-Hinkley (allowance ``delta``) at each of ``targets`` on fresh N(0, 1) draws and
+    on bootstrap draws of the insurance reference (``insurance``), about ``alarms`` alarms each;
+    its ARL0 at ``importance_target`` by importance sampling (``importance_cycles`` cycles) and
+    its delay for a 1 sigma shift (``delay_trials``); the Incremental-KS bank at ``ks_targets``
+    (``ks_alarms``) and NM-DDM's fitted null tail at ``nm_ddm_targets`` (``nm_ddm_alarms``) on
+    the insurance reference; the budget of ``false_pages`` per ``period_days`` at
+    ``events_per_s`` split over the default detectors; everything seeded by ``seed``.
+    """
+
+    enabled: bool = True
+    targets: list[Annotated[float, Field(gt=1.0)]] = Field(
+        default_factory=lambda: [1e4, 1e5, 1e6])
+    delta: float = Field(0.1, gt=0.0)
+    alarms: int = Field(1000, ge=10)
+    insurance: bool = True
+    importance_target: float = Field(1e9, gt=1.0)
+    importance_cycles: int = Field(20_000, ge=100)
+    delay_trials: int = Field(20_000, ge=100)
+    ks_targets: list[Annotated[float, Field(gt=1.0)]] = Field(default_factory=lambda: [1e4])
+    ks_alarms: int = Field(300, ge=10)
+    nm_ddm_targets: list[Annotated[float, Field(gt=1.0)]] = Field(
+        default_factory=lambda: [1e5])
+    nm_ddm_alarms: int = Field(10, ge=1)
+    false_pages: float = Field(1.0, gt=0.0)
+    period_days: float = Field(30.0, gt=0.0)
+    events_per_s: float = Field(1000.0, gt=0.0)
+    seed: int = Field(2024, ge=0)
+
+
 class EvaluateConfig(ConfigModel):
     """Top level of ``configs/evaluate.yaml``."""
 
@@ -180,6 +213,7 @@ class EvaluateConfig(ConfigModel):
     tradeoff: TradeoffConfig = Field(default_factory=TradeoffConfig)
     trace_stream: str = ""
     insurance: InsuranceConfig = Field(default_factory=InsuranceConfig)
+    calibration_checks: CalibrationChecksConfig = Field(default_factory=CalibrationChecksConfig)
     progress: bool = True
 
     @model_validator(mode="after")

@@ -7,7 +7,8 @@ procedures, both run on a reference sample drawn from the stream's pre-change di
 * driftline detectors whose configured parameter is their declared alarm parameter with the
   ``"statistic_path"`` method (they fire exactly when ``statistic > threshold``) use
   :func:`detectors.calibration.calibrate_threshold`: first passages of the statistic path on
-  bootstrapped streams, censoring-aware ARL estimate, bisection without re-running the detector;
+  bootstrapped streams chained into the false alarms of a restarting detector over a horizon
+  (the calibration's stream length), bisection without re-running the detector;
 * every other detector (river's, scikit-multiflow's, driftline's with a significance level such
   as ``alpha``) uses :func:`calibrate_by_run_length`: ``run_length_factor * target_arl0`` iid
   bootstrap reference values, cut into independent streams of ``stream_length`` values (default

@@ -1,8 +1,9 @@
 """Calibrate any detector parameter to a false-alarm rate on fresh stationary streams.
 
-:func:`detectors.calibration.calibrate_threshold` targets the long-run ARL0 of a detector whose
-statistic is compared with a threshold; it relies on run lengths being roughly exponential.
-Detectors such as DDM and EDDM break that assumption: their false alarms cluster right after a
+:func:`detectors.calibration.calibrate_threshold` counts the false alarms over a horizon of a
+detector whose statistic is compared with a threshold, from the statistic paths of a detector
+that cannot fire. Detectors such as DDM and EDDM have no such statistic and need fresh runs:
+their false alarms cluster right after a
 (re)start, when the running minimum of ``p + s`` (DDM) or maximum of the mean distance (EDDM)
 rests on few values and can sit far below its long-run level; a run that survives that phase
 then lasts very long. Their long-run ARL0 can reach 10,000 while a fresh detector raises ~20

@@ -3,7 +3,9 @@
 * :func:`moving_block_bootstrap` — in-control streams resampled from a reference sample;
 * :class:`FirstPassages` — the records (new maxima) of a statistic path: the first alarm under
   any threshold ``h`` is the first record above ``h``;
-* :func:`estimate_arl` — the censoring-aware (renewal) ARL estimate from first passages;
+* :func:`estimate_arl` — the censoring-aware (exponential) ARL estimate from first passages;
+* :class:`HorizonChains` — the expected number of false alarms over a horizon, from first
+  passages chained as a restarting detector would run them (what a false-alarm budget counts);
 * :func:`false_alarms` — alarms of a detector over a stream, a fresh detector after each alarm.
 
 Examples
@@ -26,7 +28,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-__all__ = ["BatchDetector", "FirstPassages", "estimate_arl", "false_alarms",
+__all__ = ["BatchDetector", "FirstPassages", "HorizonChains", "estimate_arl", "false_alarms",
            "moving_block_bootstrap"]
 
 #: values fed to a fresh detector first by :func:`false_alarms`, doubling up to its chunk size
@@ -97,6 +99,67 @@ def arl_at(records: list[FirstPassages], h: float) -> tuple[float, int]:
     """:func:`estimate_arl` of first passages above ``h`` over ``records``."""
     passages = np.array([r.first_passage(h) for r in records])
     return estimate_arl(passages, np.array([r.length for r in records]))
+
+
+class HorizonChains:
+    """False alarms of restarting detectors over a horizon, from chained first passages.
+
+    A detector that restarts after each alarm is a renewal process: its alarms over a horizon
+    of ``H`` values are its first passage ``T_1`` from a fresh start, then ``T_2`` from the
+    restart, ..., as long as their sum stays within ``H``. Each *chain* is one deployment: a
+    list of streams of ``H`` values run through fresh detectors that share what a deployment
+    fixes (e.g. the reference sample they are pinned to), whose first passages are chained this
+    way. Averaged over chains, the count estimates ``E[N(H)]`` without any assumption on the
+    run lengths' law: unlike the exponential estimate (total time over alarms), it stays
+    unbiased for long-tailed run lengths (a scale re-estimated at every restart) and for a
+    mixture over deployments (it averages the *rates* of the deployments, what a budget of false
+    alarms counts, where pooled run lengths would average their *means*). One set of paths
+    serves every threshold.
+
+    Streams after the first may be shorter than the horizon: a chain is extended (at some
+    threshold ``h``) by a stream of the values it still lacks there, which suffices at every
+    higher threshold too (first passages only grow with the threshold). A chain whose streams
+    are used up before the horizon at ``h`` is *open*: :meth:`open_chains` / :meth:`missing` say
+    which to
+    extend, and by how much. Open chains enter the estimate with the values they covered,
+    ``sum(alarms) / sum(values covered)`` over all chains (a renewal-reward ratio: no ``1 / T``
+    of a single run).
+    """
+
+    def __init__(self, horizon: int) -> None:
+        self.horizon = int(horizon)
+        self.chains: list[list[FirstPassages]] = []
+
+    def count(self, chain: list[FirstPassages], h: float) -> tuple[int, int, bool]:
+        """``(alarms, values elapsed, open)`` of one chain at threshold ``h``."""
+        elapsed = alarms = 0
+        for records in chain:
+            passage = records.first_passage(h)
+            if elapsed + passage > self.horizon:
+                return alarms, self.horizon, False
+            if passage > records.length:  # no alarm in a stream shorter than what is left
+                elapsed += records.length
+                continue
+            alarms += 1
+            elapsed += passage
+        return alarms, elapsed, elapsed < self.horizon
+
+    def rate(self, h: float) -> tuple[float, int]:
+        """``(expected false alarms per value over the horizon, alarms counted)`` at ``h``."""
+        alarms = covered = 0
+        for chain in self.chains:
+            n, elapsed, _ = self.count(chain, h)
+            alarms += n
+            covered += elapsed
+        return alarms / covered, alarms
+
+    def open_chains(self, h: float) -> list[int]:
+        """Chains whose streams are used up before the horizon at threshold ``h``."""
+        return [i for i, chain in enumerate(self.chains) if self.count(chain, h)[2]]
+
+    def missing(self, i: int, h: float) -> int:
+        """Values chain ``i`` still lacks to cover the horizon at threshold ``h``."""
+        return self.horizon - self.count(self.chains[i], h)[1]
 
 
 def false_alarms(factory: Callable[[], BatchDetector], values: np.ndarray,

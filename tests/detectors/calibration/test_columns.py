@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 
@@ -30,21 +32,23 @@ def test_statistic_path_method_splits_the_target_and_pins_each_stream_to_its_res
     result = calibrate_columns(request)
     assert result.alarm == "threshold" and result.correction is None
     assert len(result.values) == 3 and all(0.0 < t < 2000.0 for t in result.values)
-    # column 1 by hand: the same seeds, streams and double bootstrap
+    # column 1 by hand: the same seeds, streams and double bootstrap (each deployment pinned to
+    # its own resample of the column)
     rng = np.random.default_rng(np.random.SeedSequence(4).spawn(3)[1])
-    resample_rng = np.random.default_rng(rng.integers(2**63))
     column = reference[:, 1]
 
-    def make(threshold: float) -> PageHinkley:
-        sample = column[resample_rng.integers(0, len(column), len(column))]
-        return PageHinkley(delta=0.25, min_instances=10, threshold=threshold,
-                           reference_mean=float(np.mean(sample)),
-                           reference_std=float(np.std(sample, ddof=1)))
+    def pinned(sample: np.ndarray) -> Callable[[float], PageHinkley]:
+        return lambda threshold: PageHinkley(delta=0.25, min_instances=10, threshold=threshold,
+                                             reference_mean=float(np.mean(sample)),
+                                             reference_std=float(np.std(sample, ddof=1)))
 
-    by_hand = calibrate_threshold(make, column, 1500.0, threshold_bounds=(0.0, 2000.0),
-                                  n_streams=45, stream_length=2250, verify_length=0,
-                                  max_censored=1.0, max_extensions=0, xtol=1e-4,
-                                  random_state=rng)
+    def deployment(draw: np.random.Generator) -> Callable[[float], PageHinkley]:
+        return pinned(column[draw.integers(0, len(column), len(column))])
+
+    by_hand = calibrate_threshold(pinned(column), column, 1500.0,
+                                  threshold_bounds=(0.0, 2000.0), n_streams=45,
+                                  stream_length=2250, verify_length=0, xtol=1e-4,
+                                  deployment=deployment, random_state=rng)
     assert result.values[1] == by_hand.threshold
     bank = result.bank(PageHinkley, ["a", "b", "c"], reference, request.params)
     assert bank.correction is None
@@ -81,3 +85,43 @@ def test_a_detector_whose_method_calibrates_no_columns_is_refused() -> None:
     with pytest.raises(ValueError, match="n_ref >= 2"):
         calibrate_columns(ColumnRequest(PageHinkley, np.zeros(10), 100.0, {}, n_streams=2,
                                         seed=0))
+
+
+def test_every_declared_method_is_registered() -> None:
+    from driftline.detectors import REGISTRY, detector_class
+
+    for name in REGISTRY:
+        alarm = detector_class(name).alarm
+        assert all(method in METHODS for method in alarm.methods), (name, alarm.methods)
+
+
+def test_the_method_option_picks_a_declared_alternative() -> None:
+    from driftline.detectors.calibration.cusum import CusumModel
+
+    reference = np.random.default_rng(5).normal(size=(3000, 2))
+    params = {"delta": 0.5}
+    result = calibrate_columns(ColumnRequest(
+        PageHinkley, reference, 1e9, params, n_streams=10, seed=0,
+        options={"method": "cusum", "law": "normal", "reference_uncertainty": False}))
+    # each column at k * target (Bonferroni), the normal form of Siegmund's approximation
+    assert result.values == pytest.approx([CusumModel(0.5).threshold(2e9)] * 2)
+    uncertain = calibrate_columns(ColumnRequest(
+        PageHinkley, reference, 1e9, params, n_streams=10, seed=0,
+        options={"method": "cusum", "law": "normal"}))
+    assert all(u > v for u, v in zip(uncertain.values, result.values, strict=True))
+    with pytest.raises(ValueError, match="does not declare"):
+        calibrate_columns(ColumnRequest(PageHinkley, reference, 1e4, params, n_streams=10,
+                                        seed=0, options={"method": "ks_tail"}))
+    # the simulation method refuses a budget-sized target instead of running for days
+    with pytest.raises(ValueError, match="cusum"):
+        calibrate_columns(ColumnRequest(PageHinkley, reference, 1e9, params, n_streams=40,
+                                        seed=0))
+
+
+def test_ks_tail_method_gives_a_corrected_bank_far_more_sensitive_than_the_bound() -> None:
+    reference = np.random.default_rng(6).normal(size=(1500, 2))
+    tail = calibrate_columns(ColumnRequest(IncrementalKS, reference, 1e8, {"window_size": 200},
+                                           n_streams=2, seed=0, options={"method": "ks_tail"}))
+    bound = calibrate_columns(ColumnRequest(IncrementalKS, reference, 1e8,
+                                            {"window_size": 200}, n_streams=2, seed=0))
+    assert tail.correction == "bonferroni" and tail.values[0] > 10 * bound.values[0]
