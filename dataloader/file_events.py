@@ -27,7 +27,7 @@ Example
 ([1.5, 2.0], ['a', None], [1, 0])
 >>> writer = EventWriter(schema, id_prefix="r", start_time=10.0, interval_s=0.5)
 >>> writer.documents(rows, np.arange(2))[1]
-{'event_id': 'r-0000001', 'meta': {'ts': 10500.0}, 'f': {'x': 2.0}, 'label': 'no'}
+{'event_id': 'r-0000001', 'meta': {'ts': 10500}, 'f': {'x': 2.0}, 'label': 'no'}
 """
 
 from __future__ import annotations
@@ -175,7 +175,8 @@ class EventWriter:
     def _time_value(self, seconds: float) -> Any:
         if self._time_unit == "iso8601":
             return datetime.fromtimestamp(seconds, tz=UTC).isoformat()
-        return seconds * UNIT_SECONDS[str(self._time_unit)]
+        value = seconds * UNIT_SECONDS[str(self._time_unit)]
+        return int(value) if self._time_unit != "s" and value.is_integer() else value
 
     def documents(self, rows: EventRows, positions: np.ndarray) -> list[dict[str, Any]]:
         """One event document per row; ``positions`` are the rows' replay positions."""
