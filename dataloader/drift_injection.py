@@ -20,9 +20,10 @@ event before ``start``, exactly as read:
                         a ``rate`` of the events (a sentinel such as -999)
 ======================  ===============================================================
 
-Randomness is one generator per injection seeded by ``(seed, injection index)``, drawn once per
-event in replay order whether or not the event is past ``start``, so the result does not depend
-on how the events are chunked.
+Randomness is one generator per injection seeded by ``(seed, injection index)``, drawn for
+every event in replay order (one uniform; two for ``category_shift``, none for
+``numeric_shift``) whether or not the event is past ``start``, so the result does not depend on
+how the events are chunked.
 
 Example
 -------
@@ -204,13 +205,12 @@ class DriftInjector:
         (``None``: missing). Must be called on every event once, in order."""
         positions = np.asarray(positions)
         for injection, generator in zip(self.drift.injections, self._generators, strict=True):
-            draws = generator.random(positions.size)
             after = positions >= self.drift.start_of(injection)
             if isinstance(injection, CategoryShift):
+                # two uniforms per event, consecutive in the generator's sequence (so chunking
+                # does not change the stream): whether it changes, and its category by inverse CDF
+                draws, picks = generator.random((positions.size, 2)).T
                 changed = after & (draws < injection.fraction)
-                # a second uniform per event picks the category by inverse CDF; drawn for every
-                # event too, so chunking does not change the stream
-                picks = generator.random(positions.size)
                 names = list(injection.frequencies)
                 cumulative = np.cumsum([injection.frequencies[c] for c in names])
                 index = np.minimum(np.searchsorted(cumulative, picks * cumulative[-1],
@@ -222,7 +222,7 @@ class DriftInjector:
                 column = numeric[injection.field]
                 column[after] = column[after] * injection.scale + injection.shift
             else:
-                changed = after & (draws < injection.rate)
+                changed = after & (generator.random(positions.size) < injection.rate)
                 if isinstance(injection, MissingValues):
                     if injection.field in numeric:
                         numeric[injection.field][changed] = np.nan

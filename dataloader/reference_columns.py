@@ -187,6 +187,9 @@ def _arrow_classes(array: Any, spec: ColumnSpec, start: int, path: str,
     lookup = class_lookup(spec.classes)
     mapping = []
     for position, value in enumerate(encoded.dictionary.to_pylist()):
+        if value is None:  # a column of nulls only (Arrow type null) has a null entry
+            mapping.append(-1)
+            continue
         index = lookup.get(value) if type(value) in (int, str) else None
         if index is None:
             row = _first(encoded.indices.to_numpy(zero_copy_only=False) == position)
