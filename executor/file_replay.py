@@ -147,7 +147,10 @@ class FileReplay:
                 raise ValueError("predictions.source: model, but the schema declares neither "
                                  "outputs.prediction nor outputs.score to write them to")
             if config.drift is not None:
-                check_drift(config.drift, self.schema)
+                try:
+                    check_drift(config.drift, self.schema)
+                except ValueError as exc:
+                    raise ValueError(f"drift.{exc}") from None
                 self.drift_lines = DriftInjector(config.drift).describe()
             else:
                 self.drift_lines = []
@@ -171,8 +174,9 @@ class FileReplay:
         self.writer = EventWriter(self.schema, id_prefix=config.id_prefix,
                                   start_time=self.start_time, interval_s=config.interval_s)
         label = outputs.label
-        self._label_topic = (label is not None and label.topic is not None
-                             and config.labels == "file")
+        #: the labels topic the label messages go to (None: labels are inline, or not sent)
+        self.labels_topic = (label.topic if label is not None and label.topic is not None
+                             and config.labels == "file" else None)
 
     def __len__(self) -> int:
         return self.n_rows
@@ -208,7 +212,7 @@ class FileReplay:
             values = [orjson.dumps(document) for document in documents]
             if self.model is not None:
                 values = self._with_predictions(documents, values)
-            labels = rows.label if self._label_topic else None
+            labels = rows.label if self.labels_topic else None
             for i, value in enumerate(values):
                 at = int(positions[i])
                 label_value = None

@@ -49,10 +49,16 @@ def build_source(config: RunConfig, model: Any) -> Iterable[SourceRecord]:
     """The replay source described by ``config.source``."""
     src = config.source
     if src.dataset == "file":
+        from driftline.configs import ConfigError
         from driftline.executor.file_replay import FileReplay
 
-        return EncodedEventSource(FileReplay(src.file), topic=src.topic,  # type: ignore[arg-type]
-                                  partitions=src.partitions, rate=src.rate)
+        replay = FileReplay(src.file)  # type: ignore[arg-type]
+        if replay.labels_topic is not None:
+            raise ConfigError(f"source.file: the schema sends labels on the topic "
+                              f"{replay.labels_topic!r}, which an embedded replay does not "
+                              "have; set source.file.labels: none or make the label inline")
+        return EncodedEventSource(replay, topic=src.topic, partitions=src.partitions,
+                                  rate=src.rate)
     n_rows = len(src.months) * 1500 if src.dataset == "insurance" else src.scenario.n_rows
     poison = [(int(k * n_rows / src.poison_records) if src.poison_records else 0,
                POISON_PAYLOADS[k % len(POISON_PAYLOADS)]) for k in range(src.poison_records)]

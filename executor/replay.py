@@ -337,8 +337,7 @@ def replay_main(args: argparse.Namespace) -> int:
             source = file_replay_of(args.replay_config, path=args.file, order=args.order,
                                     drift=not args.no_drift)
             total, events = len(source), source.events()
-            spec = source.schema.outputs.label
-            labels_topic = spec.topic if spec is not None and spec.topic else None
+            labels_topic = source.labels_topic
             labels = "topic" if labels_topic else "none"
         elif args.scenario:
             total, events = scenario_events(args.scenario, seed=args.seed, n_rows=args.n_rows,

@@ -121,7 +121,7 @@ def test_a_labels_topic_gets_its_own_messages(files: dict[str, Path]) -> None:
     ({"path": "missing.csv"}, r"run.yaml: source.file.path: .*missing.csv: no such file"),
     ({"drift": {"change_point": 1, "injections": [
         {"kind": "missing", "field": "x", "rate": 0.5}]}},
-     r"source.file.injections\[0\].field: 'x' is not optional"),
+     r"source.file.drift.injections\[0\].field: 'x' is not optional"),
 ])
 def test_bad_settings_fail_in_one_line_before_anything_is_sent(
         files: dict[str, Path], changes: dict[str, Any], message: str) -> None:
@@ -223,3 +223,18 @@ def test_dataset_file_needs_its_section(tmp_path: Path) -> None:
     run.write_text("source: {kind: replay, dataset: file}\n")
     with pytest.raises(ConfigError, match=r"source.file: is required with dataset: file"):
         load_run_config(run)
+
+
+def test_the_embedded_replay_has_no_labels_topic(files: dict[str, Path]) -> None:
+    schema = yaml.safe_load(files["schema"].read_text())
+    schema["outputs"]["label"] = {"path": "y", "topic": "t.labels", "column": "label"}
+    files["schema"].write_text(yaml.safe_dump(schema))
+    run = files["dir"] / "run.yaml"
+    source = {"kind": "replay", "dataset": "file",
+              "file": {"path": str(files["rows"]), "schema": str(files["schema"])}}
+    run.write_text(yaml.safe_dump({"source": source}))
+    with pytest.raises(ConfigError, match=r"labels on the topic 't\.labels'"):
+        build_source(load_run_config(run), model=None)
+    source["file"]["labels"] = "none"
+    run.write_text(yaml.safe_dump({"source": source}))
+    assert len(list(build_source(load_run_config(run), model=None))) == N_ROWS
