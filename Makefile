@@ -4,7 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench notebooks clean skmultiflow
+.PHONY: demo test lint bench notebooks clean skmultiflow example-solar_flare example-image_segments
+
+# `make demo EXAMPLE=<name>` runs a worked example of configs/examples/<name>/ instead of the
+# insurance demo; everything it builds goes into runs/examples/<name>/ (git-ignored).
+EXAMPLE ?=
+EXAMPLES := $(notdir $(wildcard configs/examples/*))
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -13,9 +18,43 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --disable-pip-version-check -q -e '.[test]'
 	touch $(STAMP)
 
+ifeq ($(EXAMPLE),)
 demo: $(STAMP)
 	test -f artifacts/model.pt || $(BIN)/driftline train --config configs/train.yaml
 	$(BIN)/driftline run --config configs/demo.yaml
+else ifneq ($(filter $(EXAMPLE),$(EXAMPLES)),)
+demo: example-$(EXAMPLE)
+else
+demo:
+	@echo "unknown EXAMPLE=$(EXAMPLE); the examples are: $(EXAMPLES)" >&2; exit 2
+endif
+
+# Categorical features, model served elsewhere (kind none): the replay stands in for the
+# forecast service, whose model is trained here, and logs its forecasts in the events.
+example-solar_flare: $(STAMP)
+	$(BIN)/driftline profile --schema configs/examples/solar_flare/service/schema.yaml \
+	    --reference configs/examples/solar_flare/data/reference.csv.gz \
+	    --output-dir runs/examples/solar_flare/service --unknown-columns ignore
+	$(BIN)/driftline train-classifier --config configs/examples/solar_flare/service/model.yaml \
+	    --reference configs/examples/solar_flare/data/reference.csv.gz --hidden-sizes 16 --epochs 40
+	$(BIN)/driftline replay --replay-config configs/examples/solar_flare/run.yaml \
+	    --file configs/examples/solar_flare/data/reference.csv.gz --order file --no-drift \
+	    --output runs/examples/solar_flare/reference-events.jsonl
+	$(BIN)/driftline profile --schema configs/examples/solar_flare/schema.yaml \
+	    --reference runs/examples/solar_flare/reference-events.jsonl \
+	    --output-dir runs/examples/solar_flare/artifacts
+	$(BIN)/driftline run --config configs/examples/solar_flare/run.yaml
+
+# Numeric features, a TorchScript model trained here and served by driftline.
+example-image_segments: $(STAMP)
+	$(BIN)/driftline profile --schema configs/examples/image_segments/schema.yaml \
+	    --reference configs/examples/image_segments/data/reference.csv.gz \
+	    --output-dir runs/examples/image_segments/artifacts
+	$(BIN)/driftline train-classifier --config configs/examples/image_segments/run.yaml \
+	    --reference configs/examples/image_segments/data/reference.csv.gz
+	$(BIN)/driftline check-model --config configs/examples/image_segments/run.yaml \
+	    --reference configs/examples/image_segments/data/stream.csv.gz
+	$(BIN)/driftline run --config configs/examples/image_segments/run.yaml
 
 # scikit-multiflow, a reference library of `driftline evaluate`, does not pip install on Python
 # 3.11: this builds it from its sdist with build-time fixes (docs/skmultiflow.md); ~1 min, and a

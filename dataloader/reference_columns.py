@@ -34,7 +34,8 @@ _ARROW_TYPE_WORDS = {"double": "a number", "bool": "true/false", "int64": "an in
 class ReferenceChunk:
     """Consecutive reference rows, typed: numeric and boolean fields as float64 (NaN: no
     value), categorical fields as ``({value: count}, n_missing)``, outputs as class indices
-    (-1: none) and scores (NaN: none)."""
+    (-1: none) and scores (NaN: none). ``category_values`` holds each row's category
+    (``None``: no value) when the reader was asked to keep them."""
 
     start_row: int
     n_rows: int
@@ -43,6 +44,7 @@ class ReferenceChunk:
     prediction: np.ndarray | None = None
     label: np.ndarray | None = None
     score: np.ndarray | None = None
+    category_values: dict[str, list[Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -185,6 +187,9 @@ def _arrow_classes(array: Any, spec: ColumnSpec, start: int, path: str,
     lookup = class_lookup(spec.classes)
     mapping = []
     for position, value in enumerate(encoded.dictionary.to_pylist()):
+        if value is None:  # a column of nulls only (Arrow type null) has a null entry
+            mapping.append(-1)
+            continue
         index = lookup.get(value) if type(value) in (int, str) else None
         if index is None:
             row = _first(encoded.indices.to_numpy(zero_copy_only=False) == position)
@@ -200,8 +205,9 @@ def _arrow_classes(array: Any, spec: ColumnSpec, start: int, path: str,
 
 
 def convert_arrow(batch: Any, specs: list[ColumnSpec], start: int, path: str,
-                  error: type[Exception]) -> ReferenceChunk:
-    """The typed :class:`ReferenceChunk` of an Arrow record batch."""
+                  error: type[Exception], keep_values: bool = False) -> ReferenceChunk:
+    """The typed :class:`ReferenceChunk` of an Arrow record batch (with each row's category
+    when ``keep_values``)."""
     chunk = ReferenceChunk(start, batch.num_rows)
     for spec in specs:
         array = batch.column(batch.schema.get_field_index(spec.column))
@@ -209,6 +215,8 @@ def convert_arrow(batch: Any, specs: list[ColumnSpec], start: int, path: str,
             chunk.numeric[spec.name] = _arrow_numbers(array, spec, start, path, error)
         elif spec.role == "categorical":
             chunk.categories[spec.name] = _arrow_categories(array, spec, path, error)
+            if keep_values:
+                chunk.category_values[spec.name] = array.to_pylist()
         elif spec.role == "score":
             chunk.score = _arrow_numbers(array, spec, start, path, error)
         else:

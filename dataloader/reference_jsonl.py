@@ -54,8 +54,9 @@ def _lines(path: Path) -> Any:
 
 
 def jsonl_chunks(path: Path, schema: EventSchema, specs: list[ColumnSpec], chunk_rows: int,
-                 error: type[Exception]) -> Iterator[ReferenceChunk]:
-    """Chunks of ``chunk_rows`` events (blank lines are skipped)."""
+                 error: type[Exception], keep_values: bool = False) -> Iterator[ReferenceChunk]:
+    """Chunks of ``chunk_rows`` events (blank lines are skipped; each row's category is kept
+    when ``keep_values``)."""
     docs: list[Any] = []
     lines: list[int] = []
     start = 0
@@ -73,17 +74,17 @@ def jsonl_chunks(path: Path, schema: EventSchema, specs: list[ColumnSpec], chunk
                 docs.append(doc)
                 lines.append(number)
                 if len(docs) == chunk_rows:
-                    yield _chunk(docs, lines, start, specs, str(path), error)
+                    yield _chunk(docs, lines, start, specs, str(path), error, keep_values)
                     start += len(docs)
                     docs, lines = [], []
     except (OSError, UnicodeDecodeError, EOFError) as exc:
         raise error(f"{path}: cannot read: {exc}") from None
     if docs:
-        yield _chunk(docs, lines, start, specs, str(path), error)
+        yield _chunk(docs, lines, start, specs, str(path), error, keep_values)
 
 
 def _chunk(docs: list[Any], lines: list[int], start: int, specs: list[ColumnSpec], path: str,
-           error: type[Exception]) -> ReferenceChunk:
+           error: type[Exception], keep_values: bool) -> ReferenceChunk:
     chunk = ReferenceChunk(start, len(docs))
     cache: dict[tuple[Any, ...], list[Any]] = {}
     for spec in specs:
@@ -121,6 +122,8 @@ def _chunk(docs: list[Any], lines: list[int], start: int, specs: list[ColumnSpec
             values = converted(lambda v, spec=spec: category_value(v, spec.values), None)
             counts = Counter(v for v in values if v is not None)
             chunk.categories[spec.name] = (dict(counts), values.count(None))
+            if keep_values:
+                chunk.category_values[spec.name] = values
         else:
             names = {name: i for i, name in enumerate(spec.classes)}
             indices = converted(partial(class_index, index_of=names,

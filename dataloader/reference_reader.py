@@ -84,15 +84,19 @@ class ReferenceReader:
         Rows per chunk (Parquet, JSON Lines; CSV chunks are about ``chunk_rows`` * 64 bytes).
     delimiter : str, optional
         CSV delimiter (default: the most frequent of ``, ; TAB |`` in the header line).
+    keep_category_values : bool
+        Also give each row's category (:attr:`ReferenceChunk.category_values`), for readers
+        that need the rows (replay, training) rather than the counts.
     """
 
     def __init__(self, path: str | Path, schema: EventSchema, *, chunk_rows: int = 65_536,
-                 delimiter: str | None = None) -> None:
+                 delimiter: str | None = None, keep_category_values: bool = False) -> None:
         if chunk_rows < 1:
             raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
         self.path = Path(path)
         self.schema = schema
         self.chunk_rows = int(chunk_rows)
+        self.keep_category_values = bool(keep_category_values)
         self.format = format_of(self.path)
         if not self.path.is_file():
             raise ReferenceDataError(f"{self.path}: no such file")
@@ -100,8 +104,8 @@ class ReferenceReader:
         self.delimiter = delimiter
         self.columns = self._columns()
         used = {spec.column for spec in self.specs}
-        if self.format == "jsonl":
-            used = {str(spec.path.parts[0]) for spec in self.specs}
+        if self.format == "jsonl":  # rows are events: the id and the time are schema keys too
+            used = {str(path.parts[0]) for _, path in schema.located()}
         self.unknown_columns = [c for c in self.columns if c not in used]
         if self.format != "jsonl":
             missing = [spec for spec in self.specs if spec.column not in self.columns]
@@ -150,13 +154,13 @@ class ReferenceReader:
         """The file's rows, chunk by chunk (each call reads the file again)."""
         if self.format == "jsonl":
             yield from jsonl_chunks(self.path, self.schema, self.specs, self.chunk_rows,
-                                    ReferenceDataError)
+                                    ReferenceDataError, self.keep_category_values)
             return
         start = 0
         for batch in self._arrow_batches():
             if batch.num_rows:
                 yield convert_arrow(batch, self.specs, start, str(self.path),
-                                    ReferenceDataError)
+                                    ReferenceDataError, self.keep_category_values)
                 start += batch.num_rows
 
     def _arrow_batches(self) -> Iterator[Any]:

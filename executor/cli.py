@@ -78,6 +78,9 @@ def run_main(args: argparse.Namespace) -> int:
         except ArtifactError as exc:
             print(f"driftline run: model.artifacts_dir: {exc}", file=sys.stderr)
             return 2
+        except ConfigError as exc:  # found when the source opens (source.file's data file)
+            print(f"driftline run: {exc}", file=sys.stderr)
+            return 2
         if args.summary_json:
             with open(args.summary_json, "w", encoding="utf-8") as handle:
                 json.dump(summary.to_dict(), handle, indent=1)

@@ -32,6 +32,7 @@ from driftline.configs.kafka_names import (
     TopicName,
     TopicSuffix,
 )
+from driftline.dataloader.replay_config import FileReplayConfig
 from driftline.model.adapters.config import ModelConfig, TrainedModelConfig
 
 __all__ = [
@@ -78,9 +79,10 @@ class SourceConfig(ConfigModel):
 
     kind: Literal["replay", "kafka"] = "replay"
     # replay
-    dataset: Literal["insurance", "scenario"] = "insurance"
+    dataset: Literal["insurance", "scenario", "file"] = "insurance"
     months: list[Month] = Field(default_factory=lambda: list(range(1, 37)))
     scenario: ScenarioConfig = Field(default_factory=ScenarioConfig)
+    file: FileReplayConfig | None = None  # dataset: file (dataloader/replay_config.py)
     rate: float | None = Field(None, gt=0.0)
     partitions: int = Field(1, ge=1, le=1024)
     poison_records: int = Field(0, ge=0)
@@ -101,6 +103,8 @@ class SourceConfig(ConfigModel):
     def _check(self) -> SourceConfig:
         if self.kind == "replay" and self.dataset == "insurance" and not self.months:
             raise key_error("months", "must name at least one month")
+        if self.kind == "replay" and self.dataset == "file" and self.file is None:
+            raise key_error("file", "is required with dataset: file (path, schema, ...)")
         if self.heartbeat_interval_ms >= self.session_timeout_ms:
             raise key_error("heartbeat_interval_ms", "must be below session_timeout_ms "
                             f"({self.session_timeout_ms}), got {self.heartbeat_interval_ms}")

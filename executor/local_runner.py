@@ -25,7 +25,7 @@ from driftline.executor.dead_letter import DeadLetterFile
 from driftline.executor.decode import EventDecoder
 from driftline.executor.detection import InProcessDetection, PartitionBatch
 from driftline.executor.sinks import OutcomeSinks
-from driftline.executor.sources import ReplaySource, SourceRecord
+from driftline.executor.sources import EncodedEventSource, ReplaySource, SourceRecord
 from driftline.executor.summary import RunSummary, format_summary
 
 __all__ = ["POISON_PAYLOADS", "build_source", "run_local"]
@@ -45,9 +45,20 @@ POISON_PAYLOADS = (
 )
 
 
-def build_source(config: RunConfig, model: Any) -> ReplaySource:
+def build_source(config: RunConfig, model: Any) -> Iterable[SourceRecord]:
     """The replay source described by ``config.source``."""
     src = config.source
+    if src.dataset == "file":
+        from driftline.configs import ConfigError
+        from driftline.executor.file_replay import FileReplay
+
+        replay = FileReplay(src.file)  # type: ignore[arg-type]
+        if replay.labels_topic is not None:
+            raise ConfigError(f"source.file: the schema sends labels on the topic "
+                              f"{replay.labels_topic!r}, which an embedded replay does not "
+                              "have; set source.file.labels: none or make the label inline")
+        return EncodedEventSource(replay, topic=src.topic, partitions=src.partitions,
+                                  rate=src.rate)
     n_rows = len(src.months) * 1500 if src.dataset == "insurance" else src.scenario.n_rows
     poison = [(int(k * n_rows / src.poison_records) if src.poison_records else 0,
                POISON_PAYLOADS[k % len(POISON_PAYLOADS)]) for k in range(src.poison_records)]

@@ -1,10 +1,12 @@
-"""In-process event sources: replay the insurance months or a drift scenario as encoded records.
+"""In-process event sources: replay the insurance months, a drift scenario or a data file as
+encoded records.
 
 :class:`ReplaySource` yields :class:`SourceRecord` values carrying the same bytes a producer
 would put on Kafka (:func:`executor.decode.encode_event`) with synthetic topic, partition and
 offset, so the executor's decode path is the one used in production. Each record also carries a
 ``period`` label (``"m07"`` for insurance month 7, ``"rows 0-999"``-style blocks for scenarios)
-for the per-period summary.
+for the per-period summary. :class:`EncodedEventSource` does the same for events that are
+already encoded (:class:`executor.file_replay.FileReplay`: a user's file under their schema).
 
 Example
 -------
@@ -20,14 +22,15 @@ from __future__ import annotations
 
 import time
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from driftline.executor.decode import encode_event
 
-__all__ = ["ReplaySource", "SourceRecord"]
+__all__ = ["EncodedEventSource", "ReplaySource", "SourceRecord"]
 
 
 @dataclass(frozen=True)
@@ -160,3 +163,46 @@ class ReplaySource:
                                else "")
             next_offset[partition] += 1
             pending_bad = next(bad, None)
+
+
+class EncodedEventSource:
+    """Records of already encoded events (``event_id``, ``value``, ``timestamp``, ``period``
+    attributes, as :class:`executor.file_replay.EncodedEvent`), partitioned and paced like
+    :class:`ReplaySource`.
+
+    Example
+    -------
+    >>> from driftline.executor.file_replay import EncodedEvent
+    >>> events = [EncodedEvent(f"e{i}", b"{}", 1.5, "rows 0-9") for i in range(6)]
+    >>> [(r.partition, r.offset) for r in EncodedEventSource(events, partitions=2)][3:]
+    [(1, 3), (0, 0), (0, 1)]
+    """
+
+    def __init__(self, events: Iterable[Any], *, topic: str = "replay", partitions: int = 1,
+                 rate: float | None = None) -> None:
+        if partitions < 1:
+            raise ValueError(f"partitions must be >= 1, got {partitions}")
+        if rate is not None and not rate > 0:
+            raise ValueError(f"rate must be > 0 or None, got {rate}")
+        self.events = events
+        self.topic = topic
+        self.partitions = int(partitions)
+        self.rate = rate
+
+    def __len__(self) -> int:
+        return len(self.events)  # type: ignore[arg-type]
+
+    def __iter__(self) -> Iterator[SourceRecord]:
+        next_offset = [0] * self.partitions
+        started = time.monotonic()
+        events = self.events.events() if hasattr(self.events, "events") else self.events
+        for i, event in enumerate(events):
+            if self.rate is not None:
+                delay = started + i / self.rate - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+            key = event.event_id.encode()
+            partition = zlib.crc32(key) % self.partitions
+            yield SourceRecord(event.value, key, self.topic, partition, next_offset[partition],
+                               int(event.timestamp * 1000), event.period)
+            next_offset[partition] += 1

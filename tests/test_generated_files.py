@@ -36,15 +36,23 @@ def _output_paths(node: Any, dotted: str = "") -> Iterator[tuple[str, str]]:
     if isinstance(node, dict):
         for key, value in node.items():
             path = f"{dotted}.{key}" if dotted else str(key)
+            if path == "source":  # what a run reads (source.file.path: the data to replay)
+                continue
             if key in OUTPUT_KEYS and isinstance(value, str):
                 yield path, value
             else:
                 yield from _output_paths(value, path)
 
 
+#: the configs: the top-level ones and the worked examples' run configs (not their schemas)
+CONFIGS = [*sorted((ROOT / "configs").glob("*.yaml")),
+           *(p for p in sorted((ROOT / "configs" / "examples").rglob("*.yaml"))
+             if p.name != "schema.yaml")]
+
+
 def _config_outputs() -> list[tuple[str, str]]:
-    outputs = [(f"{config.name}: {key}", value)
-               for config in sorted((ROOT / "configs").glob("*.yaml"))
+    outputs = [(f"{config.relative_to(ROOT / 'configs')}: {key}", value)
+               for config in CONFIGS
                for key, value in _output_paths(yaml.safe_load(config.read_text()))]
     # demo.yaml has no checkpoint section: the executor's default directory
     default = load_run_config(ROOT / "configs" / "demo.yaml").checkpoint.dir
@@ -56,6 +64,8 @@ def test_the_configs_write_somewhere() -> None:
     assert "kafka.yaml: checkpoint.dir" in keys
     assert "evaluate.yaml: output_dir" in keys
     assert "train.yaml: output_dir" in keys
+    assert "examples/image_segments/run.yaml: model.path" in keys
+    assert "examples/solar_flare/kafka.yaml: checkpoint.dir" in keys
 
 
 @pytest.mark.parametrize(("key", "path"), _config_outputs())

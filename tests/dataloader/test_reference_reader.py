@@ -200,3 +200,34 @@ def test_bom_quoted_header_and_leading_blank_lines(tmp_path: Path) -> None:
     events.write_text('\n\n{"x": 1, "y": 2}\n')
     schema = build_config({"fields": [{"name": "x", "type": "numeric"}]}, EventSchema)
     assert ReferenceReader(events, schema).unknown_columns == ["y"]
+
+
+def test_a_parquet_label_column_of_nulls_only_means_no_labels(tmp_path: Path) -> None:
+    schema = build_config({"fields": [{"name": "x", "type": "numeric"}],
+                           "outputs": {"classes": ["a", "b"], "label": {}}}, EventSchema)
+    path = tmp_path / "ref.parquet"
+    pq.write_table(pa.table({"x": [1.0, 2.0], "label": pa.array([None, None])}), path)
+    chunk = next(iter(ReferenceReader(path, schema).chunks()))
+    assert chunk.label.tolist() == [-1, -1]
+
+
+def test_rows_keep_their_categories_when_asked(tmp_path: Path) -> None:
+    schema = build_config({"fields": [{"name": "x", "path": "f.x", "type": "numeric"},
+                                      {"name": "c", "path": "f.c", "type": "categorical",
+                                       "optional": True}]}, EventSchema)
+    csv_path, jsonl_path = tmp_path / "ref.csv", tmp_path / "ref.jsonl"
+    csv_path.write_text("x,c\n1,b\n2,\n3,a\n")
+    jsonl_path.write_text('{"f": {"x": 1, "c": "b"}}\n{"f": {"x": 2}}\n{"f": {"x": 3, "c": "a"}}\n')
+    for path in (csv_path, jsonl_path):
+        kept = next(iter(ReferenceReader(path, schema, keep_category_values=True).chunks()))
+        assert kept.category_values == {"c": ["b", None, "a"]}
+        assert next(iter(ReferenceReader(path, schema).chunks())).category_values == {}
+
+
+def test_jsonl_event_id_and_time_are_not_unknown_columns(tmp_path: Path) -> None:
+    schema = build_config({"event_time": {"path": "ts"},
+                           "fields": [{"name": "x", "path": "f.x", "type": "numeric"}]},
+                          EventSchema)
+    path = tmp_path / "ref.jsonl"
+    path.write_text('{"event_id": "a", "ts": 1, "f": {"x": 1}, "extra": 2}\n')
+    assert ReferenceReader(path, schema).unknown_columns == ["extra"]

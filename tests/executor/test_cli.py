@@ -48,3 +48,19 @@ def test_missing_artifacts_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[
 def test_bad_set_override_is_rejected() -> None:
     with pytest.raises(SystemExit, match="KEY=VALUE"):
         main(["run", "--config", str(CONFIG_DIR / "demo.yaml"), "--set", "nonsense"])
+
+
+def test_a_replayed_file_that_does_not_fit_exits_2_in_one_line(
+        artifacts_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from driftline.dataloader.insurance import DATA_DIR
+
+    (tmp_path / "rows.csv").write_text("age,emergency_braking\n30,1\n")
+    status = main(["run", "--config", str(CONFIG_DIR / "demo.yaml"),
+                   "--set", f"model.artifacts_dir={artifacts_dir}",
+                   "--set", "metrics.enabled=false", "--set", "source.dataset=file",
+                   "--set", f"source.file={{path: {tmp_path / 'rows.csv'}, "
+                            f"schema: {DATA_DIR / 'schema.yaml'}}}"])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert err.startswith("driftline run: source.file.path: ") and err.count("\n") == 1
+    assert "column 'braking_distance' of field 'braking_distance' is missing" in err

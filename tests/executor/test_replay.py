@@ -1,14 +1,18 @@
-"""``driftline replay``: month parsing, topic creation, keys, labels, pacing, and the CLI."""
+"""``driftline replay``: month parsing, topic creation, keys, labels, pacing, the CLI, and data
+files replayed under a schema (to Kafka or a JSON Lines file)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from driftline.dataloader.insurance import load_months
+from driftline.dataloader.schema import load_schema
 from driftline.executor.decode import EventDecoder
 from driftline.executor.replay import (
     ReplayEvent,
@@ -18,6 +22,7 @@ from driftline.executor.replay import (
     replay_arguments,
     replay_main,
 )
+from driftline.executor.schema_decoder import SchemaDecoder
 from tests.conftest import TansuBroker
 from tests.executor.kafka_helpers import consume_all, partition_sizes, unique
 
@@ -144,3 +149,81 @@ def test_cli_errors_are_clear(capsys: pytest.CaptureFixture[str], tmp_path: Path
     assert replay_main(_args("--topic", "t", "--scenario", "abrupt", "--artifacts-dir",
                              str(tmp_path))) == 2
     assert "driftline train" in capsys.readouterr().err
+
+
+def _file_run(tmp_path: Path, label_topic: str | None = None) -> Path:
+    """A run config replaying a 40-row CSV under a nested schema (drift from row 30)."""
+    label: dict[str, Any] = {"path": "truth"}
+    if label_topic:
+        label = {"path": "label", "topic": label_topic}
+    (tmp_path / "schema.yaml").write_text(yaml.safe_dump({
+        "fields": [{"name": "x", "path": "f.x", "type": "numeric"}],
+        "outputs": {"classes": ["a", "b"], "label": {**label, "column": "y"}}}))
+    (tmp_path / "rows.csv").write_text("x,y\n" + "".join(f"{i},{'ab'[i % 2]}\n"
+                                                          for i in range(40)))
+    (tmp_path / "other.csv").write_text("x,y\n1000,a\n")
+    run = tmp_path / "run.yaml"
+    run.write_text(yaml.safe_dump({"source": {"kind": "replay", "dataset": "file", "file": {
+        "path": str(tmp_path / "rows.csv"), "schema": str(tmp_path / "schema.yaml"),
+        "drift": {"change_point": 30, "injections": [
+            {"kind": "numeric_shift", "field": "x", "shift": 100.0}]}}}}))
+    return run
+
+
+def _xs(path: Path) -> list[float]:
+    return [json.loads(line)["f"]["x"] for line in path.read_text().splitlines()]
+
+
+def test_cli_writes_file_events_to_json_lines(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    run, out = _file_run(tmp_path), tmp_path / "out" / "events.jsonl"
+    assert replay_main(_args("--replay-config", str(run), "--output", str(out))) == 0
+    assert capsys.readouterr().out == f"wrote 40 events to {out}\n"
+    assert _xs(out) == [float(i) + (100.0 if i >= 30 else 0.0) for i in range(40)]
+    assert json.loads(out.read_text().splitlines()[1])["truth"] == "b"
+    assert replay_main(_args("--replay-config", str(run), "--no-drift", "--order", "shuffle",
+                             "--output", str(out))) == 0
+    assert sorted(_xs(out)) == [float(i) for i in range(40)] != _xs(out)
+    assert replay_main(_args("--replay-config", str(run), "--file", str(tmp_path / "other.csv"),
+                             "--limit", "5", "--output", str(out))) == 0
+    assert _xs(out) == [1000.0]
+
+
+def test_cli_file_replay_errors_are_one_line(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    run = _file_run(tmp_path)
+    assert replay_main(_args("--months", "1", "--file", "x.csv", "--topic", "t")) == 2
+    assert "--file, --order and --no-drift need --replay-config" in capsys.readouterr().err
+    assert replay_main(_args("--replay-config", str(run), "--output", "events.csv")) == 2
+    assert "must end in .jsonl or .ndjson" in capsys.readouterr().err
+    plain = tmp_path / "plain.yaml"
+    plain.write_text("source: {kind: replay}\n")
+    assert replay_main(_args("--replay-config", str(plain), "--output", "e.jsonl")) == 2
+    assert "has no source.file section" in capsys.readouterr().err
+    assert replay_main(_args("--replay-config", str(run), "--file", "nope.csv",
+                             "--output", str(tmp_path / "e.jsonl"))) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("driftline replay: error: ") and "nope.csv: no such file" in err
+    assert err.count("\n") == 1
+
+
+def test_cli_sends_file_events_and_their_labels_to_kafka(kafka_broker: TansuBroker,
+                                                         tmp_path: Path) -> None:
+    topic, labels = unique("file"), unique("file-labels")
+    run = _file_run(tmp_path, label_topic=labels)
+    status = replay_main(_args("--bootstrap-servers", kafka_broker.bootstrap_servers,
+                               "--topic", topic, "--replay-config", str(run),
+                               "--partitions", "2", "--no-progress"))
+    assert status == 0
+    decoder = SchemaDecoder(load_schema(tmp_path / "schema.yaml"))
+    got = {}
+    for record in consume_all(kafka_broker.bootstrap_servers, topic, expected=40):
+        event = decoder.decode(record.value, key=record.key, topic=topic,
+                               partition=record.partition, offset=record.offset)
+        assert record.key == event.event_id.encode() and event.label == -1
+        got[event.event_id] = event.numeric[0]
+    assert sorted(got.values()) == sorted(float(i) + (100.0 if i >= 30 else 0.0)
+                                          for i in range(40))
+    joined = dict(decoder.decode_label(r.value)
+                  for r in consume_all(kafka_broker.bootstrap_servers, labels, expected=40))
+    assert joined == {f"event-{i:07d}": i % 2 for i in range(40)}

@@ -1,13 +1,17 @@
-"""ReplaySource: the records a consumer would see, decodable by the executor's decoder."""
+"""ReplaySource and EncodedEventSource: the records a consumer would see, decodable by the
+executor's decoder."""
 
 from __future__ import annotations
+
+import zlib
 
 import numpy as np
 import pytest
 
 from driftline.dataloader.insurance import FEATURE_NAMES, load_month
 from driftline.executor.decode import DecodedEvent, EventDecoder
-from driftline.executor.sources import ReplaySource
+from driftline.executor.file_replay import EncodedEvent
+from driftline.executor.sources import EncodedEventSource, ReplaySource
 
 
 def test_insurance_records_decode_back_to_the_data() -> None:
@@ -59,3 +63,33 @@ def test_rate_spaces_the_events(monkeypatch: pytest.MonkeyPatch) -> None:
     assert len(list(source)) == 21
     assert clock["now"] - 50.0 == pytest.approx(0.2)   # event i leaves at i / rate
     assert len(sleeps) == 20
+
+
+def test_encoded_events_keep_their_bytes_keys_times_and_periods() -> None:
+    events = [EncodedEvent(f"e{i}", f'{{"i":{i}}}'.encode(), 10.0 + i / 4, f"p{i // 5}")
+              for i in range(12)]
+    records = list(EncodedEventSource(events, topic="mine", partitions=3))
+    assert [r.value for r in records] == [e.value for e in events]
+    assert [r.key for r in records] == [e.event_id.encode() for e in events]
+    assert [r.timestamp_ms for r in records] == [int(e.timestamp * 1000) for e in events]
+    assert [r.period for r in records] == [e.period for e in events]
+    for partition in range(3):
+        mine = [r for r in records if r.partition == partition]
+        assert [r.offset for r in mine] == list(range(len(mine)))
+        assert all(zlib.crc32(r.key) % 3 == partition for r in mine)
+
+
+def test_encoded_events_are_paced(monkeypatch: pytest.MonkeyPatch) -> None:
+    import driftline.executor.sources as sources
+
+    clock = {"now": 5.0}
+    monkeypatch.setattr(sources.time, "monotonic", lambda: clock["now"])
+    monkeypatch.setattr(sources.time, "sleep",
+                        lambda seconds: clock.__setitem__("now", clock["now"] + seconds))
+    events = [EncodedEvent(f"e{i}", b"{}", 0.0, "p") for i in range(11)]
+    assert len(list(EncodedEventSource(events, rate=50.0))) == 11
+    assert clock["now"] - 5.0 == pytest.approx(0.2)
+    with pytest.raises(ValueError, match="rate"):
+        EncodedEventSource(events, rate=0.0)
+    with pytest.raises(ValueError, match="partitions"):
+        EncodedEventSource(events, partitions=0)
