@@ -120,8 +120,8 @@ def _row_problem(spec: ArrayField, item: Any) -> FieldValueError:
         return problem
     values = np.asarray(item, dtype=np.float64).reshape(-1)
     bad = int(np.flatnonzero(~(np.abs(values) <= _FLOAT32_MAX))[0])
-    return FieldValueError("non_finite", f"element {bad} = {values[bad]!r} is beyond float32's "
-                           "range")
+    return FieldValueError("non_finite", f"element {bad} = {float(values[bad])!r} is beyond "
+                           "float32's range")
 
 
 def _from_arrays(spec: ArrayField, column: list[Any],
