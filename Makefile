@@ -70,8 +70,9 @@ test: $(STAMP) skmultiflow
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-# Executes the notebooks in place on their committed configuration (configs/evaluate_notebooks.yaml,
-# about a minute); tests/notebooks fails while a committed notebook is out of date.
+# Executes the notebooks in place on their committed configurations (configs/evaluate_notebooks.yaml
+# and configs/evaluate_failing_loudly_notebook.yaml, about two minutes); tests/notebooks fails
+# while a committed notebook is out of date.
 notebooks: $(STAMP)
 	$(BIN)/python -m driftline.evaluation.notebooks notebooks/*.ipynb
 

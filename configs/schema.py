@@ -30,6 +30,7 @@ from typing import Any
 from driftline.configs import CONFIG_DIR, ConfigModel
 from driftline.dataloader.schema import EventSchema
 from driftline.evaluation.config import EvaluateConfig
+from driftline.evaluation.failing_loudly_config import FailingLoudlyConfig
 from driftline.executor.config import RunConfig
 from driftline.model.config import TrainConfig
 
@@ -40,6 +41,7 @@ SCHEMAS: dict[str, type[ConfigModel]] = {
     "run": RunConfig,
     "train": TrainConfig,
     "evaluate": EvaluateConfig,
+    "evaluate_failing_loudly": FailingLoudlyConfig,
     "event": EventSchema,
 }
 DIALECT = "https://json-schema.org/draft/2020-12/schema"

@@ -22,7 +22,13 @@ from typing import Any
 import numpy as np
 
 from driftline.dataloader.json_path import JsonPath
-from driftline.dataloader.schema import CategoricalField, EventSchema, NumericField
+from driftline.dataloader.reference_vectors import arrow_block
+from driftline.dataloader.schema import (
+    ARRAY_FIELD_TYPES,
+    CategoricalField,
+    EventSchema,
+    NumericField,
+)
 
 __all__ = ["ColumnSpec", "ReferenceChunk", "class_lookup", "column_specs", "convert_arrow"]
 
@@ -33,14 +39,16 @@ _ARROW_TYPE_WORDS = {"double": "a number", "bool": "true/false", "int64": "an in
 @dataclass
 class ReferenceChunk:
     """Consecutive reference rows, typed: numeric and boolean fields as float64 (NaN: no
-    value), categorical fields as ``({value: count}, n_missing)``, outputs as class indices
-    (-1: none) and scores (NaN: none). ``category_values`` holds each row's category
-    (``None``: no value) when the reader was asked to keep them."""
+    value), categorical fields as ``({value: count}, n_missing)``, vector and image fields as
+    ``(n_rows, size)`` float32 blocks (a NaN row: no value), outputs as class indices (-1: none)
+    and scores (NaN: none). ``category_values`` holds each row's category (``None``: no value)
+    when the reader was asked to keep them."""
 
     start_row: int
     n_rows: int
     numeric: dict[str, np.ndarray] = field(default_factory=dict)
     categories: dict[str, tuple[dict[Any, int], int]] = field(default_factory=dict)
+    vectors: dict[str, np.ndarray] = field(default_factory=dict)
     prediction: np.ndarray | None = None
     label: np.ndarray | None = None
     score: np.ndarray | None = None
@@ -51,7 +59,7 @@ class ReferenceChunk:
 class ColumnSpec:
     """One thing read from the reference: a field or an output (``role``)."""
 
-    role: str  # "numeric", "boolean", "categorical", "prediction", "label" or "score"
+    role: str  # "numeric", "boolean", "categorical", "vector", "prediction", "label", "score"
     name: str  # field name, or the output's role
     column: str
     path: JsonPath
@@ -59,6 +67,7 @@ class ColumnSpec:
     what: str  # for messages: "field 'age'" or "outputs.label"
     values: str = "string"  # categorical: "string" or "integer"
     classes: tuple[str, ...] = ()
+    array: Any = None  # vector: the VectorField or ImageField
 
     def csv_type(self) -> Any:
         """The Arrow type CSV values of this column are parsed as."""
@@ -83,10 +92,12 @@ def column_specs(schema: EventSchema) -> list[ColumnSpec]:
     specs = []
     for spec in schema.fields:
         role = ("numeric" if isinstance(spec, NumericField) else "categorical"
-                if isinstance(spec, CategoricalField) else "boolean")
+                if isinstance(spec, CategoricalField) else "vector"
+                if isinstance(spec, ARRAY_FIELD_TYPES) else "boolean")
         specs.append(ColumnSpec(role, spec.name, spec.reference_column, spec.json_path,
                                 spec.optional, f"field {spec.name!r}",
-                                getattr(spec, "values", "string")))
+                                getattr(spec, "values", "string"),
+                                array=spec if role == "vector" else None))
     outputs = schema.outputs
     classes = tuple(outputs.classes or ())
     for role in ("prediction", "score", "label"):
@@ -217,6 +228,8 @@ def convert_arrow(batch: Any, specs: list[ColumnSpec], start: int, path: str,
             chunk.categories[spec.name] = _arrow_categories(array, spec, path, error)
             if keep_values:
                 chunk.category_values[spec.name] = array.to_pylist()
+        elif spec.role == "vector":
+            chunk.vectors[spec.name] = arrow_block(array, spec.array, start, path, error)
         elif spec.role == "score":
             chunk.score = _arrow_numbers(array, spec, start, path, error)
         else:

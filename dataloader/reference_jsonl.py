@@ -42,6 +42,7 @@ from driftline.dataloader.reference_columns import (
     ReferenceChunk,
     checked_numbers,
 )
+from driftline.dataloader.reference_vectors import present_block
 from driftline.dataloader.schema import EventSchema
 
 __all__ = ["jsonl_chunks"]
@@ -118,6 +119,11 @@ def _chunk(docs: list[Any], lines: list[int], start: int, specs: list[ColumnSpec
                 chunk.score = values
             else:
                 chunk.numeric[spec.name] = values
+        elif spec.role == "vector":
+            present = [row for row, item in enumerate(converted(lambda v: v, None))
+                       if item is not None]
+            chunk.vectors[spec.name] = present_block(spec.array, [raw[row] for row in present],
+                                                     present, len(docs), fail)
         elif spec.role == "categorical":
             values = converted(lambda v, spec=spec: category_value(v, spec.values), None)
             counts = Counter(v for v in values if v is not None)

@@ -46,13 +46,16 @@ from driftline.dataloader.reference_columns import (
 from driftline.dataloader.reference_jsonl import jsonl_chunks
 from driftline.dataloader.schema import EventSchema
 
-__all__ = ["FORMATS", "ReferenceChunk", "ReferenceDataError", "ReferenceReader", "format_of"]
+__all__ = ["FORMATS", "MAX_CHUNK_VALUES", "ReferenceChunk", "ReferenceDataError",
+           "ReferenceReader", "format_of"]
 
 #: file name endings -> format
 FORMATS = {".csv": "csv", ".tsv": "csv", ".csv.gz": "csv", ".tsv.gz": "csv",
            ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl",
            ".jsonl.gz": "jsonl", ".ndjson.gz": "jsonl"}
 _DELIMITERS = (",", ";", "\t", "|")
+#: values of vector and image fields in one chunk (16 Mi float32: 64 MiB)
+MAX_CHUNK_VALUES = 1 << 24
 _CSV_ERROR = re.compile(r"column #(\d+): (?:Row #(\d+): )?CSV conversion error to (\w+): "
                         r"invalid value '(.*)'", re.DOTALL)
 
@@ -82,6 +85,8 @@ class ReferenceReader:
         Fields and outputs to read.
     chunk_rows : int
         Rows per chunk (Parquet, JSON Lines; CSV chunks are about ``chunk_rows`` * 64 bytes).
+        With vector or image fields it is capped so that a chunk holds at most
+        :data:`MAX_CHUNK_VALUES` of their values.
     delimiter : str, optional
         CSV delimiter (default: the most frequent of ``, ; TAB |`` in the header line).
     keep_category_values : bool
@@ -95,7 +100,9 @@ class ReferenceReader:
             raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
         self.path = Path(path)
         self.schema = schema
-        self.chunk_rows = int(chunk_rows)
+        width = sum(spec.size for spec in schema.array_fields)
+        self.chunk_rows = min(int(chunk_rows), max(64, MAX_CHUNK_VALUES // width)) if width \
+            else int(chunk_rows)
         self.keep_category_values = bool(keep_category_values)
         self.format = format_of(self.path)
         if not self.path.is_file():

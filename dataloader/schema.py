@@ -24,9 +24,19 @@ column in a CSV or Parquet file, while JSON Lines rows are read like events, by 
       score: {path: model.confidence}
       label: {topic: insurance.labels, key_path: event_id, path: label}
 
-Field types form a union discriminated by ``type`` (:data:`FIELD_TYPES`); a new kind (the
-fixed-length ``vector`` and ``image`` fields of the high-dimensional inputs) is one more model
-class with its own ``type`` literal added to the union, and one more converter in the decoder.
+Field types form a union discriminated by ``type`` (:data:`FIELD_TYPES`); a new kind is one more
+model class with its own ``type`` literal added to the union, and one more converter in the
+decoder. High-dimensional inputs are ``vector`` fields (a fixed-length embedding: a JSON array of
+``length`` numbers, or with ``encoding: base64_float32`` the base64 text of ``length``
+little-endian float32 values) and ``image`` fields (nested arrays of the declared ``shape``, or
+with ``encoding: base64_uint8`` the base64 text of the raw uint8 pixels in row-major order):
+
+.. code-block:: yaml
+
+    fields:
+      - {name: pixels, type: image, shape: [8, 8], range: [0, 16]}
+      - {name: embedding, path: model.embedding, type: vector, length: 768,
+         encoding: base64_float32}
 
 Example
 -------
@@ -47,6 +57,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -58,18 +69,22 @@ from driftline.configs.kafka_names import TopicName
 from driftline.dataloader.json_path import JsonPath, parse_path
 
 __all__ = [
+    "ARRAY_FIELD_TYPES",
     "FIELD_TYPES",
+    "MAX_VECTOR_SIZE",
     "BooleanField",
     "CategoricalField",
     "EventIdSpec",
     "EventSchema",
     "EventTimeSpec",
     "FieldSpec",
+    "ImageField",
     "LabelSpec",
     "NumericField",
     "OutputsSpec",
     "PredictionSpec",
     "ScoreSpec",
+    "VectorField",
     "load_schema",
     "schema_sha256",
 ]
@@ -184,11 +199,84 @@ class BooleanField(FieldSpec):
     type: Literal["boolean"]
 
 
+#: largest number of values of a vector or image field (a 256 x 256 RGB image)
+MAX_VECTOR_SIZE = 196_608
+
+
+class _ArrayField(FieldSpec):
+    """A fixed number of real values per event, decoded into an ``(n, size)`` float32 block."""
+
+    @property
+    def dims(self) -> tuple[int, ...]:
+        """The value's shape (``(length,)`` of a vector)."""
+        raise NotImplementedError
+
+    @property
+    def size(self) -> int:
+        """Number of values per event (the block's width)."""
+        return math.prod(self.dims)
+
+
+class VectorField(_ArrayField):
+    """A fixed-length vector of real numbers, such as an embedding.
+
+    ``encoding: array`` (default): a JSON array of ``length`` finite numbers.
+    ``encoding: base64_float32``: the base64 text of ``length`` little-endian float32 values
+    (4 bytes each); about a fifth of the JSON text and decoded without parsing numbers.
+    """
+
+    type: Literal["vector"]
+    length: int = Field(ge=1, le=MAX_VECTOR_SIZE)
+    encoding: Literal["array", "base64_float32"] = "array"
+
+    @property
+    def dims(self) -> tuple[int, ...]:
+        return (self.length,)
+
+
+class ImageField(_ArrayField):
+    """An image of ``shape`` ``[height, width]`` or ``[height, width, channels]``.
+
+    ``encoding: array`` (default): nested JSON arrays of that shape (rows of pixels), finite
+    numbers; ``range: [low, high]`` (inclusive) bounds them, and a pixel outside dead-letters the
+    event (reason ``out_of_bounds``). ``encoding: base64_uint8``: the base64 text of the raw
+    uint8 pixels in row-major order (``height * width * channels`` bytes), values 0..255.
+    """
+
+    type: Literal["image"]
+    shape: list[int] = Field(min_length=2, max_length=3)
+    encoding: Literal["array", "base64_uint8"] = "array"
+    range: list[float] | None = Field(None, min_length=2, max_length=2)
+
+    @property
+    def dims(self) -> tuple[int, ...]:
+        return tuple(self.shape)
+
+    @model_validator(mode="after")
+    def _check_shape(self) -> ImageField:
+        for i, extent in enumerate(self.shape):
+            if extent < 1:
+                raise key_error(f"shape[{i}]", f"must be >= 1, got {extent}")
+        if math.prod(self.shape) > MAX_VECTOR_SIZE:
+            raise key_error("shape", f"{self.shape} has {math.prod(self.shape)} values; at most "
+                            f"{MAX_VECTOR_SIZE} are supported")
+        if self.range is not None:
+            if not self.range[0] <= self.range[1]:
+                raise key_error("range", f"low must be <= high, got {self.range}")
+            if self.encoding == "base64_uint8":
+                raise key_error("range", "does not apply to encoding base64_uint8 (its pixels "
+                                "are 0..255)")
+        return self
+
+
 #: the field types, discriminated by ``type``
-FIELD_TYPES = (NumericField, CategoricalField, BooleanField)
+FIELD_TYPES = (NumericField, CategoricalField, BooleanField, VectorField, ImageField)
+#: the field types decoded into a block of values per event
+ARRAY_FIELD_TYPES = (VectorField, ImageField)
 _BY_TAG: dict[str, type[FieldSpec]] = {
     cls.model_fields["type"].annotation.__args__[0]: cls for cls in FIELD_TYPES}  # type: ignore[union-attr]
-AnyField = Annotated[NumericField | CategoricalField | BooleanField, Field(discriminator="type")]
+AnyField = Annotated[NumericField | CategoricalField | BooleanField | VectorField | ImageField,
+                     Field(discriminator="type")]
 
 
 class EventIdSpec(_Located):
@@ -276,6 +364,11 @@ class EventSchema(ConfigModel):
     def field_names(self) -> list[str]:
         """Every field's name, in schema order."""
         return [f.name for f in self.fields]
+
+    @property
+    def array_fields(self) -> list[VectorField | ImageField]:
+        """The vector and image fields, in schema order."""
+        return [f for f in self.fields if isinstance(f, ARRAY_FIELD_TYPES)]
 
     def located(self) -> list[tuple[str, JsonPath]]:
         """``(key, path)`` of everything read from an event, for overlap checks and messages."""

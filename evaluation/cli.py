@@ -1,8 +1,11 @@
-"""``driftline evaluate``: compare detectors on known drift and on the insurance replay.
+"""``driftline evaluate``: compare detectors on known drift and on the insurance replay, or (a
+config with ``protocol: failing_loudly``, e.g. ``configs/evaluate_failing_loudly.yaml``) run
+Failing Loudly's reduce-then-test protocol on the digits (:mod:`evaluation.failing_loudly`).
 
 Writes into the output directory ``results.md``, ``results.json`` and the figures
 ``statistic_traces.png``, ``tradeoff.png``, ``insurance_timeline.png`` and
-``insurance_quality.png`` (the last two when the insurance replay is enabled).
+``insurance_quality.png`` (the last two when the insurance replay is enabled); Failing Loudly
+writes ``results.md``, ``results.json`` and ``detection_rates.png`` and prints its table.
 
 Example
 -------
@@ -91,9 +94,49 @@ def run_all(config: EvaluateConfig, output_dir: str | Path, *, progress: bool | 
     return files
 
 
+def _protocol(path: str) -> str | None:
+    """The config's ``protocol`` key (``failing_loudly``), or None for the detector comparison."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None  # load_config reports it
+    return data.get("protocol") if isinstance(data, dict) else None
+
+
+def _failing_loudly_main(args: argparse.Namespace, started: float) -> int:
+    from driftline.evaluation.failing_loudly import run_failing_loudly
+    from driftline.evaluation.failing_loudly_config import FailingLoudlyConfig
+    from driftline.evaluation.failing_loudly_report import findings, summary_table, write_results
+
+    try:
+        config = load_config(args.config, FailingLoudlyConfig)
+    except ConfigError as exc:
+        print(f"driftline evaluate: error: {exc}", file=sys.stderr)
+        return 2
+    if args.no_progress:
+        config.progress = False
+    output_dir = args.output_dir if args.output_dir is not None else config.output_dir
+    try:
+        result = run_failing_loudly(config)
+        files = write_results(output_dir, result)
+    except (ImportError, ValueError, OSError) as exc:
+        print(f"driftline evaluate: error: {exc}", file=sys.stderr)
+        return 2
+    print(summary_table(result))
+    print("\n".join(findings(result)))
+    for path in files:
+        print(f"wrote {path}")
+    print(f"evaluation took {time.perf_counter() - started:.1f} s")
+    return 0
+
+
 def evaluate_main(args: argparse.Namespace) -> int:
     """Run ``driftline evaluate``. Exit codes: 0 done, 2 bad config or data."""
     started = time.perf_counter()
+    if _protocol(args.config) == "failing_loudly":
+        return _failing_loudly_main(args, started)
     try:
         config = load_config(args.config, EvaluateConfig)
     except ConfigError as exc:

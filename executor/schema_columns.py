@@ -45,11 +45,14 @@ from driftline.dataloader.schema import (
     CategoricalField,
     EventIdSpec,
     EventTimeSpec,
+    ImageField,
     NumericField,
+    VectorField,
 )
+from driftline.dataloader.vector_values import array_block
 
-__all__ = ["boolean_column", "categorical_column", "class_column", "event_id_column",
-           "event_time_column", "numeric_column", "score_column"]
+__all__ = ["array_column", "boolean_column", "categorical_column", "class_column",
+           "event_id_column", "event_time_column", "numeric_column", "score_column"]
 
 Rejects = dict[int, tuple[str, str]]
 _NUMBER_TYPES = frozenset({float, int})
@@ -133,6 +136,32 @@ def categorical_column(spec: CategoricalField, raw: list[Any], vocabulary: Categ
             code = vocabulary.missing_code
         codes[row] = code
     return codes
+
+
+def array_column(spec: VectorField | ImageField, raw: list[Any], flags: np.ndarray,
+                 rejects: Rejects) -> np.ndarray:
+    """``(n, spec.size)`` float32 values of a vector or image field (NaN rows where there is
+    none). A value that cannot be read (:func:`dataloader.vector_values.array_block`) rejects
+    the event with its reason, or on an optional field is flagged ``wrong_type`` and served as
+    missing; a pixel outside an image's ``range`` always rejects it (``out_of_bounds``)."""
+    present = [row for row, item in enumerate(raw)
+               if item is not ABSENT and item is not None and type(item) is not Misplaced]
+    if len(present) == len(raw):
+        block, problems = array_block(spec, raw)
+    else:
+        block = np.full((len(raw), spec.size), np.nan, dtype=np.float32)
+        values, found = array_block(spec, [raw[row] for row in present])
+        block[present] = values
+        problems = {present[k]: problem for k, problem in found.items()}
+        for row, item in enumerate(raw):
+            if item is ABSENT or item is None or type(item) is Misplaced:
+                _problem(spec, item, lambda value: value, flags, rejects, row)
+    for row, problem in problems.items():
+        if spec.optional and problem.kind != "out_of_bounds":
+            flags[row] |= WRONG_TYPE
+        else:
+            rejects.setdefault(row, (problem.kind, f"{_name(spec)}: {problem}"[:500]))
+    return block
 
 
 def event_id_column(spec: EventIdSpec, raw: list[Any], rejects: Rejects) -> list[str]:

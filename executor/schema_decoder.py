@@ -36,9 +36,11 @@ Quality flags are bits per field (:data:`~dataloader.field_values.QUALITY_FLAGS`
 detectors can read each one as a 0/1 stream per field (:meth:`DecodedBatch.flagged`).
 
 Columns are read one field at a time (:mod:`executor.schema_columns`): a field type is a column
-reader plus a block of :class:`DecodedBatch`. The fixed-length vector and image fields of the
-high-dimensional inputs add a reader that checks length/shape and finiteness and an
-``(n, length)`` float block, without touching the other types.
+reader plus a block of :class:`DecodedBatch`. Vector and image fields are each an ``(n, size)``
+float32 block of :attr:`DecodedBatch.vectors` (images flattened in row-major order); their
+values are checked by :mod:`dataloader.vector_values` (reasons ``wrong_type``, ``bad_shape``,
+``bad_base64``, ``non_finite``, ``out_of_bounds``; an optional field's unreadable value is
+flagged ``wrong_type`` and served as missing, a NaN row).
 
 Example
 -------
@@ -62,15 +64,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from driftline.dataloader.field_values import QUALITY_FLAGS, CategoryVocabulary
 from driftline.dataloader.json_path import parse_path, path_column, trie_of, unknown_key
-from driftline.dataloader.schema import CategoricalField, EventIdSpec, EventSchema, NumericField
+from driftline.dataloader.schema import (
+    ARRAY_FIELD_TYPES,
+    CategoricalField,
+    EventIdSpec,
+    EventSchema,
+    NumericField,
+)
 from driftline.executor.decoded import DeadLetter
 from driftline.executor.schema_columns import (
+    array_column,
     boolean_column,
     categorical_column,
     class_column,
@@ -92,9 +102,10 @@ __all__ = ["REASONS", "CategoryVocabulary", "DeadLetter", "DecodedBatch", "Schem
 REASONS = (
     "empty", "too_large", "bad_encoding", "not_json", "too_deep", "duplicate_key", "not_object",
     "unknown_field", "bad_metadata", "missing_field", "bad_event_id", "bad_timestamp",
-    "wrong_type", "non_finite", "out_of_bounds", "bad_prediction", "bad_score", "bad_label",
-    "invalid",
+    "wrong_type", "non_finite", "out_of_bounds", "bad_shape", "bad_base64", "bad_prediction",
+    "bad_score", "bad_label", "invalid",
 )
+_NO_VECTORS: Mapping[str, np.ndarray] = MappingProxyType({})
 
 
 class SchemaEvent(NamedTuple):
@@ -111,6 +122,7 @@ class SchemaEvent(NamedTuple):
     topic: str
     partition: int
     offset: int
+    vectors: Mapping[str, np.ndarray] = _NO_VECTORS
 
 
 class DecodedBatch(NamedTuple):
@@ -121,7 +133,8 @@ class DecodedBatch(NamedTuple):
     ``(n, len(categorical_names))`` int32 codes of ``vocabularies``; ``flags`` is
     ``(n, len(field_names))`` uint8 bits of :data:`~dataloader.field_values.QUALITY_FLAGS`;
     ``prediction`` and ``label`` are class indices (-1: none), ``score`` float (NaN: none),
-    ``event_time`` seconds since the epoch (NaN: none).
+    ``event_time`` seconds since the epoch (NaN: none). ``vectors`` holds per vector or image
+    field (``vector_names``) an ``(n, size)`` float32 block (a NaN row: no valid value).
     """
 
     event_ids: list[str]
@@ -139,6 +152,12 @@ class DecodedBatch(NamedTuple):
     numeric_names: list[str]
     categorical_names: list[str]
     dead_letters: list[DeadLetter]
+    vectors: Mapping[str, np.ndarray] = _NO_VECTORS
+
+    @property
+    def vector_names(self) -> list[str]:
+        """The vector and image fields, in schema order."""
+        return list(self.vectors)
 
     def __len__(self) -> int:
         return len(self.event_ids)
@@ -184,7 +203,7 @@ class SchemaDecoder:
             raise ValueError(f"vocabularies/ranges name unknown field {unknown[0]!r}")
         self.field_names = schema.field_names
         self.numeric_names = [f.name for f in schema.fields
-                              if not isinstance(f, CategoricalField)]
+                              if not isinstance(f, (CategoricalField, *ARRAY_FIELD_TYPES))]
         self.categorical_names = [f.name for f in schema.fields
                                   if isinstance(f, CategoricalField)]
         self.vocabularies: dict[str, CategoryVocabulary] = {
@@ -220,7 +239,8 @@ class SchemaDecoder:
             return batch.dead_letters[0]
         return SchemaEvent(batch.event_ids[0], float(batch.event_time[0]), batch.numeric[0],
                            batch.categorical[0], batch.flags[0], int(batch.prediction[0]),
-                           float(batch.score[0]), int(batch.label[0]), topic, partition, offset)
+                           float(batch.score[0]), int(batch.label[0]), topic, partition, offset,
+                           {name: block[0] for name, block in batch.vectors.items()})
 
     def decode_batch(self, values: Sequence[bytes | None], *, topic: str, partition: int,
                      offsets: Sequence[int], timestamps_ms: Sequence[int | None] | None = None,
@@ -265,11 +285,14 @@ class SchemaDecoder:
         flags = np.zeros((n, len(self.field_names)), dtype=np.uint8)
         numeric = np.empty((n, len(self.numeric_names)))
         codes = np.empty((n, len(self.categorical_names)), dtype=np.int32)
+        vectors: dict[str, np.ndarray] = {}
         i_numeric = i_codes = 0
         for j, spec in enumerate(schema.fields):
             raw = path_column(spec.json_path, docs, cache)
             column_flags = flags[:, j]
-            if isinstance(spec, CategoricalField):
+            if isinstance(spec, ARRAY_FIELD_TYPES):
+                vectors[spec.name] = array_column(spec, raw, column_flags, rejects)
+            elif isinstance(spec, CategoricalField):
                 codes[:, i_codes] = categorical_column(spec, raw, self.vocabularies[spec.name],
                                                        column_flags, rejects)
                 i_codes += 1
@@ -295,12 +318,12 @@ class SchemaDecoder:
         if self._inline_label:
             label = class_column("label", path_column(outputs.label.json_path, docs, cache),  # type: ignore[union-attr]
                                  self._class_index, False, "bad_label", rejects)
-        return ids, times, numeric, codes, flags, prediction, score, label, rejects
+        return ids, times, numeric, codes, flags, prediction, score, label, vectors, rejects
 
     def _batch(self, columns: tuple[Any, ...], rows: list[int], rejects: dict[int, Any],
                values: Sequence[Any], offsets: Sequence[Any], timestamps_ms: Sequence[Any],
                keys: Sequence[Any] | None, topic: str, partition: int) -> DecodedBatch:
-        ids, times, numeric, codes, flags, prediction, score, label, late = columns
+        ids, times, numeric, codes, flags, prediction, score, label, vectors, late = columns
         for position, rejection in late.items():
             rejects[rows[position]] = rejection
         keep = np.array([i not in rejects for i in rows], dtype=bool)
@@ -316,7 +339,8 @@ class SchemaDecoder:
                              dtype=np.int64),
             topic=topic, partition=partition, field_names=list(self.field_names),
             numeric_names=list(self.numeric_names),
-            categorical_names=list(self.categorical_names), dead_letters=dead)
+            categorical_names=list(self.categorical_names), dead_letters=dead,
+            vectors={name: block[keep] for name, block in vectors.items()})
 
     def decode_label(self, value: bytes | None) -> tuple[str, int] | tuple[None, str]:
         """``(event_id, class index)`` of a message on the schema's labels topic (the event id

@@ -37,14 +37,16 @@ from driftline.dataloader.field_values import CategoryVocabulary
 
 __all__ = [
     "EDGE_SIGNIFICANT_DIGITS", "PROFILE_FORMAT_VERSION", "SUPPORTED_FORMAT_VERSIONS",
-    "CategoricalProfile", "Histogram", "ReferenceProfile", "data_sha256", "round_edges",
-    "runtime_versions",
+    "CategoricalProfile", "Histogram", "ReducerProfile", "ReferenceProfile", "VectorProfile",
+    "data_sha256", "round_edges", "runtime_versions",
 ]
 
 #: version 2 adds categorical features, missing and out-of-range rates, the label distribution
-#: and the schema / reference-data hashes of ``driftline profile``; version 1 files still load
-PROFILE_FORMAT_VERSION = 2
-SUPPORTED_FORMAT_VERSIONS = (1, 2)
+#: and the schema / reference-data hashes of ``driftline profile``; version 3 adds vector and
+#: image fields (reference samples in files beside the profile) and the reducers fitted on them;
+#: version 1 and 2 files still load
+PROFILE_FORMAT_VERSION = 3
+SUPPORTED_FORMAT_VERSIONS = (1, 2, 3)
 #: Significant digits of the quantile bucket edges (see :func:`round_edges`).
 EDGE_SIGNIFICANT_DIGITS = 3
 
@@ -135,6 +137,44 @@ class CategoricalProfile:
         return [c / total if total else 0.0 for c in (*self.counts, self.other_count)]
 
 
+@dataclass(frozen=True)
+class VectorProfile:
+    """A vector or image field of the reference: ``shape`` of one value, ``n_values`` rows with
+    a value and ``missing_count`` without, and a uniform sample of ``sample_rows`` rows in
+    ``file`` beside the profile (a float32 ``.npy`` of ``(sample_rows, size)``, NaN rows where
+    the row had no value; row ``k`` of every vector field's file is the same reference row),
+    whose SHA-256 is ``sha256``."""
+
+    shape: list[int]
+    n_values: int
+    missing_count: int
+    sample_rows: int
+    file: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class ReducerProfile:
+    """A dimensionality reducer fitted on the reference (see :mod:`model.reducers`): its
+    ``name`` (the prefix of its component names, the ``feature`` label of its detectors),
+    ``kind``, the vector ``field`` it reads ("" for BBSD, which reads the model's outputs),
+    ``component_names``, ``params`` and, for a fitted one, the ``file`` of its arrays beside the
+    profile with their SHA-256 (both "" when there is nothing to store)."""
+
+    name: str
+    kind: str
+    field: str
+    component_names: list[str]
+    params: dict[str, Any] = field(default_factory=dict)
+    file: str = ""
+    sha256: str = ""
+
+    @property
+    def n_components(self) -> int:
+        """Width of the reduced vector."""
+        return len(self.component_names)
+
+
 @dataclass
 class ReferenceProfile:
     """Reference statistics of the features and of the model's predictions.
@@ -187,6 +227,10 @@ class ReferenceProfile:
         Fraction of labelled reference rows of each class.
     schema_sha256, reference_data_sha256 : str
         SHA-256 of the schema file and of the reference data file ("" when not built from one).
+    vectors : dict of str to VectorProfile
+        Vector and image fields (not in ``feature_names``): shape, counts, sample file.
+    reducers : list of ReducerProfile
+        Dimensionality reducers fitted on the vector fields, in the order given.
 
     A baseline error rate that the reference data cannot give (no predictions or no labels)
     is ``None``.
@@ -217,6 +261,14 @@ class ReferenceProfile:
     label_distribution: list[float] = field(default_factory=list)
     schema_sha256: str = ""
     reference_data_sha256: str = ""
+    vectors: dict[str, VectorProfile] = field(default_factory=dict)
+    reducers: list[ReducerProfile] = field(default_factory=list)
+
+    def files(self) -> dict[str, str]:
+        """``{file name: SHA-256}`` of the files beside the profile that belong to it."""
+        out = {entry.file: entry.sha256 for entry in self.vectors.values()}
+        out.update({r.file: r.sha256 for r in self.reducers if r.file})
+        return out
 
     @staticmethod
     def describe_features(X: np.ndarray, feature_names: list[str], quantile_levels: list[float],
@@ -278,6 +330,8 @@ class ReferenceProfile:
                            for n, h in data[key].items()}
         values["categorical"] = {n: CategoricalProfile(**c)
                                  for n, c in data.get("categorical", {}).items()}
+        values["vectors"] = {n: VectorProfile(**v) for n, v in data.get("vectors", {}).items()}
+        values["reducers"] = [ReducerProfile(**r) for r in data.get("reducers", [])]
         return cls(**values)
 
     @classmethod

@@ -5,6 +5,9 @@ exact per-field counts (rows, missing values, declared-range violations, categor
 ``max_tracked_categories`` distinct values), exact moments and min/max
 (:class:`~model.profile_stats.Moments`), and a uniform row reservoir of
 ``max(sample_size, quantile_sample_size)`` rows (:class:`~model.profile_stats.RowReservoir`).
+Vector and image fields get their own uniform reservoir of ``vector_sample_size`` rows (float32,
+one row of every such field per reference row), written beside the profile
+(:func:`model.profile_vectors.vector_files`; :attr:`BuildReport.files`).
 While the file fits in the reservoir every statistic is exact and equal to
 :meth:`ReferenceProfile.describe_features` on the whole file. Beyond that, quantiles and
 histogram bucket edges come from the reservoir (levels 0 and 1 stay the exact min and max), a
@@ -34,13 +37,20 @@ from pathlib import Path
 import numpy as np
 
 from driftline.dataloader.reference_reader import ReferenceChunk, ReferenceReader
-from driftline.dataloader.schema import CategoricalField, EventSchema, NumericField, load_schema
+from driftline.dataloader.schema import (
+    ARRAY_FIELD_TYPES,
+    CategoricalField,
+    EventSchema,
+    NumericField,
+    load_schema,
+)
 from driftline.model.profile import (
     CategoricalProfile,
     Histogram,
     ReferenceProfile,
 )
 from driftline.model.profile_stats import CategoryCounter, Moments, RowReservoir
+from driftline.model.profile_vectors import vector_files
 
 __all__ = ["DEFAULT_QUANTILE_LEVELS", "BuildReport", "ProfileError", "ProfileOptions",
            "build_profile", "file_sha256"]
@@ -58,6 +68,7 @@ class ProfileOptions:
 
     sample_size: int = 10_000
     quantile_sample_size: int = 100_000
+    vector_sample_size: int = 10_000
     histogram_buckets: int = 10
     quantile_levels: tuple[float, ...] = DEFAULT_QUANTILE_LEVELS
     max_tracked_categories: int = 10_000
@@ -67,8 +78,8 @@ class ProfileOptions:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("sample_size", "quantile_sample_size", "max_tracked_categories",
-                     "chunk_rows"):
+        for name in ("sample_size", "quantile_sample_size", "vector_sample_size",
+                     "max_tracked_categories", "chunk_rows"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not 2 <= self.histogram_buckets <= 100:
@@ -85,13 +96,15 @@ class ProfileOptions:
 
 @dataclass
 class BuildReport:
-    """What happened: warnings (one line each), unknown columns, passes, timings."""
+    """What happened: warnings (one line each), unknown columns, passes, timings; and the
+    ``files`` to write beside the profile (name -> bytes; their hashes are in the profile)."""
 
     warnings: list[str] = field(default_factory=list)
     unknown_columns: list[str] = field(default_factory=list)
     n_rows: int = 0
     passes: int = 1
     seconds: dict[str, float] = field(default_factory=dict)
+    files: dict[str, bytes] = field(default_factory=dict)
 
 
 def file_sha256(path: str | Path) -> str:
@@ -119,7 +132,8 @@ class _Accumulator:
     def __init__(self, schema: EventSchema, options: ProfileOptions) -> None:
         self.schema = schema
         self.options = options
-        self.numeric = [f for f in schema.fields if not isinstance(f, CategoricalField)]
+        self.numeric = [f for f in schema.fields
+                        if not isinstance(f, (CategoricalField, *ARRAY_FIELD_TYPES))]
         self.columns = [f.name for f in self.numeric]
         if schema.outputs.score is not None:
             self.columns.append("\0score")
@@ -128,6 +142,11 @@ class _Accumulator:
                                       len(self.columns), options.seed)
         self.categories = {f.name: CategoryCounter(options.max_tracked_categories)
                            for f in schema.fields if isinstance(f, CategoricalField)}
+        self.arrays = schema.array_fields
+        self.vectors = RowReservoir(options.vector_sample_size,
+                                    sum(f.size for f in self.arrays), options.seed,
+                                    dtype=np.float32)
+        self.array_missing = {f.name: 0 for f in self.arrays}
         self.out_of_range = {f.name: 0 for f in self.numeric
                              if isinstance(f, NumericField) and f.range is not None}
         n_classes = len(schema.outputs.classes or ())
@@ -150,6 +169,11 @@ class _Accumulator:
                                                                      | (values > high)))
         for name, counter in self.categories.items():
             counter.add(*chunk.categories[name])
+        if self.arrays:
+            blocks = [chunk.vectors[f.name] for f in self.arrays]
+            self.vectors.add(np.concatenate(blocks, axis=1))
+            for spec, block in zip(self.arrays, blocks, strict=True):
+                self.array_missing[spec.name] += int(np.isnan(block[:, 0]).sum())
         k = self.predicted.size
         prediction, label = chunk.prediction, chunk.label
         if prediction is not None:
@@ -201,7 +225,16 @@ def build_profile(schema_path: str | Path, reference_path: str | Path,
     tell("hashing", None)
     hashes = file_sha256(reference_path), file_sha256(schema_path)
     report.seconds["hash"] = time.perf_counter() - started
-    return _assemble(acc, histograms, hashes, reference_path, report), report
+    profile = _assemble(acc, histograms, hashes, reference_path, report)
+    if acc.arrays:
+        profile.vectors, report.files = vector_files(acc.arrays, acc.vectors.sample(),
+                                                     acc.array_missing, acc.n_rows)
+        for spec in acc.arrays:
+            profile.missing_rates[spec.name] = acc.array_missing[spec.name] / acc.n_rows
+            if profile.vectors[spec.name].n_values == 0:
+                raise ProfileError(f"{reference_path}: field {spec.name!r} has no value in any "
+                                   f"of the {acc.n_rows} rows")
+    return profile, report
 
 
 def _histograms(acc: _Accumulator, reader: ReferenceReader, report: BuildReport,
@@ -285,7 +318,8 @@ def _assemble(acc: _Accumulator, histograms: dict[str, Histogram], hashes: tuple
         baseline_error_rate=error_rate, baseline_model_error_rate=error_rate,
         baseline_fallback_rate=0.0, n_reference=n, training_data_sha256="", model_sha256="",
         versions=_versions(), categorical=categorical,
-        missing_rates={name: missing[name] / n for name in schema.field_names},
+        missing_rates={name: missing[name] / n for name in schema.field_names
+                       if name in missing},
         out_of_range_rates={name: count / n for name, count in acc.out_of_range.items()},
         label_distribution=[float(c / labelled) for c in acc.labelled] if labelled else [],
         reference_data_sha256=hashes[0], schema_sha256=hashes[1])

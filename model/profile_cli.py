@@ -8,6 +8,11 @@ Example
     $ driftline profile --schema dataloader/data/insurance/schema.yaml \\
           --reference dataloader/data/insurance/reference.csv.gz --output-dir artifacts-ref
     $ driftline profile --schema my_events.yaml --reference ref.parquet --sample-size 50000
+    $ driftline profile --schema digits.yaml --reference digits.jsonl --output-dir digits \
+          --reducer pca:32 --reducer srp:32 --reducer uae:32 --reducer bbsd
+
+``--reducer`` fits a dimensionality reducer on a vector or image field's reference sample
+(:mod:`model.reducers.spec` for the syntax) and writes it beside the profile.
 
 Progress: a bar on a terminal, else one line per stage. Exit codes: 0 written, 2 bad schema,
 data or options (one line on stderr naming the file and the field).
@@ -44,6 +49,15 @@ def _positive(text: str) -> int:
     return value
 
 
+def _reducer(text: str) -> Any:
+    from driftline.model.reducers.spec import parse_reducer_option
+
+    try:
+        return parse_reducer_option(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix(f"--reducer {text}: ")) from None
+
+
 def profile_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``driftline profile``."""
     defaults = ProfileOptions()
@@ -60,6 +74,15 @@ def profile_arguments(parser: argparse.ArgumentParser) -> None:
                         default=defaults.quantile_sample_size,
                         help="reservoir rows for quantiles and bucket edges; files up to this "
                              f"size are profiled exactly (default {defaults.quantile_sample_size})")
+    parser.add_argument("--vector-sample-size", type=_positive,
+                        default=defaults.vector_sample_size,
+                        help="reference rows of vector and image fields kept beside the "
+                             "profile (reducers are fitted on them; default "
+                             f"{defaults.vector_sample_size})")
+    parser.add_argument("--reducer", type=_reducer, action="append", default=[],
+                        metavar="SPEC", help="fit a reducer on a vector or image field: pca:32, "
+                        "pca:0.8, srp:32, uae:32, bbsd, bbsd:embedding, none; options "
+                        ",field=F,name=N,seed=S (repeatable)")
     parser.add_argument("--histogram-buckets", type=_positive, default=defaults.histogram_buckets)
     parser.add_argument("--quantile-levels", type=float, nargs="+",
                         default=list(DEFAULT_QUANTILE_LEVELS), metavar="Q")
@@ -125,8 +148,10 @@ def profile_main(args: argparse.Namespace) -> int:
         return 2
     progress = _Progress(args.progress, sys.stderr, f"{args.reference}")
     try:
+        specs = _resolved_reducers(args)
         options = ProfileOptions(
             sample_size=args.sample_size, quantile_sample_size=args.quantile_sample_size,
+            vector_sample_size=args.vector_sample_size,
             histogram_buckets=args.histogram_buckets,
             quantile_levels=tuple(args.quantile_levels),
             max_tracked_categories=args.max_tracked_categories, chunk_rows=args.chunk_rows,
@@ -134,7 +159,9 @@ def profile_main(args: argparse.Namespace) -> int:
         profile, report = build_profile(args.schema, args.reference, options,
                                         progress if args.progress != "none" else None)
         progress.close()
-        paths = write_profile(output, profile, args.schema)
+        if specs:
+            _fit_reducers(specs, args.schema, profile, report.files)
+        paths = write_profile(output, profile, args.schema, files=report.files)
     except (ConfigError, ReferenceDataError, ProfileError, ValueError, OSError) as exc:
         progress.close()
         text = str(exc) if not isinstance(exc, OSError) else (
@@ -149,5 +176,37 @@ def profile_main(args: argparse.Namespace) -> int:
           f"{sum(report.seconds.values()):.2f} s")
     if profile.baseline_error_rate is not None:
         print(f"reference error rate {profile.baseline_error_rate:.4f}")
+    for entry in profile.reducers:
+        width = (f"{len(entry.component_names)} components" if entry.component_names
+                 else "its components come from the model")
+        field = f", field {entry.field}" if entry.field else ""
+        print(f"reducer {entry.name} ({entry.kind}{field}): {width}")
     print("wrote " + ", ".join(str(p) for p in paths))
     return 0
+
+
+def _resolved_reducers(args: argparse.Namespace) -> list[Any]:
+    """The ``--reducer`` specs checked against the schema before any data is read."""
+    if not args.reducer:
+        return []
+    from driftline.dataloader.schema import load_schema
+    from driftline.model.reducers.spec import resolve_specs
+
+    return resolve_specs(args.reducer, load_schema(args.schema))
+
+
+def _fit_reducers(specs: list[Any], schema_path: str, profile: Any,
+                  files: dict[str, bytes]) -> None:
+    """Fit ``specs`` on the profile's vector samples; record them in ``profile`` and ``files``."""
+    import io
+
+    import numpy as np
+
+    from driftline.dataloader.schema import load_schema
+    from driftline.model.reducers.store import fit_reducers
+
+    samples = {name: np.load(io.BytesIO(files[entry.file]), allow_pickle=False)
+               for name, entry in profile.vectors.items()}
+    entries, reducer_files = fit_reducers(specs, load_schema(schema_path), samples)
+    profile.reducers = entries
+    files.update(reducer_files)

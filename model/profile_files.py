@@ -1,7 +1,9 @@
 """The profile's files in an artifacts directory, without torch: ``reference_profile.json``
 (read by the executor through :func:`model.artifacts.load_artifacts`) and, for a profile built
 by ``driftline profile``, a copy of its schema, ``event_schema.yaml`` (its SHA-256 is the
-profile's ``schema_sha256``).
+profile's ``schema_sha256``), and the files the profile lists with their SHA-256
+(:meth:`model.profile.ReferenceProfile.files`: reference samples of vector fields, fitted
+reducers).
 
 Example
 -------
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from driftline.model.profile import ReferenceProfile
@@ -37,14 +40,30 @@ def _write_atomically(path: Path, data: bytes) -> None:
 
 
 def write_profile(directory: str | Path, profile: ReferenceProfile,
-                  schema_path: str | Path | None = None) -> list[Path]:
-    """Write ``profile`` (and a copy of the schema file) into ``directory``; return the paths.
+                  schema_path: str | Path | None = None,
+                  files: Mapping[str, bytes] | None = None) -> list[Path]:
+    """Write ``profile`` (and a copy of the schema file, and the ``files`` it lists) into
+    ``directory``; return the paths.
 
-    Raises ``ValueError`` if the copied schema is not the one the profile was built from.
+    Raises ``ValueError`` if the copied schema is not the one the profile was built from, or if
+    ``files`` are not exactly the files the profile lists, with the bytes it hashed.
     """
     directory = Path(directory)
+    files = dict(files or {})
+    listed = profile.files()
+    if set(files) != set(listed):
+        missing, extra = sorted(set(listed) - set(files)), sorted(set(files) - set(listed))
+        raise ValueError(f"the profile lists files {sorted(listed)}, given {sorted(files)} ("
+                         + (f"missing {missing[0]!r}" if missing else f"unlisted {extra[0]!r}")
+                         + ")")
+    for name, data in files.items():
+        if hashlib.sha256(data).hexdigest() != listed[name]:
+            raise ValueError(f"{name}: its bytes do not hash to the profile's SHA-256")
     directory.mkdir(parents=True, exist_ok=True)
     written = []
+    for name, data in sorted(files.items()):
+        _write_atomically(directory / name, data)
+        written.append(directory / name)
     profile_path = directory / PROFILE_FILE
     _write_atomically(profile_path, (profile.to_json() + "\n").encode("utf-8"))
     written.append(profile_path)

@@ -81,14 +81,16 @@ class RowReservoir:
 
     Row ``t`` (0-based) of the stream replaces a uniformly chosen slot with probability
     ``capacity / (t + 1)``; within a chunk, later rows win a contested slot, exactly as if the
-    rows were offered one at a time.
+    rows were offered one at a time. ``dtype`` is the stored values' type (float32 halves the
+    memory of wide vector fields).
     """
 
-    def __init__(self, capacity: int, n_columns: int, seed: int = 0) -> None:
+    def __init__(self, capacity: int, n_columns: int, seed: int = 0,
+                 dtype: Any = np.float64) -> None:
         if capacity < 1:
             raise ValueError(f"capacity must be >= 1, got {capacity}")
         self.capacity = int(capacity)
-        self.values = np.empty((0, n_columns))
+        self.values = np.empty((0, n_columns), dtype=dtype)
         self.rows = np.empty(0, dtype=np.int64)
         self.n_seen = 0
         self._rng = np.random.default_rng(seed)
@@ -99,7 +101,7 @@ class RowReservoir:
         start = self.n_seen
         fill = min(max(self.capacity - start, 0), m)
         if fill:
-            self.values = np.concatenate([self.values, chunk[:fill]])
+            self.values = np.concatenate([self.values, chunk[:fill].astype(self.values.dtype)])
             self.rows = np.concatenate([self.rows, np.arange(start, start + fill)])
         if fill < m:
             offered = np.arange(fill, m)

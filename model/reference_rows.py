@@ -4,10 +4,11 @@
 categories; training a classifier needs the rows. :func:`read_reference_rows` reads the whole
 file into memory (meant for example-sized data) as an
 :class:`~model.adapters.base.InputBatch` — numeric and boolean fields as float64 (NaN: no
-value), categorical fields as codes of the profile's vocabularies, exactly what the event
-decoder gives the model at run time — plus the label of each row (``outputs.label``; -1 where a
-row has none). Values are validated by :class:`dataloader.reference_reader.ReferenceReader`, so
-a bad file fails with its one-line :class:`~dataloader.reference_reader.ReferenceDataError`.
+value), categorical fields as codes of the profile's vocabularies, vector and image fields as
+float32 blocks, exactly what the event decoder gives the model at run time — plus the label of
+each row (``outputs.label``; -1 where a row has none). Values are validated by
+:class:`dataloader.reference_reader.ReferenceReader`, so a bad file fails with its one-line
+:class:`~dataloader.reference_reader.ReferenceDataError`.
 
 Example
 -------
@@ -31,7 +32,7 @@ import numpy as np
 
 from driftline.dataloader.json_path import ABSENT, path_column
 from driftline.dataloader.reference_reader import ReferenceDataError, ReferenceReader
-from driftline.dataloader.schema import CategoricalField, EventSchema
+from driftline.dataloader.schema import ARRAY_FIELD_TYPES, CategoricalField, EventSchema
 from driftline.model.adapters.base import InputBatch
 
 __all__ = ["read_reference_rows"]
@@ -75,11 +76,15 @@ def read_reference_rows(path: str | Path, schema: EventSchema, profile: Any,
                         delimiter: str | None = None) -> tuple[InputBatch, np.ndarray]:
     """The rows of the reference file ``path`` and their labels (see the module docstring)."""
     reader = ReferenceReader(path, schema, delimiter=delimiter)
-    numeric_fields = [f.name for f in schema.fields if not isinstance(f, CategoricalField)]
+    numeric_fields = [f.name for f in schema.fields
+                      if not isinstance(f, (CategoricalField, *ARRAY_FIELD_TYPES))]
     categorical = [f for f in schema.fields if isinstance(f, CategoricalField)]
     numeric_parts: list[np.ndarray] = []
     label_parts: list[np.ndarray] = []
+    vector_parts: dict[str, list[np.ndarray]] = {f.name: [] for f in schema.array_fields}
     for chunk in reader.chunks():
+        for name, parts in vector_parts.items():
+            parts.append(chunk.vectors[name])
         numeric_parts.append(np.column_stack([chunk.numeric[name] for name in numeric_fields])
                              if numeric_fields else np.empty((chunk.n_rows, 0)))
         label_parts.append(chunk.label if chunk.label is not None
@@ -97,5 +102,7 @@ def read_reference_rows(path: str | Path, schema: EventSchema, profile: Any,
         codes[:, j] = [vocabulary.missing_code if value is None else vocabulary.code(value)[0]
                        for value in values]
     batch = InputBatch(numeric=numeric, numeric_names=numeric_fields, categorical=codes,
-                       categorical_names=[f.name for f in categorical])
+                       categorical_names=[f.name for f in categorical],
+                       vectors={name: np.concatenate(parts)
+                                for name, parts in vector_parts.items()})
     return batch, np.concatenate(label_parts).astype(np.int64)

@@ -20,6 +20,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "months": ("model.cli:months", "print the model's quality on each insurance month"),
     "profile": ("model.profile_cli:profile",
                 "build the reference profile of your reference data under an event schema"),
+    "train-digits": ("model.digits_cli:train_digits",
+                     "train the vision example's CNN on the 8x8 digits and write its events"),
     "train-classifier": ("model.adapters.cli:train_classifier",
                          "train a TorchScript classifier on a reference file for a run config"),
     "check-model": ("model.adapters.cli:check_model",

@@ -34,7 +34,7 @@ the model's probabilities have shape (1, 3), expected (1, 2) (one column per cla
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -77,7 +77,8 @@ class ModelInput(Protocol):
     ``numeric`` ``(n, len(numeric_names))`` float64 (numeric and boolean fields, NaN: no
     value), ``categorical`` ``(n, len(categorical_names))`` integer codes of the profile's
     category vocabularies, and the event's own ``prediction`` (class index, -1: none) and
-    ``score`` (NaN: none)."""
+    ``score`` (NaN: none); ``vectors`` maps each vector or image field to its ``(n, size)``
+    float32 block (a NaN row: no value)."""
 
     numeric: np.ndarray
     numeric_names: list[str]
@@ -85,6 +86,7 @@ class ModelInput(Protocol):
     categorical_names: list[str]
     prediction: np.ndarray
     score: np.ndarray
+    vectors: Mapping[str, np.ndarray]
 
     def __len__(self) -> int: ...
 
@@ -100,6 +102,7 @@ class InputBatch:
     categorical_names: list[str] = field(default_factory=list)
     prediction: np.ndarray | None = None
     score: np.ndarray | None = None
+    vectors: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.numeric = np.asarray(self.numeric, dtype=np.float64)
@@ -118,6 +121,12 @@ class InputBatch:
         if self.prediction.shape != (n,) or self.score.shape != (n,):
             raise ValueError(f"prediction and score must have shape ({n},), got "
                              f"{self.prediction.shape} and {self.score.shape}")
+        self.vectors = {name: np.asarray(block, dtype=np.float32)
+                        for name, block in self.vectors.items()}
+        for name, block in self.vectors.items():
+            if block.ndim != 2 or block.shape[0] != n:
+                raise ValueError(f"vectors[{name!r}] must have shape ({n}, size), got "
+                                 f"{block.shape}")
 
     def __len__(self) -> int:
         return int(self.numeric.shape[0])

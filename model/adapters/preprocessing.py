@@ -11,7 +11,10 @@ columns are :attr:`Preprocessor.input_names`, in ``features`` order:
 * boolean field ``b``: one column ``b``, 0/1 as decoded;
 * categorical field ``c`` with profile categories ``k1 .. kK``: columns ``c=k1 .. c=kK`` and
   ``c=__other__``. A category the profile pooled into "other" sets ``c=__other__``; an unseen
-  one too (``unseen_category: other``) or no column (``zeros``).
+  one too (``unseen_category: other``) or no column (``zeros``);
+* vector or image field ``v`` of ``size`` values: columns ``v[0] .. v[size-1]``, its values as
+  decoded (images flattened in row-major order; the model reshapes them). A whole vector is not
+  imputed, so a vector feature must be required in the schema.
 
 Missing values (NaN, the vocabulary's missing code): ``impute`` uses the reference mean
 (numeric and boolean) or the most frequent reference category; ``constant`` uses
@@ -49,7 +52,13 @@ from typing import Any
 
 import numpy as np
 
-from driftline.dataloader.schema import BooleanField, CategoricalField, EventSchema, NumericField
+from driftline.dataloader.schema import (
+    ARRAY_FIELD_TYPES,
+    BooleanField,
+    CategoricalField,
+    EventSchema,
+    NumericField,
+)
 from driftline.model.adapters.base import ModelError, ModelInput, ModelLoadError, column_positions
 from driftline.model.adapters.config import PreprocessingConfig
 
@@ -119,8 +128,18 @@ class Preprocessor:
         self.input_names: list[str] = []
         numeric: list[tuple[str, int, float, float, float]] = []
         self.one_hot: list[_OneHot] = []
-        for name in names:
+        #: (field, first column, size) of each vector or image feature
+        self.vector_blocks: list[tuple[str, int, int]] = []
+        for i, name in enumerate(names):
             spec = specs[name]
+            if isinstance(spec, ARRAY_FIELD_TYPES):
+                if spec.optional:
+                    raise ModelLoadError(source, f"{key}.features[{i}]", f"field {name!r} is "
+                                         f"an optional {spec.type} field in the schema{where}; "
+                                         "a whole vector is not imputed: make it required")
+                self.vector_blocks.append((name, len(self.input_names), spec.size))
+                self.input_names += [f"{name}[{j}]" for j in range(spec.size)]
+                continue
             if isinstance(spec, CategoricalField):
                 block = self._one_hot(name, profile, source, profile_path, key)
                 self.one_hot.append(block)
@@ -210,6 +229,15 @@ class Preprocessor:
             if missing.any():
                 self._fill_missing(values, missing)
             out[:, self._numeric_columns] = (values - self._mean) / self._std
+        for name, start, size in self.vector_blocks:
+            values = batch.vectors.get(name) if hasattr(batch, "vectors") else None
+            if values is None or values.shape != (n, size):
+                raise ModelError(f"the batch has no ({n}, {size}) block of vector field {name!r}"
+                                 " (it was not decoded with this schema)")
+            if np.isnan(values).any():
+                raise ModelError(f"vector field {name!r} has no value in "
+                                 f"{int(np.isnan(values).any(axis=1).sum())} rows")
+            out[:, start:start + size] = values
         rows = np.arange(n)
         for block, at in zip(self.one_hot, codes_at, strict=True):
             codes = np.asarray(batch.categorical[:, at])

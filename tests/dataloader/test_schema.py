@@ -73,7 +73,8 @@ BAD: list[tuple[dict[str, Any], str]] = [
     ({}, "fields: required key is missing"),
     ({"fields": []}, "fields: List should have at least 1 item"),
     ({"fields": [{"name": "a", "type": "text"}]},
-     "fields[0].type: unknown field type 'text' (types: boolean, categorical, numeric)"),
+     "fields[0].type: unknown field type 'text' (types: boolean, categorical, image, numeric, "
+     "vector)"),
     ({"fields": [{"name": "a"}]}, "fields[0].type: required key is missing (types:"),
     ({"fields": [{"name": "a", "type": "numeric", "optinal": True}]},
      "fields[0].optinal: unknown key (did you mean 'optional'?"),
@@ -170,14 +171,18 @@ def test_insurance_schema_describes_todays_events() -> None:
 def test_field_types_are_a_discriminated_union() -> None:
     schema = build_config({"fields": [{"name": "a", "type": "numeric"},
                                       {"name": "b", "type": "categorical"},
-                                      {"name": "c", "type": "boolean"}]}, EventSchema)
+                                      {"name": "c", "type": "boolean"},
+                                      {"name": "d", "type": "vector", "length": 3},
+                                      {"name": "e", "type": "image", "shape": [2, 2]}]},
+                          EventSchema)
     assert [type(f).__name__ for f in schema.fields] == ["NumericField", "CategoricalField",
-                                                         "BooleanField"]
+                                                         "BooleanField", "VectorField",
+                                                         "ImageField"]
     variants = json_schema("event")["$defs"]["EventSchema"]["properties"]["fields"] if (
         "EventSchema" in json_schema("event").get("$defs", {})) else json_schema(
         "event")["properties"]["fields"]
     assert set(variants["items"]["discriminator"]["mapping"]) == {"numeric", "categorical",
-                                                                  "boolean"}
+                                                                  "boolean", "vector", "image"}
 
 
 @pytest.mark.parametrize(("text", "parts"), [

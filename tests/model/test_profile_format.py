@@ -1,5 +1,6 @@
-"""Profile format: version 2 round-trips its new parts exactly; version 1 files (written before
-driftline profile existed) still load, with empty new parts; unknown versions are refused."""
+"""Profile format: versions 2 and 3 round-trip their new parts exactly; version 1 files (written
+before driftline profile existed) and version 2 files (before vector fields) still load, with empty
+new parts; unknown versions are refused."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from driftline.model.profile import (
     PROFILE_FORMAT_VERSION,
     CategoricalProfile,
     Histogram,
+    ReducerProfile,
     ReferenceProfile,
+    VectorProfile,
 )
 from driftline.model.profile_builder import build_profile
 
@@ -46,8 +49,31 @@ def test_version_1_files_still_load() -> None:
 def test_unknown_version_is_refused() -> None:
     data = version_1()
     data["format_version"] = PROFILE_FORMAT_VERSION + 1
-    with pytest.raises(ValueError, match="format_version 3 is not supported"):
+    with pytest.raises(ValueError, match="format_version 4 is not supported"):
         ReferenceProfile.from_dict(data)
+
+
+def test_version_2_files_still_load() -> None:
+    profile, _ = build_profile(DATA_DIR / "schema.yaml", DATA_DIR / "reference.csv.gz")
+    data = json.loads(profile.to_json())
+    for key in ("vectors", "reducers"):
+        del data[key]
+    data["format_version"] = 2
+    again = ReferenceProfile.from_dict(data)
+    assert again.vectors == {} and again.reducers == [] and again.files() == {}
+
+
+def test_version_3_round_trips_vectors_and_reducers() -> None:
+    profile, _ = build_profile(DATA_DIR / "schema.yaml", DATA_DIR / "reference.csv.gz")
+    profile.vectors["pixels"] = VectorProfile([8, 8], 90, 10, 100, "reference_vectors_0.npy",
+                                              "a" * 64)
+    profile.reducers.append(ReducerProfile("pca", "pca", "pixels", ["pca_0", "pca_1"],
+                                           {"explained_variance": 0.5}, "reducer_pca.npz",
+                                           "b" * 64))
+    again = ReferenceProfile.from_json(profile.to_json())
+    assert again == profile and again.format_version == 3
+    assert again.reducers[0].n_components == 2
+    assert again.files() == {"reference_vectors_0.npy": "a" * 64, "reducer_pca.npz": "b" * 64}
 
 
 def test_version_2_round_trips_categories_and_missing_baselines() -> None:
@@ -55,7 +81,7 @@ def test_version_2_round_trips_categories_and_missing_baselines() -> None:
     profile.categorical["plan"] = CategoricalProfile([2, 1], [30, 10], other_count=5,
                                                      other_categories=[7], missing_count=3)
     again = ReferenceProfile.from_json(profile.to_json())
-    assert again == profile and again.format_version == 2
+    assert again == profile and again.format_version == PROFILE_FORMAT_VERSION
     assert isinstance(again.categorical["plan"], CategoricalProfile)
     assert again.baseline_error_rate is None
 

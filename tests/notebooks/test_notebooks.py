@@ -23,7 +23,7 @@ import pytest
 from driftline.evaluation.notebooks import execute_notebook, output_texts, sources_digest
 
 ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOKS = ["compare_detectors.ipynb", "insurance_drift.ipynb"]
+NOTEBOOKS = ["compare_detectors.ipynb", "insurance_drift.ipynb", "failing_loudly.ipynb"]
 REGENERATE = "run `make notebooks` and commit the notebooks"
 
 #: what each notebook must show: a text fragment per claim, and how many figures
@@ -38,6 +38,16 @@ EXPECTED = {
          "| page_hinkley | no_drift |",
          "baseline.always_fire [(1.0, 10000.0, 0.0)]"],
         2),
+    "failing_loudly.ipynb": (
+        ["evaluate_failing_loudly_notebook.yaml - 6 repetitions - sample sizes [20, 100, 500]",
+         "CNN accuracy on the held-out pool: 0.98",
+         "| KS, Bonferroni | BBSDs |",
+         "| MMD | UAE |",
+         "| χ² classes | BBSDh |",
+         "| knockout |",
+         "Failing Loudly (MNIST and CIFAR-10",
+         "False-positive rate without shift"],
+        1),
     "insurance_drift.ipynb": (
         ["54000 rows over months [1, 2, 3,",
          "### Model quality by month",

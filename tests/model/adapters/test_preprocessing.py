@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from driftline.configs import build_config
-from driftline.dataloader.schema import load_schema
+from driftline.dataloader.schema import EventSchema, load_schema
 from driftline.executor.schema_decoder import SchemaDecoder
 from driftline.model.adapters.base import InputBatch, ModelError, ModelLoadError
 from driftline.model.adapters.config import PreprocessingConfig
@@ -164,3 +164,22 @@ def test_a_profile_without_the_field_is_named(tabular: Tabular) -> None:
     with pytest.raises(ModelLoadError, match="the profile has no categories of field 'city'"):
         Preprocessor(build_config({"features": ["city"]}, PreprocessingConfig), schema, profile,
                      profile_path="p.json")
+
+
+def test_vector_fields_become_blocks_of_columns() -> None:
+    events = build_config({"fields": [{"name": "e", "type": "vector", "length": 2},
+                               {"name": "im", "type": "image", "shape": [1, 2]},
+                               {"name": "o", "type": "vector", "length": 2, "optional": True}]},
+                   EventSchema)
+    pre = Preprocessor(build_config({"features": ["im", "e"], "standardise": "none"},
+                                    PreprocessingConfig), events, None)
+    assert pre.input_names == ["im[0]", "im[1]", "e[0]", "e[1]"]
+    batch = InputBatch(numeric=np.empty((2, 0)), numeric_names=[],
+                  vectors={"e": [[1, 2], [3, 4]], "im": [[5, 6], [7, 8]]})
+    assert pre.transform(batch).tolist() == [[5, 6, 1, 2], [7, 8, 3, 4]]
+    with pytest.raises(ModelError, match="no \\(2, 2\\) block of vector field 'im'"):
+        pre.transform(InputBatch(numeric=np.empty((2, 0)), numeric_names=[],
+                            vectors={"e": [[1, 2], [3, 4]]}))
+    with pytest.raises(ModelLoadError, match="features\\[0\\]: field 'o' is an optional vector "
+                       "field"):
+        Preprocessor(build_config({"features": ["o"]}, PreprocessingConfig), events, None)
