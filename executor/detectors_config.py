@@ -209,6 +209,7 @@ def _default_streams() -> StreamsConfig:
         "prediction": [ks, ph],
         "errors": [{"detector": name, "target_arl0": 20_000.0}
                    for name in ("ddm", "eddm", "hddm_a", "adwin")],
+        "data_quality": [{"detector": "ddm", "target_arl0": 20_000.0}],
     })
 
 
