@@ -121,8 +121,15 @@ class SchemaPipeline:
                 references["input_vector"] = matrix
         if cat_names:
             references["categories"] = self.categories.reference()
-        if profile.baseline_error_rate is not None:
-            references["errors"] = [float(profile.baseline_error_rate)]
+        error_rate = (profile.baseline_error_rate if profile.baseline_error_rate is not None
+                      else config.detectors.calibration.error_rate)
+        self.notes: list[str] = []
+        if error_rate is not None:
+            references["errors"] = [float(error_rate)]
+        elif config.detectors.streams.errors:
+            self.notes.append("the errors stream has no detectors: the profile has no baseline "
+                              "error rate (its reference had no predictions); set "
+                              "detectors.calibration.error_rate")
         self.counters = dict.fromkeys(_COUNTERS, 0)
         calibration = dict(state.get("calibration", {})) if state else {}
         self.detectors = StreamRunner(config.detectors, columns, references, self.counters,
@@ -169,7 +176,8 @@ class SchemaPipeline:
 
     @property
     def calibration_notes(self) -> list[str]:
-        return self.detectors.calibration_notes
+        """Why a calibration is not at its target, or a stream could not be built."""
+        return self.notes + self.detectors.calibration_notes
 
     # -- processing ---------------------------------------------------------------------------
     def process(self, batch: DecodedBatch) -> BatchResult:
