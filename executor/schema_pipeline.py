@@ -34,8 +34,10 @@ import numpy as np
 from driftline.dataloader.field_values import QUALITY_FLAGS
 from driftline.executor.config import RunConfig
 from driftline.executor.detection import DecodedRecords, PartitionBatch
+from driftline.executor.detectors_config import DetectorSeries
 from driftline.executor.labels import LabelJoin
 from driftline.executor.outcome import BatchResult, CategoryCounts, DistributionCounts, bin_counts
+from driftline.executor.pipeline import cap_torch_threads
 from driftline.executor.pipeline_detectors import StreamDetectors
 from driftline.executor.schema_decoder import DecodedBatch, SchemaDecoder
 from driftline.executor.schema_streams import CategoryColumns, quality_baseline, quality_columns
@@ -88,11 +90,16 @@ class SchemaPipeline:
         A :meth:`state_dict` to continue from (its calibration is reused).
     clock : callable
         Wall clock for label-buffer ageing.
+    torch_threads : int or None
+        Cap on torch's intra-op threads (see :mod:`executor.pipeline`; idle OpenMP workers
+        also deadlock a forked detection worker); ``None`` leaves torch as it is.
     """
 
     def __init__(self, adapter: ModelAdapter, decoder: SchemaDecoder, config: RunConfig, *,
                  state: Mapping[str, Any] | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, torch_threads: int | None = 1) -> None:
+        if torch_threads is not None:
+            cap_torch_threads(torch_threads)
         self.adapter = adapter
         self.config = config
         self.clock = clock
@@ -169,6 +176,10 @@ class SchemaPipeline:
     @property
     def streams(self) -> dict[str, StreamDetectors]:
         return self.detectors.streams
+
+    def series(self) -> list[DetectorSeries]:
+        """Every detector series this pipeline runs."""
+        return self.detectors.series()
 
     def detector_series(self) -> list[tuple[str, str, list[str]]]:
         """``(detector, exported stream, features)`` of every series, for the exporter."""
