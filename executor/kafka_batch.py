@@ -159,9 +159,6 @@ class BatchProcessor:
         self.labels_topic = labels_topic
         self.n_classes = int(n_classes)
         self.label_decoder = label_decoder
-        self._label_format = ("labels record must be {\"event_id\": str, \"label\": class}"
-                              if label_decoder is None else
-                              "labels record does not match the schema's outputs.label")
         self.poisoned = poisoned
         self._submitted: collections.deque[_Submitted] = collections.deque()
         self._flushing: list[_Submitted] = []  # applied, outputs not flushed yet
@@ -227,7 +224,9 @@ class BatchProcessor:
                                self.label_decoder(record.value))
             if event_id is None:
                 submitted.rejected.append(DeadLetter(
-                    str(label), self._label_format,
+                    str(label), "labels record must be {\"event_id\": str, \"label\": class}"
+                    if self.label_decoder is None else
+                    "labels record does not match the schema's outputs.label",
                     record.value, record.key, record.topic, record.partition, record.offset,
                     record.timestamp))
             else:
