@@ -244,10 +244,25 @@ class MetricsConfig(ConfigModel):
 
 
 class CheckpointConfig(ConfigModel):
-    """Per-partition detector checkpoints."""
+    """Per-partition detector checkpoints (state and offset), written before the offsets are
+    committed.
 
+    ``store``: ``directory`` keeps them as files in ``dir`` (one machine, or a shared
+    volume); ``kafka`` in a compacted changelog topic, ``changelog_topic`` or else
+    ``<source.group_id>.driftline-state``, created when missing, so that a partition moves
+    warm to a replica on any machine (``executor/changelog.py``). ``dir`` then only caches
+    the calibrated fresh pipeline. A checkpoint is taken after every ``every_batches``-th
+    batch, and after any batch ``every_seconds`` (if set) after the last one.
+    ``restore_timeout_s``: the longest read of the changelog on assignment; beyond it the
+    partitions start cold (``driftline_state_restore_failures_total{reason="unreachable"}``).
+    """
+
+    store: Literal["directory", "kafka"] = "directory"
     dir: str = "runs/checkpoints"
     every_batches: int = Field(1, ge=1)
+    every_seconds: float | None = Field(None, gt=0.0)
+    changelog_topic: TopicName | None = None
+    restore_timeout_s: float = Field(30.0, gt=0.0)
 
 
 class DeadLetterConfig(ConfigModel):

@@ -17,11 +17,13 @@
 5. queue the write of the captured states in the background; the batch made progress
    (``/healthz``); consumer lag per partition goes to the exporter.
 
-Detection runs behind one seam (:class:`executor.detection.DetectionBackend`): in a forked
-child with ``batch.worker_process`` (the default; :mod:`executor.forked_detection`), so that
-it overlaps step 1 -- kafka-python parses records in pure Python, about as costly as
-detection -- or in this process (:class:`executor.detection.InProcessDetection`). The loop is
-the same for both.
+Detection runs behind one seam (:class:`executor.detection.DetectionBackend`): in forked
+children with ``batch.worker_process`` (the default; :mod:`executor.forked_detection`), one per
+core (``batch.workers``; :mod:`executor.worker_pool` spreads the partitions), so that it
+overlaps step 1 -- kafka-python parses records in pure Python -- or in this process
+(:class:`executor.detection.InProcessDetection`). The loop is the same for both. Checkpoints go
+to a directory or, with ``checkpoint.store: kafka``, to the group's compacted changelog topic
+(:mod:`executor.changelog`), so partitions move warm between replicas on different machines.
 
 A failure in any step (broker gone, flush or commit refused, worker dead or stuck, a batch
 the pipeline fails on) tears the consumer session down without committing and builds a new
@@ -42,13 +44,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import multiprocessing
 import threading
 import time
 from typing import Any
 
 from kafka import TopicPartition
 
+from driftline.executor.changelog import ChangelogStore, make_state_store
 from driftline.executor.checkpoint import CheckpointStore
 from driftline.executor.checkpoint_commits import CheckpointCommits
 from driftline.executor.config import RunConfig
@@ -57,7 +59,6 @@ from driftline.executor.dead_letter import DeadLetterProducer
 from driftline.executor.decode import EventDecoder, reference_ranges
 from driftline.executor.detection import DetectionBackend, InProcessDetection, Pipeline
 from driftline.executor.failures import FailureTracker
-from driftline.executor.forked_detection import ForkedDetection
 from driftline.executor.kafka_batch import BatchProcessor
 from driftline.executor.kafka_clients import (
     ensure_output_topics,
@@ -69,6 +70,7 @@ from driftline.executor.kafka_poll import poll_batch
 from driftline.executor.rebalance import PartitionStates
 from driftline.executor.sinks import OutcomeSinks, PredictionsProducer
 from driftline.executor.summary import RunSummary
+from driftline.executor.worker_pool import start_backend
 
 __all__ = ["BACKOFF_INITIAL_S", "BACKOFF_MAX_S", "KafkaExecutor"]
 
@@ -137,7 +139,9 @@ class KafkaExecutor:
         self.decoder = EventDecoder(
             profile.feature_names, n_classes=len(self.model.class_names),
             ranges=reference_ranges(profile, config.metrics.range_tolerance))
-        self.store = CheckpointStore(config.checkpoint.dir)
+        # the calibrated fresh pipeline is cached in the directory whatever the state store
+        self.template_store = CheckpointStore(config.checkpoint.dir)
+        self.store = make_state_store(config, self.exporter.state_restore_failed)
         self.summary = RunSummary()
         self.failures = FailureTracker(config.batch.max_retries, self.backoff_initial_s,
                                        self.backoff_max_s)
@@ -148,6 +152,7 @@ class KafkaExecutor:
         self._stage = "connect"
         self._last_probe = 0.0
         self._template_state: dict[str, Any] | None = None
+        self._last_capture = time.monotonic()
         self.states: PartitionStates | None = None
         self.backend: DetectionBackend | None = None
         self.commits: CheckpointCommits | None = None
@@ -170,7 +175,7 @@ class KafkaExecutor:
         if self._template_state is not None:
             return
         key = self.template_key()
-        cached = self.store.load(key, 0)
+        cached = self.template_store.load(key, 0)
         pipeline = None
         if cached is not None:
             try:
@@ -183,7 +188,7 @@ class KafkaExecutor:
             pipeline = DetectionPipeline(self.model, self.config)
             template = pipeline.state_dict()
             self.summary.setup_seconds = time.perf_counter() - started
-            self.store.save(key, 0, 0, template)
+            self.template_store.save(key, 0, 0, template)
             log.info("detectors calibrated in %.1f s", self.summary.setup_seconds)
         self.summary.calibration_notes = pipeline.calibration_notes
         for detector, stream, features in pipeline.detector_series():
@@ -208,18 +213,8 @@ class KafkaExecutor:
         # from checkpoints.
         self._stop_backend()
         self.prepare()
-        backend: DetectionBackend
-        if not self.config.batch.worker_process:
-            backend = self._in_process_backend()
-        elif "fork" not in multiprocessing.get_all_start_methods():
-            log.warning("batch.worker_process needs fork(); detecting in this process")
-            backend = self._in_process_backend()
-        else:
-            # a batch taking longer than the poll interval costs the group membership anyway
-            backend = ForkedDetection(self._in_process_backend, answer_timeout_s=max(
-                1.0, self.config.source.max_poll_interval_ms / 1000.0))
-        self.backend = backend
-        return backend
+        self.backend = start_backend(self.config, self._in_process_backend)
+        return self.backend
 
     def _stop_backend(self) -> None:
         if self.backend is not None:
@@ -246,6 +241,7 @@ class KafkaExecutor:
                     self.stop_event.wait(self.backoff_s)
         finally:
             self._stop_backend()
+            self.store.close()
         self.summary.wall_seconds = time.perf_counter() - started
         return self.summary
 
@@ -259,6 +255,8 @@ class KafkaExecutor:
         clean = False
         try:
             ensure_output_topics(self.config)
+            if isinstance(self.store, ChangelogStore):
+                self.store.prepare(self.config.source)
             backend = self._start_backend()
             consumer = make_consumer(source)
             processor, states, commits = self._wire(consumer, producer, backend)
@@ -330,7 +328,8 @@ class KafkaExecutor:
 
         states = PartitionStates(consumer, self.store, backend, config.source.topic,
                                  config.source.labels_topic, before_revoke=before_revoke,
-                                 forget_partition=self.exporter.forget_source)
+                                 forget_partition=self.exporter.forget_source,
+                                 restore_failed=self.exporter.state_restore_failed)
         commits = CheckpointCommits(self.store, states, backend, metrics=self.exporter,
                                     backoff_initial_s=self.backoff_initial_s,
                                     backoff_max_s=self.backoff_max_s)
@@ -385,9 +384,9 @@ class KafkaExecutor:
         taken = None
         if waiting:
             self.n_batches += 1
-            if (self.n_batches % self.config.checkpoint.every_batches == 0
-                    and not self.failures.isolating()):
+            if self._checkpoint_due() and not self.failures.isolating():
                 taken = commits.capture()
+                self._last_capture = time.monotonic()
         if records:
             processor.submit(records)
         if not waiting:
@@ -402,6 +401,15 @@ class KafkaExecutor:
         if counts is not None:
             log.debug("batch %d: %d records, %d processed, %d dead letters", self.n_batches,
                       counts.n_records, counts.n_processed, sum(counts.dead_letters.values()))
+
+    def _checkpoint_due(self) -> bool:
+        """After every ``checkpoint.every_batches``-th batch, or ``every_seconds`` after the
+        last checkpoint."""
+        checkpoint = self.config.checkpoint
+        if self.n_batches % checkpoint.every_batches == 0:
+            return True
+        return (checkpoint.every_seconds is not None
+                and time.monotonic() - self._last_capture >= checkpoint.every_seconds)
 
     def _probe_idle(self, consumer: Any, states: PartitionStates) -> None:
         """An idle loop is alive while it is caught up (asked every third of
