@@ -211,12 +211,16 @@ class BatchConfig(ConfigModel):
     in one. ``max_retries``: failures of a batch at the same place (a pipeline error, a worker
     that died or got stuck) before its records are detected one at a time and the one that
     fails alone is dead-lettered as ``processing_failed`` (``executor/failures.py``).
+    ``workers``: with ``worker_process``, how many child processes detect in parallel, each
+    owning whole partitions (a partition's records stay in order on one worker:
+    ``executor/worker_pool.py``); unset, one per core this process may run on.
     """
 
     max_rows: int = Field(1000, ge=1)
     max_wait_ms: int = Field(200, ge=0)
     worker_process: bool = True
     max_retries: int = Field(3, ge=1)
+    workers: int | None = Field(None, ge=1, le=256)
 
 
 class LabelsConfig(ConfigModel):
