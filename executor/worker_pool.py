@@ -122,8 +122,10 @@ class WorkerPool:
     def collect(self) -> list[PartitionOutcome]:
         if not self._batches:
             raise RuntimeError("no batch was submitted")
-        self.wait()
+        # not self.wait(): the batch in flight may be a later one, still detecting
         workers, order = self._batches.popleft()
+        if len(self._batches) == 0:
+            self._waiting = []
         outcomes: dict[int, PartitionOutcome] = {}
         failure: Exception | None = None
         for worker in workers:  # every worker's answer is read, even after a failure

@@ -147,3 +147,36 @@ def test_the_config_chooses_the_backend(artifacts_dir: Path, tmp_path: Path) -> 
     finally:
         single.close()
         pooled.close()
+
+
+class CrashOnPoison(Pid):
+    def process(self, events: Any) -> Any:
+        if any(e.event_id == "poison" for e in events):
+            os._exit(3)
+        return super().process(events)
+
+
+def test_the_next_batch_detects_while_the_previous_one_is_collected() -> None:
+    # the executor: wait for k, submit k+1, collect k -- k's outcomes must not wait for (or
+    # fail with) k+1
+    from driftline.executor.decode import EventDecoder, encode_event
+
+    def make() -> InProcessDetection:
+        return InProcessDetection(EventDecoder(["x"]), CrashOnPoison)
+
+    def batch(event_id: str, offset: int) -> list[PartitionBatch]:
+        return [PartitionBatch("t", p, [(encode_event(event_id, {"x": 1.0}), None, offset,
+                                         None)]) for p in (0, 1)]
+
+    pool = WorkerPool([ForkedDetection(make) for _ in range(2)])
+    try:
+        pool.open(0)
+        pool.open(1)
+        pool.submit(batch("fine", 0))
+        pool.wait()
+        pool.submit(batch("poison", 1))
+        assert [o.offsets for o in pool.collect()] == [[0], [0]]
+        with pytest.raises(WorkerError, match="gone"):
+            pool.wait()
+    finally:
+        pool.close()
