@@ -5,7 +5,8 @@ exports them as ``configs/run.schema.json``. Loaded with :func:`load_run_config`
 validates through :func:`configs.load_config` (errors name the file and the dotted key) and
 applies the environment overrides used by docker-compose:
 ``DRIFTLINE_KAFKA_BOOTSTRAP`` -> ``source.bootstrap_servers``, ``DRIFTLINE_METRICS_HOST`` ->
-``metrics.host`` and ``DRIFTLINE_METRICS_PORT`` -> ``metrics.port``.
+``metrics.host``, ``DRIFTLINE_METRICS_PORT`` -> ``metrics.port`` and
+``DRIFTLINE_CHECKPOINT_STORE`` -> ``checkpoint.store`` (replicas on several machines: ``kafka``).
 
 Example
 -------
@@ -60,6 +61,7 @@ ENV_OVERRIDES = {
     "DRIFTLINE_KAFKA_BOOTSTRAP": "source.bootstrap_servers",
     "DRIFTLINE_METRICS_HOST": "metrics.host",
     "DRIFTLINE_METRICS_PORT": "metrics.port",
+    "DRIFTLINE_CHECKPOINT_STORE": "checkpoint.store",
 }
 
 

@@ -44,9 +44,11 @@ from __future__ import annotations
 
 import collections
 import logging
+import math
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from driftline.executor.detection import (
@@ -57,7 +59,7 @@ from driftline.executor.detection import (
 )
 from driftline.executor.outcome import PartitionOutcome
 
-__all__ = ["WorkerPool", "n_workers", "start_backend"]
+__all__ = ["WorkerPool", "cpu_quota", "n_workers", "start_backend"]
 
 log = logging.getLogger("driftline.worker")
 
@@ -181,15 +183,37 @@ class WorkerPool:
             worker.close()
 
 
+def cpu_quota(path: str | Path = "/sys/fs/cgroup/cpu.max") -> int | None:
+    """Cores the cgroup's CPU limit allows (cgroup v2 ``cpu.max``, rounded up); None without a
+    limit. A container limited to 2 CPUs still sees every core of its node as runnable.
+
+    >>> import tempfile
+    >>> limit = Path(tempfile.mkdtemp()) / "cpu.max"
+    >>> _ = limit.write_text("150000 100000")
+    >>> cpu_quota(limit)
+    2
+    >>> _ = limit.write_text("max 100000")
+    >>> cpu_quota(limit) is None
+    True
+    """
+    try:
+        quota, period = Path(path).read_text().split()[:2]
+        return None if quota == "max" else max(1, math.ceil(int(quota) / int(period)))
+    except (OSError, ValueError):
+        return None
+
+
 def n_workers(config: Any) -> int:
-    """Detection worker processes of a run ``config``: ``batch.workers``, or one per core
-    this process may run on."""
+    """Detection worker processes of a run ``config``: ``batch.workers``, or one per core this
+    process may run on (its CPU affinity, capped by its cgroup's CPU limit)."""
     if config.batch.workers is not None:
         return int(config.batch.workers)
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
+        cores = os.cpu_count() or 1
+    quota = cpu_quota()
+    return max(1, cores if quota is None else min(cores, quota))
 
 
 def start_backend(config: Any, make_in_process: Callable[[], DetectionBackend],

@@ -18,7 +18,7 @@ from driftline.executor.checkpoint import load_state
 from driftline.executor.config import RunConfig
 from driftline.executor.detection import CheckpointAt, InProcessDetection, PartitionBatch
 from driftline.executor.forked_detection import ForkedDetection, WorkerError
-from driftline.executor.worker_pool import WorkerPool, n_workers, start_backend
+from driftline.executor.worker_pool import WorkerPool, cpu_quota, n_workers, start_backend
 from tests.executor.pipeline_helpers import fast_config
 from tests.executor.test_forked_detection import Setup, _records
 
@@ -131,7 +131,9 @@ def test_the_config_chooses_the_backend(artifacts_dir: Path, tmp_path: Path) -> 
                              "model": {"artifacts_dir": str(artifacts_dir)},
                              "checkpoint": {"dir": str(tmp_path)}, "batch": batch}, RunConfig)
 
-    assert n_workers(config()) == len(os.sched_getaffinity(0))
+    quota = cpu_quota()
+    cores = len(os.sched_getaffinity(0))
+    assert n_workers(config()) == (cores if quota is None else min(cores, quota))
     assert n_workers(config(workers=3)) == 3
 
     def make() -> InProcessDetection:
