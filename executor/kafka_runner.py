@@ -69,6 +69,7 @@ from driftline.executor.kafka_clients import (
 from driftline.executor.kafka_poll import poll_batch
 from driftline.executor.rebalance import PartitionStates
 from driftline.executor.sinks import OutcomeSinks, PredictionsProducer
+from driftline.executor.state_template import fill_template, template_digest
 from driftline.executor.summary import RunSummary
 from driftline.executor.worker_pool import start_backend
 
@@ -152,6 +153,7 @@ class KafkaExecutor:
         self._stage = "connect"
         self._last_probe = 0.0
         self._template_state: dict[str, Any] | None = None
+        self._template_digest: str | None = None
         self._last_capture = time.monotonic()
         self.states: PartitionStates | None = None
         self.backend: DetectionBackend | None = None
@@ -194,6 +196,7 @@ class KafkaExecutor:
         for detector, stream, features in pipeline.detector_series():
             self.exporter.register_detector(detector, stream, features)
         self._template_state = template
+        self._template_digest = template_digest(template)
 
     def make_pipeline(self, state: dict[str, Any] | None) -> Pipeline:
         """A partition's pipeline, restored from ``state`` or fresh (from the calibrated
@@ -201,11 +204,14 @@ class KafkaExecutor:
         from driftline.executor.pipeline import DetectionPipeline
 
         self.prepare()
-        return DetectionPipeline(self.model, self.config,
-                                 state=state if state is not None else self._template_state)
+        if state is None:
+            state = self._template_state
+        else:  # a checkpoint keeps what differs from the template (executor/state_template.py)
+            state = fill_template(dict(state), self._template_state, self._template_digest)
+        return DetectionPipeline(self.model, self.config, state=state)
 
     def _in_process_backend(self) -> InProcessDetection:
-        return InProcessDetection(self.decoder, self.make_pipeline)
+        return InProcessDetection(self.decoder, self.make_pipeline, self._template_state)
 
     def _start_backend(self) -> DetectionBackend:
         # A fresh backend per consumer session: whatever a failed session left in the old one
