@@ -8,8 +8,8 @@ a partition it is assigned from the partition's latest record: Kafka is the only
 
 Records
     One per input partition, keyed ``<topic>/<partition>``, in changelog partition
-    ``partition % n`` (the topic is created with as many partitions as the events topic and
-    ``cleanup.policy=compact`` when missing), its value in the format of
+    ``partition % n`` (the topic is created with as many partitions as the events topic,
+    ``cleanup.policy=compact`` and 16 MiB segments when missing), its value in the format of
     :mod:`executor.state_record`. A state larger than the broker accepts in one record
     (``message.max.bytes`` / ``max.message.bytes``, or ``max_record_bytes``) is written as
     chunks keyed ``<topic>/<partition>#<slot>.<i>``, then the header record naming the chunks'
@@ -61,13 +61,16 @@ from driftline.executor.state_record import (
     read_record,
 )
 
-__all__ = ["CHANGELOG_SUFFIX", "ChangelogStore", "changelog_topic"]
+__all__ = ["CHANGELOG_SUFFIX", "TOPIC_CONFIG", "ChangelogStore", "changelog_topic"]
 
 CHANGELOG_SUFFIX = ".driftline-state"
 #: a record's room for its key, header line and Kafka's record and batch overhead
 _RECORD_OVERHEAD = 1024
 _DEFAULT_RECORD_BYTES = 1_000_000
 _ACK_TIMEOUT_S = 30.0
+#: compacted; small segments, since compaction never touches the active segment and a restore
+#: reads all of it
+TOPIC_CONFIG = {"cleanup.policy": "compact", "segment.bytes": str(16 * 1024 * 1024)}
 _IDLE_POLLS = 2
 
 log = logging.getLogger("driftline.checkpoint")
@@ -142,7 +145,7 @@ class ChangelogStore:
             if self.topic not in set(admin.list_topics()):
                 try:
                     admin.create_topics([NewTopic(self.topic, max(1, partitions), 1,
-                                                  topic_configs={"cleanup.policy": "compact"})])
+                                                  topic_configs=dict(TOPIC_CONFIG))])
                     created = True
                     log.info("created the changelog topic %s (%d partitions, compacted)",
                              self.topic, max(1, partitions))

@@ -54,7 +54,7 @@ def test_states_round_trip_and_the_latest_record_wins(kafka_broker: TansuBroker,
     topic = unique("state")
     writer = make_store(kafka_broker, topic)
     assert [(t.name, t.num_partitions, t.topic_configs) for t in created] == [
-        (topic, 3, {"cleanup.policy": "compact"})]
+        (topic, 3, {"cleanup.policy": "compact", "segment.bytes": str(16 * 1024 * 1024)})]
     writer.save_many([("events", 0, 10, encode_state({"n": 10})),
                       ("events", 4, 7, encode_state({"n": 7})),
                       ("labels", 0, 3, b"{}")])
