@@ -79,3 +79,35 @@ def test_damaged_states_start_cold_and_written_states_restore_warm(
         assert value(second.exporter, "driftline_state_restore_failures_total",
                      reason="truncated") == 0
     assert second.summary.n_processed == 20
+
+
+def test_an_unreachable_changelog_starts_cold_and_loses_no_event(
+        kafka_broker: TansuBroker, tmp_path: Path, artifacts_dir: Path, checkpoint_dir: Path,
+        kafka_model: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    bootstrap = kafka_broker.bootstrap_servers
+    topic, group = unique("changelog-gone"), unique("group")
+    ensure_topic(bootstrap, topic, 2)
+    produce_to(bootstrap, topic, events("c", 80), 2)
+    create = ChangelogStore.ensure_topic
+
+    def refused(self: ChangelogStore, partitions: int) -> bool:
+        raise PermissionError("creating topics is not allowed")  # e.g. an ACL
+
+    monkeypatch.setattr(ChangelogStore, "ensure_topic", refused)
+    config = executor_config(kafka_broker, tmp_path, artifacts_dir, checkpoint_dir, topic,
+                             group, max_rows=50)
+    config.checkpoint.store = "kafka"
+    config.checkpoint.changelog_topic = f"{group}.missing-state"
+    config.checkpoint.restore_timeout_s = 3.0
+    with running(config, kafka_model) as executor:
+        wait_until(lambda: value(executor.exporter, "driftline_state_restore_failures_total",
+                                 reason="unreachable") == 2, 120, "both partitions cold")
+        # the topic appears (an operator creates it): checkpoints are written, every event
+        # processed, the process never restarted its session over it
+        create(executor.store, 2)
+        wait_until(lambda: executor.summary.n_processed >= 80, 120, "all events processed")
+        assert executor.n_session_failures == 0
+    stored = ChangelogStore(bootstrap, config.checkpoint.changelog_topic).load_many(
+        [(topic, 0), (topic, 1)])
+    assert {k: v.offset for k, v in stored.items() if v is not None} == {
+        (topic, 0): 40, (topic, 1): 40}
