@@ -8,14 +8,16 @@ directory.
 
 :class:`StateStore` is what the executor needs of a store (save / load / delete one partition's
 state with its offset); :class:`CheckpointStore` keeps them in a directory, one file per
-partition, ``<topic>.<partition>.ckpt``. The file is a JSON header line (format
-version, topic, partition, offset, wall time, length and SHA-256 of the payload) followed by the
-JSON payload. :meth:`CheckpointStore.save` writes a temporary file in the same directory, fsyncs
-it and renames it over the old one (then fsyncs the directory), so a reader sees either the old
-or the new checkpoint, never a mix. A file that cannot be read, parsed or verified is logged and
-ignored: the partition starts cold instead of crashing the executor. :class:`CheckpointWriter`
-writes encoded states on a thread of its own, in order, so that the disk is waited for while
-the next batch is processed; its futures tell when a checkpoint is durable.
+partition, ``<topic>.<partition>.ckpt``, in the record format of :mod:`executor.state_record` (a
+JSON header line -- format version, topic, partition, offset, wall time, length and SHA-256 of
+the payload -- followed by the JSON payload); :class:`executor.changelog.ChangelogStore` keeps
+them in a compacted Kafka topic instead. :meth:`CheckpointStore.save` writes a temporary file in
+the same directory, fsyncs it and renames it over the old one (then fsyncs the directory), so a
+reader sees either the old or the new checkpoint, never a mix. A file that cannot be read,
+parsed or verified is logged, reported to ``on_restore_failure`` with its reason and ignored:
+the partition starts cold instead of crashing the executor. :class:`CheckpointWriter` writes
+encoded states on a thread of its own, in order, so that the disk is waited for while the next
+batch is processed; its futures tell when a checkpoint is durable.
 
 Example
 -------
@@ -32,24 +34,29 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import hashlib
-import json
 import logging
-import math
 import os
 import re
 import tempfile
-import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Protocol
 
-import orjson
+from driftline.executor.state_record import (
+    CHECKPOINT_FORMAT,
+    Checkpoint,
+    RestoreFailure,
+    decode_checkpoint,
+    dump_state,
+    encode_record,
+    encode_state,
+    load_state,
+    read_record,
+)
 
 __all__ = ["CHECKPOINT_FORMAT", "NO_STATE", "Checkpoint", "CheckpointStore", "CheckpointWriter",
            "StateStore", "dump_state", "encode_state", "load_state"]
 
-CHECKPOINT_FORMAT = 1
 _SUFFIX = ".ckpt"
 # Kafka's legal topic characters; anything else could escape the checkpoint directory.
 _TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
@@ -59,66 +66,6 @@ log = logging.getLogger("driftline.checkpoint")
 
 #: the payload of an offsets-only checkpoint (a labels topic: its state lives with the events)
 NO_STATE = b"{}"
-
-
-class Checkpoint(NamedTuple):
-    """A restored checkpoint: the next offset to read and the pipeline state at that point."""
-
-    offset: int
-    state: dict[str, Any]
-
-
-def _all_finite(value: Any) -> bool:
-    """False if a float anywhere in ``value`` is NaN or infinite (or a sum overflows: then
-    the caller takes the slow exact path, which is still correct)."""
-    if isinstance(value, float):
-        return math.isfinite(value)
-    if isinstance(value, dict):
-        return all(_all_finite(v) for v in value.values())
-    if isinstance(value, list | tuple):
-        # C-level passes over flat or 2-D lists of numbers (windows, reference samples);
-        # other lists are walked.
-        try:
-            return math.isfinite(sum(value))
-        except TypeError:
-            pass
-        try:
-            return math.isfinite(sum(map(sum, value)))
-        except TypeError:
-            return all(_all_finite(v) for v in value)
-    return True
-
-
-def dump_state(state: Any) -> bytes:
-    """``state`` as compact JSON bytes, identical in meaning to ``json.dumps``.
-
-    orjson is ~20x faster than the standard encoder on detector states (windows of floats),
-    but writes NaN and infinity as ``null``; a state holding one is written by ``json`` (as
-    ``NaN``/``Infinity``, which :func:`load_state` reads back) so no value changes silently.
-    """
-    if _all_finite(state):
-        try:
-            return orjson.dumps(state)
-        except TypeError:
-            pass  # e.g. non-str keys or a float subclass: the standard encoder decides
-    return json.dumps(state, separators=(",", ":")).encode("utf-8")
-
-
-def load_state(payload: bytes | str) -> Any:
-    """Inverse of :func:`dump_state` (orjson, or ``json`` for NaN/Infinity tokens)."""
-    try:
-        return orjson.loads(payload)
-    except orjson.JSONDecodeError:
-        return json.loads(payload)
-
-
-def encode_state(pipeline_state: dict[str, Any]) -> bytes:
-    """The payload a store saves for ``pipeline_state`` (``ValueError`` if it is not
-    JSON-serialisable). Encoding early freezes a state that keeps changing."""
-    try:
-        return dump_state(pipeline_state)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"pipeline_state is not JSON-serialisable: {exc}") from None
 
 
 class StateStore(Protocol):
@@ -133,11 +80,22 @@ class StateStore(Protocol):
                      payload: bytes) -> None:
         """:meth:`save` of a state already encoded by :func:`encode_state`."""
 
+    def save_many(self, checkpoints: Iterable[tuple[str, int, int, bytes]]) -> None:
+        """:meth:`save_payload` of ``(topic, partition, offset_next, payload)`` checkpoints,
+        all durable when it returns (the first refusal raises)."""
+
     def load(self, topic: str, partition: int) -> Checkpoint | None:
         """The checkpoint of ``topic``/``partition``; None when absent or unusable."""
 
+    def load_many(self, partitions: Iterable[tuple[str, int]],
+                  ) -> dict[tuple[str, int], Checkpoint | None]:
+        """:meth:`load` of several ``(topic, partition)`` at once."""
+
     def delete(self, topic: str, partition: int) -> None:
         """Remove the checkpoint of ``topic``/``partition``."""
+
+    def close(self) -> None:
+        """Release connections (the store is not used afterwards)."""
 
 
 def _check_topic(topic: str) -> str:
@@ -162,11 +120,16 @@ class CheckpointStore:
         follows the partition.
     fsync : bool, default True
         Flush file and directory to disk on save (turn off only in throw-away runs).
+    on_restore_failure : callable, optional
+        Called with the reason (:data:`executor.state_record.RESTORE_FAILURE_REASONS`) of each
+        checkpoint found unusable.
     """
 
-    def __init__(self, directory: str | Path, *, fsync: bool = True) -> None:
+    def __init__(self, directory: str | Path, *, fsync: bool = True,
+                 on_restore_failure: Callable[[str], None] | None = None) -> None:
         self.directory = Path(directory)
         self.fsync = bool(fsync)
+        self.on_restore_failure = on_restore_failure
         self.directory.mkdir(parents=True, exist_ok=True)
 
     def path(self, topic: str, partition: int) -> Path:
@@ -187,14 +150,7 @@ class CheckpointStore:
                      payload: bytes) -> None:
         """:meth:`save` of a state already encoded by :func:`encode_state`."""
         target = self.path(topic, partition)
-        if isinstance(offset_next, bool) or not isinstance(offset_next, int) or offset_next < 0:
-            raise ValueError(f"offset_next must be an int >= 0, got {offset_next!r}")
-        header = {
-            "format": CHECKPOINT_FORMAT, "topic": topic, "partition": partition,
-            "offset": offset_next, "saved_at": time.time(), "length": len(payload),
-            "sha256": hashlib.sha256(payload).hexdigest(),
-        }
-        data = json.dumps(header, separators=(",", ":")).encode("utf-8") + b"\n" + payload
+        data = encode_record(topic, partition, offset_next, payload)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
                                         dir=self.directory)
         try:
@@ -211,6 +167,12 @@ class CheckpointStore:
         if self.fsync:
             self._fsync_directory()
 
+    def save_many(self, checkpoints: Iterable[tuple[str, int, int, bytes]]) -> None:
+        """:meth:`save_payload` of each ``(topic, partition, offset_next, payload)``, in
+        order (the first refusal raises; the rest are not attempted)."""
+        for topic, partition, offset, payload in checkpoints:
+            self.save_payload(topic, partition, offset, payload)
+
     def _fsync_directory(self) -> None:
         try:
             fd = os.open(self.directory, os.O_RDONLY)
@@ -226,7 +188,8 @@ class CheckpointStore:
     def load(self, topic: str, partition: int) -> Checkpoint | None:
         """The checkpoint of ``topic``/``partition``, or None when absent or unusable.
 
-        An unreadable, truncated, tampered or mismatched file is logged at WARNING and ignored.
+        An unreadable, truncated, tampered or mismatched file is logged at WARNING, reported
+        to ``on_restore_failure`` and ignored.
         """
         target = self.path(topic, partition)
         try:
@@ -234,43 +197,24 @@ class CheckpointStore:
         except FileNotFoundError:
             return None
         except OSError as exc:
-            log.warning("checkpoint %s unreadable, starting cold: %s", target, exc)
-            return None
-        problem, checkpoint = self._parse(raw, topic, partition)
-        if checkpoint is None:
-            log.warning("checkpoint %s ignored, starting cold: %s", target, problem)
-        return checkpoint
+            return self._failed(target, RestoreFailure("unreachable", f"unreadable: {exc}"))
+        read = read_record(raw, topic, partition)
+        found = read if isinstance(read, RestoreFailure) else decode_checkpoint(*read)
+        if isinstance(found, RestoreFailure):
+            return self._failed(target, found)
+        return found
 
-    @staticmethod
-    def _parse(raw: bytes, topic: str, partition: int) -> tuple[str, Checkpoint | None]:
-        head, sep, payload = raw.partition(b"\n")
-        if not sep:
-            return "no header line", None
-        try:
-            header = json.loads(head)
-        except (UnicodeDecodeError, ValueError):
-            return "header is not JSON", None
-        if not isinstance(header, dict):
-            return "header is not an object", None
-        if header.get("format") != CHECKPOINT_FORMAT:
-            return f"unknown format {header.get('format')!r}", None
-        if header.get("topic") != topic or header.get("partition") != partition:
-            return (f"written for {header.get('topic')!r}/{header.get('partition')!r}, "
-                    f"not {topic!r}/{partition}"), None
-        offset = header.get("offset")
-        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-            return f"bad offset {offset!r}", None
-        if header.get("length") != len(payload):
-            return f"payload has {len(payload)} bytes, header says {header.get('length')!r}", None
-        if header.get("sha256") != hashlib.sha256(payload).hexdigest():
-            return "payload checksum mismatch", None
-        try:
-            state = load_state(payload)
-        except (UnicodeDecodeError, ValueError):
-            return "payload is not JSON", None
-        if not isinstance(state, dict):
-            return "payload is not an object", None
-        return "", Checkpoint(offset=offset, state=state)
+    def _failed(self, target: Path, failure: RestoreFailure) -> None:
+        log.warning("checkpoint %s ignored, starting cold (%s): %s", target, failure.reason,
+                    failure.detail)
+        if self.on_restore_failure is not None:
+            self.on_restore_failure(failure.reason)
+
+    def load_many(self, partitions: Iterable[tuple[str, int]],
+                  ) -> dict[tuple[str, int], Checkpoint | None]:
+        """:meth:`load` of each ``(topic, partition)``."""
+        return {(topic, partition): self.load(topic, partition)
+                for topic, partition in partitions}
 
     def delete(self, topic: str, partition: int) -> None:
         """Remove the checkpoint of ``topic``/``partition`` (no error when absent)."""
@@ -285,6 +229,9 @@ class CheckpointStore:
             if topic and part.isdigit():
                 found.append((topic, int(part)))
         return sorted(found)
+
+    def close(self) -> None:
+        """Nothing to release: files are closed after each read and write."""
 
 
 class CheckpointWriter:
@@ -306,8 +253,7 @@ class CheckpointWriter:
         batch = list(checkpoints)
 
         def save() -> None:
-            for topic, partition, offset, payload in batch:
-                self.store.save_payload(topic, partition, offset, payload)
+            self.store.save_many(batch)
         if self._pool is None:
             self._pool = concurrent.futures.ThreadPoolExecutor(
                 max_workers=1, thread_name_prefix="driftline-checkpoint")

@@ -5,7 +5,8 @@ exports them as ``configs/run.schema.json``. Loaded with :func:`load_run_config`
 validates through :func:`configs.load_config` (errors name the file and the dotted key) and
 applies the environment overrides used by docker-compose:
 ``DRIFTLINE_KAFKA_BOOTSTRAP`` -> ``source.bootstrap_servers``, ``DRIFTLINE_METRICS_HOST`` ->
-``metrics.host`` and ``DRIFTLINE_METRICS_PORT`` -> ``metrics.port``.
+``metrics.host``, ``DRIFTLINE_METRICS_PORT`` -> ``metrics.port`` and
+``DRIFTLINE_CHECKPOINT_STORE`` -> ``checkpoint.store`` (replicas on several machines: ``kafka``).
 
 Example
 -------
@@ -59,6 +60,7 @@ ENV_OVERRIDES = {
     "DRIFTLINE_KAFKA_BOOTSTRAP": "source.bootstrap_servers",
     "DRIFTLINE_METRICS_HOST": "metrics.host",
     "DRIFTLINE_METRICS_PORT": "metrics.port",
+    "DRIFTLINE_CHECKPOINT_STORE": "checkpoint.store",
 }
 
 
@@ -162,12 +164,16 @@ class BatchConfig(ConfigModel):
     in one. ``max_retries``: failures of a batch at the same place (a pipeline error, a worker
     that died or got stuck) before its records are detected one at a time and the one that
     fails alone is dead-lettered as ``processing_failed`` (``executor/failures.py``).
+    ``workers``: with ``worker_process``, how many child processes detect in parallel, each
+    owning whole partitions (a partition's records stay in order on one worker:
+    ``executor/worker_pool.py``); unset, one per core this process may run on.
     """
 
     max_rows: int = Field(1000, ge=1)
     max_wait_ms: int = Field(200, ge=0)
     worker_process: bool = True
     max_retries: int = Field(3, ge=1)
+    workers: int | None = Field(None, ge=1, le=256)
 
 
 class LabelsConfig(ConfigModel):
@@ -195,10 +201,25 @@ class MetricsConfig(ConfigModel):
 
 
 class CheckpointConfig(ConfigModel):
-    """Per-partition detector checkpoints."""
+    """Per-partition detector checkpoints (state and offset), written before the offsets are
+    committed.
 
+    ``store``: ``directory`` keeps them as files in ``dir`` (one machine, or a shared
+    volume); ``kafka`` in a compacted changelog topic, ``changelog_topic`` or else
+    ``<source.group_id>.driftline-state``, created when missing, so that a partition moves
+    warm to a replica on any machine (``executor/changelog.py``). ``dir`` then only caches
+    the calibrated fresh pipeline. A checkpoint is taken after every ``every_batches``-th
+    batch, and after any batch ``every_seconds`` (if set) after the last one.
+    ``restore_timeout_s``: the longest read of the changelog on assignment; beyond it the
+    partitions start cold (``driftline_state_restore_failures_total{reason="unreachable"}``).
+    """
+
+    store: Literal["directory", "kafka"] = "directory"
     dir: str = "runs/checkpoints"
     every_batches: int = Field(1, ge=1)
+    every_seconds: float | None = Field(None, gt=0.0)
+    changelog_topic: TopicName | None = None
+    restore_timeout_s: float = Field(30.0, gt=0.0)
 
 
 class DeadLetterConfig(ConfigModel):

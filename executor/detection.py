@@ -65,6 +65,7 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 from driftline.executor.checkpoint import encode_state
 from driftline.executor.decode import DeadLetter, DecodedEvent, EventDecoder, with_originals
 from driftline.executor.outcome import BatchResult, PartitionOutcome
+from driftline.executor.state_template import strip_template, template_digest
 
 __all__ = ["CapturedState", "CheckpointAt", "DecodedRecords", "DetectionBackend",
            "InProcessDetection", "PackedRecords", "PartitionBatch", "Pipeline", "RawRecord",
@@ -267,6 +268,9 @@ class InProcessDetection:
     make_pipeline : callable
         ``make_pipeline(state)``: a partition's pipeline restored from ``state`` (a
         ``state_dict``), or fresh for ``None``; raises when the state does not fit.
+    template : dict, optional
+        The fresh pipeline's state: captured states then keep only what differs from it
+        (:func:`executor.state_template.strip_template`; ``make_pipeline`` fills it back).
 
     Attributes
     ----------
@@ -275,9 +279,12 @@ class InProcessDetection:
     """
 
     def __init__(self, decoder: EventDecoder | RecordDecoder,
-                 make_pipeline: Callable[[Mapping[str, Any] | None], Pipeline]) -> None:
+                 make_pipeline: Callable[[Mapping[str, Any] | None], Pipeline],
+                 template: dict[str, Any] | None = None) -> None:
         self.decoder = decoder
         self.make_pipeline = make_pipeline
+        self.template = template
+        self._digest = None if template is None else template_digest(template)
         self.pipelines: dict[int, Pipeline] = {}
         self._captures: collections.deque[list[CapturedState]] = collections.deque()
         self._in_flight: list[PartitionBatch] | None = None
@@ -337,8 +344,14 @@ class InProcessDetection:
     def capture(self, checkpoints: Sequence[CheckpointAt]) -> None:
         self._settle()
         # Encoded now: the next batch may change the pipeline before the state is written.
-        self._captures.append([(at, encode_state(self._pipeline(at.partition).state_dict()))
+        self._captures.append([(at, encode_state(self._stored(at.partition)))
                                for at in checkpoints])
+
+    def _stored(self, partition: int) -> dict[str, Any]:
+        state = self._pipeline(partition).state_dict()
+        if self.template is None:
+            return state
+        return strip_template(state, self.template, self._digest)
 
     def captured(self) -> list[CapturedState]:
         self._settle()

@@ -39,6 +39,7 @@ __all__ = [
     "message_size_limit",
     "partition_count",
     "producer_settings",
+    "topic_partitions",
 ]
 
 # kafka-python's own reconnect backoff (per connection); the executor adds its own capped
@@ -144,6 +145,19 @@ def ensure_topic(bootstrap_servers: str | list[str], topic: str, partitions: int
         except TopicAlreadyExistsError:
             return False
         return True
+    finally:
+        admin.close()
+
+
+def topic_partitions(bootstrap_servers: str | list[str], topic: str,
+                     *, client_id: str = "driftline-admin") -> int:
+    """Partitions of ``topic`` as the brokers describe it (1 when it does not exist yet)."""
+    admin = KafkaAdminClient(bootstrap_servers=_split_servers(bootstrap_servers),
+                             client_id=client_id, bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS)
+    try:
+        if topic not in set(admin.list_topics()):
+            return 1
+        return max(1, len(admin.describe_topics([topic])[0].get("partitions", [])))
     finally:
         admin.close()
 

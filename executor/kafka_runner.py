@@ -17,11 +17,13 @@
 5. queue the write of the captured states in the background; the batch made progress
    (``/healthz``); consumer lag per partition goes to the exporter.
 
-Detection runs behind one seam (:class:`executor.detection.DetectionBackend`): in a forked
-child with ``batch.worker_process`` (the default; :mod:`executor.forked_detection`), so that
-it overlaps step 1 -- kafka-python parses records in pure Python, about as costly as
-detection -- or in this process (:class:`executor.detection.InProcessDetection`). The loop is
-the same for both.
+Detection runs behind one seam (:class:`executor.detection.DetectionBackend`): in forked
+children with ``batch.worker_process`` (the default; :mod:`executor.forked_detection`), one per
+core (``batch.workers``; :mod:`executor.worker_pool` spreads the partitions), so that it
+overlaps step 1 -- kafka-python parses records in pure Python -- or in this process
+(:class:`executor.detection.InProcessDetection`). The loop is the same for both. Checkpoints go
+to a directory or, with ``checkpoint.store: kafka``, to the group's compacted changelog topic
+(:mod:`executor.changelog`), so partitions move warm between replicas on different machines.
 
 A failure in any step (broker gone, flush or commit refused, worker dead or stuck, a batch
 the pipeline fails on) tears the consumer session down without committing and builds a new
@@ -42,13 +44,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import multiprocessing
 import threading
 import time
 from typing import Any
 
 from kafka import TopicPartition
 
+from driftline.executor.changelog import ChangelogStore, make_state_store
 from driftline.executor.checkpoint import CheckpointStore
 from driftline.executor.checkpoint_commits import CheckpointCommits
 from driftline.executor.config import RunConfig
@@ -56,7 +58,6 @@ from driftline.executor.consumer_lag import caught_up, export_lag
 from driftline.executor.dead_letter import DeadLetterProducer
 from driftline.executor.detection import DetectionBackend, InProcessDetection, Pipeline
 from driftline.executor.failures import FailureTracker
-from driftline.executor.forked_detection import ForkedDetection
 from driftline.executor.kafka_batch import BatchProcessor
 from driftline.executor.kafka_clients import (
     ensure_output_topics,
@@ -67,7 +68,9 @@ from driftline.executor.kafka_clients import (
 from driftline.executor.kafka_poll import poll_batch
 from driftline.executor.rebalance import PartitionStates
 from driftline.executor.sinks import OutcomeSinks, PredictionsProducer
+from driftline.executor.state_template import fill_template, template_digest
 from driftline.executor.summary import RunSummary
+from driftline.executor.worker_pool import start_backend
 
 __all__ = ["BACKOFF_INITIAL_S", "BACKOFF_MAX_S", "KafkaExecutor"]
 
@@ -135,7 +138,9 @@ class KafkaExecutor:
         self.backoff_initial_s = float(backoff_initial_s)
         self.backoff_max_s = float(backoff_max_s)
         self.decoder = self.model.decoder()
-        self.store = CheckpointStore(config.checkpoint.dir)
+        # the calibrated fresh pipeline is cached in the directory whatever the state store
+        self.template_store = CheckpointStore(config.checkpoint.dir)
+        self.store = make_state_store(config, self.exporter.state_restore_failed)
         self.summary = RunSummary()
         self.failures = FailureTracker(config.batch.max_retries, self.backoff_initial_s,
                                        self.backoff_max_s)
@@ -146,6 +151,8 @@ class KafkaExecutor:
         self._stage = "connect"
         self._last_probe = 0.0
         self._template_state: dict[str, Any] | None = None
+        self._template_digest: str | None = None
+        self._last_capture = time.monotonic()
         self.states: PartitionStates | None = None
         self.backend: DetectionBackend | None = None
         self.commits: CheckpointCommits | None = None
@@ -166,7 +173,7 @@ class KafkaExecutor:
         if self._template_state is not None:
             return
         key = self.template_key()
-        cached = self.store.load(key, 0)
+        cached = self.template_store.load(key, 0)
         pipeline = None
         if cached is not None:
             try:
@@ -179,21 +186,26 @@ class KafkaExecutor:
             pipeline = self.model.pipeline()
             template = pipeline.state_dict()
             self.summary.setup_seconds = time.perf_counter() - started
-            self.store.save(key, 0, 0, template)
+            self.template_store.save(key, 0, 0, template)
             log.info("detectors calibrated in %.1f s", self.summary.setup_seconds)
         self.summary.calibration_notes = pipeline.calibration_notes
         for detector, stream, features in pipeline.detector_series():
             self.exporter.register_detector(detector, stream, features)
         self._template_state = template
+        self._template_digest = template_digest(template)
 
     def make_pipeline(self, state: dict[str, Any] | None) -> Pipeline:
         """A partition's pipeline, restored from ``state`` or fresh (from the calibrated
         template)."""
         self.prepare()
-        return self.model.pipeline(state if state is not None else self._template_state)
+        if state is None:
+            state = self._template_state
+        else:  # a checkpoint keeps what differs from the template (executor/state_template.py)
+            state = fill_template(dict(state), self._template_state, self._template_digest)
+        return self.model.pipeline(state)
 
     def _in_process_backend(self) -> InProcessDetection:
-        return InProcessDetection(self.decoder, self.make_pipeline)
+        return InProcessDetection(self.decoder, self.make_pipeline, self._template_state)
 
     def _start_backend(self) -> DetectionBackend:
         # A fresh backend per consumer session: whatever a failed session left in the old one
@@ -201,18 +213,8 @@ class KafkaExecutor:
         # from checkpoints.
         self._stop_backend()
         self.prepare()
-        backend: DetectionBackend
-        if not self.config.batch.worker_process:
-            backend = self._in_process_backend()
-        elif "fork" not in multiprocessing.get_all_start_methods():
-            log.warning("batch.worker_process needs fork(); detecting in this process")
-            backend = self._in_process_backend()
-        else:
-            # a batch taking longer than the poll interval costs the group membership anyway
-            backend = ForkedDetection(self._in_process_backend, answer_timeout_s=max(
-                1.0, self.config.source.max_poll_interval_ms / 1000.0))
-        self.backend = backend
-        return backend
+        self.backend = start_backend(self.config, self._in_process_backend)
+        return self.backend
 
     def _stop_backend(self) -> None:
         if self.backend is not None:
@@ -239,6 +241,7 @@ class KafkaExecutor:
                     self.stop_event.wait(self.backoff_s)
         finally:
             self._stop_backend()
+            self.store.close()
         self.summary.wall_seconds = time.perf_counter() - started
         return self.summary
 
@@ -252,6 +255,8 @@ class KafkaExecutor:
         clean = False
         try:
             ensure_output_topics(self.config)
+            if isinstance(self.store, ChangelogStore):
+                self.store.prepare(self.config.source)
             backend = self._start_backend()
             consumer = make_consumer(source)
             processor, states, commits = self._wire(consumer, producer, backend)
@@ -323,7 +328,8 @@ class KafkaExecutor:
 
         states = PartitionStates(consumer, self.store, backend, config.source.topic,
                                  config.source.labels_topic, before_revoke=before_revoke,
-                                 forget_partition=self.exporter.forget_source)
+                                 forget_partition=self.exporter.forget_source,
+                                 restore_failed=self.exporter.state_restore_failed)
         commits = CheckpointCommits(self.store, states, backend, metrics=self.exporter,
                                     backoff_initial_s=self.backoff_initial_s,
                                     backoff_max_s=self.backoff_max_s)
@@ -379,9 +385,9 @@ class KafkaExecutor:
         taken = None
         if waiting:
             self.n_batches += 1
-            if (self.n_batches % self.config.checkpoint.every_batches == 0
-                    and not self.failures.isolating()):
+            if self._checkpoint_due() and not self.failures.isolating():
                 taken = commits.capture()
+                self._last_capture = time.monotonic()
         if records:
             processor.submit(records)
         if not waiting:
@@ -396,6 +402,15 @@ class KafkaExecutor:
         if counts is not None:
             log.debug("batch %d: %d records, %d processed, %d dead letters", self.n_batches,
                       counts.n_records, counts.n_processed, sum(counts.dead_letters.values()))
+
+    def _checkpoint_due(self) -> bool:
+        """After every ``checkpoint.every_batches``-th batch, or ``every_seconds`` after the
+        last checkpoint."""
+        checkpoint = self.config.checkpoint
+        if self.n_batches % checkpoint.every_batches == 0:
+            return True
+        return (checkpoint.every_seconds is not None
+                and time.monotonic() - self._last_capture >= checkpoint.every_seconds)
 
     def _probe_idle(self, consumer: Any, states: PartitionStates) -> None:
         """An idle loop is alive while it is caught up (asked every third of

@@ -42,6 +42,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from driftline.executor.state_record import RESTORE_FAILURE_REASONS
+
 __all__ = ["DEFAULT_LATENCY_BUCKETS", "SKIP_REASONS", "ServiceMetrics"]
 
 #: reasons of ``driftline_records_skipped_total``, pre-created at 0
@@ -115,6 +117,10 @@ class ServiceMetrics:
         self.last_checkpoint_ts = Gauge(
             "driftline_last_checkpoint_timestamp_seconds",
             "Unix time of the last checkpoint written (0: none yet).", registry=r)
+        self.restore_failures = Counter(
+            "driftline_state_restore_failures", "Partitions whose checkpointed state could not "
+            "be restored and started cold, by reason (unreachable store, corrupt or truncated "
+            "record, incompatible record version or pipeline state).", ["reason"], registry=r)
         self.session_failures = Counter(
             "driftline_consumer_session_failures", "Consumer sessions ended by an error, by "
             "the stage that failed.", ["stage"], registry=r)
@@ -128,6 +134,8 @@ class ServiceMetrics:
             self.records_skipped.labels(reason=reason)
         for predictor in predictors:
             self.predictions.labels(predictor=predictor)
+        for reason in RESTORE_FAILURE_REASONS:
+            self.restore_failures.labels(reason=reason)
 
     def observe_events(
         self,
@@ -172,6 +180,10 @@ class ServiceMetrics:
         """The store refused a checkpoint."""
         self.checkpoint_failures.inc()
         self.checkpoint_failing.set(1)
+
+    def state_restore_failed(self, reason: str) -> None:
+        """A partition's state could not be restored for ``reason``: it starts cold."""
+        self.restore_failures.labels(reason=reason).inc()
 
     def session_failed(self, stage: str) -> None:
         """A consumer session ended with an error in ``stage``."""

@@ -10,8 +10,9 @@ last checkpoint, and asks the backend to capture their states (written, then com
 kafka-python runs rebalance callbacks on the consumer's network thread, where no blocking
 consumer call (commit, end offsets) is allowed and long work would stall heartbeats. So:
 
-* on **assign** (:meth:`PartitionStates.on_partitions_assigned`) the partition's checkpoint is
-  read from the store and the consumer seeks to the checkpointed offset, so that state and
+* on **assign** (:meth:`PartitionStates.on_partitions_assigned`) the partitions' checkpoints
+  are read from the store in one go (``load_many``: the Kafka changelog is read once) and the
+  consumer seeks to the checkpointed offset, so that state and
   position describe the same prefix of the partition whatever was committed (a checkpoint
   beyond the log end -- the topic was recreated -- falls back to ``auto_offset_reset``). The
   pipeline itself is built from that state when the partition's first batch arrives
@@ -83,6 +84,9 @@ class PartitionStates(ConsumerRebalanceListener):
     forget_partition : callable, optional
         Called with an events partition that is dropped or re-assigned (the runner drops its
         exporter readings).
+    restore_failed : callable, optional
+        Called with ``"incompatible_state"`` when a checkpointed state does not fit the
+        pipeline (the partition starts cold).
 
     Attributes
     ----------
@@ -103,7 +107,8 @@ class PartitionStates(ConsumerRebalanceListener):
     def __init__(self, consumer: Any, store: StateStore, backend: DetectionBackend,
                  events_topic: str, labels_topic: str | None = None,
                  before_revoke: Callable[[list[TopicPartition]], None] | None = None,
-                 forget_partition: Callable[[int], None] | None = None) -> None:
+                 forget_partition: Callable[[int], None] | None = None,
+                 restore_failed: Callable[[str], None] | None = None) -> None:
         self.consumer = consumer
         self.store = store
         self.backend = backend
@@ -111,6 +116,7 @@ class PartitionStates(ConsumerRebalanceListener):
         self.labels_topic = labels_topic
         self.before_revoke = before_revoke
         self.forget_partition = forget_partition
+        self.restore_failed = restore_failed
         self.open_partitions: set[int] = set()
         self.pending: dict[int, dict[str, Any] | None] = {}
         self.next_offsets: dict[TopicPartition, int] = {}
@@ -129,8 +135,9 @@ class PartitionStates(ConsumerRebalanceListener):
         assigned = list(assigned)
         self.n_assignments += 1
         log.info("partitions assigned: %s", sorted(f"{tp.topic}/{tp.partition}" for tp in assigned))
+        checkpoints = self.store.load_many([(tp.topic, tp.partition) for tp in assigned])
         for tp in assigned:
-            checkpoint = self.store.load(tp.topic, tp.partition)
+            checkpoint = checkpoints.get((tp.topic, tp.partition))
             if tp.topic == self.events_topic:
                 self._close_partition(tp.partition)
                 self.pending[tp.partition] = None if checkpoint is None else checkpoint.state
@@ -180,6 +187,8 @@ class PartitionStates(ConsumerRebalanceListener):
             except StateMismatchError as exc:
                 log.warning("checkpoint of %s/%d does not fit the pipeline, starting cold: %s",
                             self.events_topic, partition, exc)
+                if self.restore_failed is not None:
+                    self.restore_failed("incompatible_state")
         if not restored:
             self.backend.open(partition, None)
         self.restored[partition] = restored

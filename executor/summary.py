@@ -82,11 +82,19 @@ class RunSummary:
     def add_batch(self, periods: Sequence[str], predicted: np.ndarray, labels: np.ndarray,
                   used_fallback: np.ndarray) -> None:
         """Count one processed batch (``labels`` -1 where unknown)."""
-        names, index = np.unique(np.asarray(periods), return_inverse=True)
         labelled = labels >= 0
         correct = labelled & (predicted == labels)
-        for k, name in enumerate(names):
-            mask = index == k
+        # periods repeat (a batch is mostly one or two): grouped through a dict, not by
+        # sorting thousands of strings on the Kafka executor's busiest thread
+        names = sorted(set(periods))
+        if len(names) == 1:
+            masks = [np.ones(len(predicted), dtype=bool)]
+        else:
+            lookup = {name: k for k, name in enumerate(names)}
+            index = np.fromiter((lookup[p] for p in periods), dtype=np.intp,
+                                count=len(predicted))
+            masks = [index == k for k in range(len(names))]
+        for name, mask in zip(names, masks, strict=True):
             stats = self.periods.setdefault(str(name), PeriodStats())
             stats.n_events += int(mask.sum())
             stats.n_labelled += int(labelled[mask].sum())

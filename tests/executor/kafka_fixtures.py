@@ -35,7 +35,7 @@ def pipeline_template(tmp_path_factory: pytest.TempPathFactory, artifacts_dir: P
                      artifacts_dir=artifacts_dir, checkpoint_dir=directory)
     executor = KafkaExecutor(build_config(raw, RunConfig), model=kafka_model)
     executor.prepare()
-    path = executor.store.path(executor.template_key(), 0)
+    path = executor.template_store.path(executor.template_key(), 0)
     assert path.is_file()
     return path
 

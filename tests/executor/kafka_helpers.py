@@ -163,6 +163,23 @@ def produce(bootstrap: str, topic: str, records: Iterable[tuple[bytes | None, by
     return len(futures)
 
 
+def produce_to(bootstrap: str, topic: str, records: Iterable[tuple[bytes | None, bytes | None]],
+               partitions: int, pause_s: float = 0.0) -> int:
+    """Send ``(key, value)`` record ``i`` to partition ``i % partitions`` (``pause_s`` after
+    each: a stream that keeps flowing) and wait for all acknowledgements."""
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    futures = []
+    for i, (key, value) in enumerate(records):
+        futures.append(producer.send(topic, key=key, value=value, partition=i % partitions))
+        if pause_s:
+            time.sleep(pause_s)
+    producer.flush()
+    producer.close()
+    for future in futures:
+        future.get(timeout=10)
+    return len(futures)
+
+
 def consume_all(bootstrap: str, topic: str, expected: int | None = None,
                 timeout_s: float = 30.0,
                 until: Callable[[list[Any]], bool] | None = None) -> list[Any]:

@@ -225,3 +225,25 @@ def test_long_topic_is_fine_without_dead_letters(tmp_path: Path) -> None:
 def test_bad_bootstrap_from_the_environment_names_the_key(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"source\.bootstrap_servers: must list at least one"):
         load_run_config(write(tmp_path, ""), environ={"DRIFTLINE_KAFKA_BOOTSTRAP": " "})
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("checkpoint: {store: s3}", "checkpoint.store: Input should be 'directory' or 'kafka'"),
+    ("checkpoint: {every_seconds: 0}", "checkpoint.every_seconds: must be > 0.0"),
+    ("checkpoint: {changelog_topic: 'a b'}", "checkpoint.changelog_topic: 'a b' contains ' '"),
+    ("checkpoint: {restore_timeout_s: -1}", "checkpoint.restore_timeout_s: must be > 0.0"),
+    ("batch: {workers: 0}", "batch.workers: must be >= 1"),
+])
+def test_bad_scale_out_values_name_the_key(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_run_config(write(tmp_path, text), environ={})
+    assert f"run.yaml: {message}" in str(info.value)
+
+
+def test_scale_out_defaults_keep_one_machine(tmp_path: Path) -> None:
+    config = load_run_config(write(tmp_path, ""), environ={})
+    assert (config.checkpoint.store, config.batch.workers) == ("directory", None)
+    config = load_run_config(write(tmp_path, "checkpoint: {store: kafka, every_seconds: 5}\n"
+                                   "batch: {workers: 2}"), environ={})
+    assert (config.checkpoint.store, config.checkpoint.every_seconds,
+            config.batch.workers) == ("kafka", 5.0, 2)

@@ -32,6 +32,7 @@ def test_services_and_ports() -> None:
     assert published["alertmanager"] == {"9093"}
     assert published["grafana"] == {"3000"}
     assert published["executor"] == {"9108"}
+    assert published["executor-2"] == {"9109"}
     ports = [p for s in published.values() for p in s]
     assert len(ports) == len(set(ports))
 
@@ -58,7 +59,7 @@ def test_configs_agree_with_service_names() -> None:
     prom = yaml.safe_load((OPS / "prometheus" / "prometheus.yml").read_text())
     targets = {t for job in prom["scrape_configs"] for c in job["static_configs"]
                for t in c["targets"]}
-    assert "executor:9108" in targets
+    assert {"executor:9108", "executor-2:9108"} <= targets
     (am,) = prom["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]
     assert am.split(":")[0] in services
     alertmanager = yaml.safe_load((OPS / "alertmanager" / "alertmanager.yml").read_text())
@@ -102,11 +103,21 @@ def test_executor_runs_the_kafka_config_with_the_compose_environment() -> None:
     assert (config.metrics.enabled, config.metrics.host, config.metrics.port) == (
         True, "0.0.0.0", 9108)
     assert f"{config.metrics.port}:{config.metrics.port}" in service["ports"]
-    # Checkpoints live on the named volume mounted at the config's (relative) directory.
-    mounts = {v.split(":")[1]: v.split(":")[0] for v in service["volumes"]}
-    checkpoint_dir = f"{image_workdir()}/{config.checkpoint.dir}"
-    assert mounts[checkpoint_dir] in load()["volumes"]
+    # State lives in the group's changelog topic: no volume, partitions move between replicas
+    assert config.checkpoint.store == "kafka"
+    assert "volumes" not in service
     assert any("9108/metrics" in part for part in service["healthcheck"]["test"])
+
+
+def test_two_replicas_share_one_consumer_group() -> None:
+    services = load()["services"]
+    first, second = services["executor"], services["executor-2"]
+    assert {k: v for k, v in second.items() if k != "ports"} == {
+        k: v for k, v in first.items() if k != "ports"}
+    configs = [load_run_config(ROOT / build_parser("run").parse_args(s["command"]).config,
+                               environ=s["environment"]) for s in (first, second)]
+    assert configs[0].source.group_id == configs[1].source.group_id
+    assert all(c.checkpoint.store == "kafka" for c in configs)
 
 
 def test_replay_job_feeds_the_executors_topic() -> None:
