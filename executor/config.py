@@ -32,6 +32,7 @@ from driftline.configs.kafka_names import (
     TopicName,
     TopicSuffix,
 )
+from driftline.dataloader.image_replay import ImageReplayConfig
 from driftline.dataloader.replay_config import FileReplayConfig
 from driftline.model.adapters.config import ModelConfig, TrainedModelConfig
 
@@ -79,10 +80,11 @@ class SourceConfig(ConfigModel):
 
     kind: Literal["replay", "kafka"] = "replay"
     # replay
-    dataset: Literal["insurance", "scenario", "file"] = "insurance"
+    dataset: Literal["insurance", "scenario", "file", "digits"] = "insurance"
     months: list[Month] = Field(default_factory=lambda: list(range(1, 37)))
     scenario: ScenarioConfig = Field(default_factory=ScenarioConfig)
     file: FileReplayConfig | None = None  # dataset: file (dataloader/replay_config.py)
+    digits: ImageReplayConfig | None = None  # dataset: digits (dataloader/image_replay.py)
     rate: float | None = Field(None, gt=0.0)
     partitions: int = Field(1, ge=1, le=1024)
     poison_records: int = Field(0, ge=0)
@@ -105,6 +107,9 @@ class SourceConfig(ConfigModel):
             raise key_error("months", "must name at least one month")
         if self.kind == "replay" and self.dataset == "file" and self.file is None:
             raise key_error("file", "is required with dataset: file (path, schema, ...)")
+        if self.kind == "replay" and self.dataset == "digits" and self.digits is None:
+            raise key_error("digits", "is required with dataset: digits (length, "
+                            "change_point, shift, ...)")
         if self.heartbeat_interval_ms >= self.session_timeout_ms:
             raise key_error("heartbeat_interval_ms", "must be below session_timeout_ms "
                             f"({self.session_timeout_ms}), got {self.heartbeat_interval_ms}")

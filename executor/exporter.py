@@ -5,7 +5,8 @@ each batch's :class:`executor.outcome.Readings` (:meth:`DriftExporter.apply_read
 uses the ``observe_*`` methods); :func:`executor.metrics_http.serve` exposes
 ``/metrics`` and ``/healthz``. Names follow the Prometheus conventions: prefix ``driftline_``,
 base units (seconds), ``_total`` only on counters, detectors and features as labels
-(``detector``, ``stream`` in ``inputs|predictions|errors``, ``feature``; ``feature=""`` for
+(``detector``, ``stream`` in ``inputs|predictions|errors`` and, for vector and image fields,
+``reduced_components|reduced_vector|predicted_class``, ``feature``; ``feature=""`` for
 detectors over a whole stream). Several pipelines (one per Kafka partition) report the same
 series, each as its own ``source``; their readings are combined, never overwritten
 (:mod:`executor.exporter_sources`).
@@ -47,7 +48,8 @@ from driftline.executor.outcome import Readings, bank_updates
 
 __all__ = ["DEFAULT_LATENCY_BUCKETS", "STREAMS", "DriftExporter"]
 
-STREAMS = ("inputs", "predictions", "errors")
+STREAMS = ("inputs", "predictions", "errors", "reduced_components", "reduced_vector",
+           "predicted_class")
 _DETECTOR_LABELS = ("detector", "stream", "feature")
 
 

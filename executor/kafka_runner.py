@@ -54,7 +54,6 @@ from driftline.executor.checkpoint_commits import CheckpointCommits
 from driftline.executor.config import RunConfig
 from driftline.executor.consumer_lag import caught_up, export_lag
 from driftline.executor.dead_letter import DeadLetterProducer
-from driftline.executor.decode import EventDecoder, reference_ranges
 from driftline.executor.detection import DetectionBackend, InProcessDetection, Pipeline
 from driftline.executor.failures import FailureTracker
 from driftline.executor.forked_detection import ForkedDetection
@@ -120,23 +119,20 @@ class KafkaExecutor:
                  backoff_initial_s: float = BACKOFF_INITIAL_S,
                  backoff_max_s: float = BACKOFF_MAX_S) -> None:
         from driftline.executor.exporter import DriftExporter
-        from driftline.model.artifacts import load_artifacts
+        from driftline.executor.served_model import event_decoder, load_served_model
 
         if config.source.kind != "kafka":
             raise ValueError(f"source.kind must be 'kafka', got {config.source.kind!r}")
         if not 0 < backoff_initial_s <= backoff_max_s:
             raise ValueError("backoff: need 0 < backoff_initial_s <= backoff_max_s")
         self.config = config
-        self.model = model if model is not None else load_artifacts(config.model.artifacts_dir)
+        self.model = model if model is not None else load_served_model(config.model)
         self.exporter = exporter if exporter is not None else DriftExporter(
             self.model.profile, drift_hold_seconds=config.metrics.drift_hold_s)
         self.stop_event = stop_event if stop_event is not None else threading.Event()
         self.backoff_initial_s = float(backoff_initial_s)
         self.backoff_max_s = float(backoff_max_s)
-        profile = self.model.profile
-        self.decoder = EventDecoder(
-            profile.feature_names, n_classes=len(self.model.class_names),
-            ranges=reference_ranges(profile, config.metrics.range_tolerance))
+        self.decoder = event_decoder(self.model, config.metrics.range_tolerance)
         self.store = CheckpointStore(config.checkpoint.dir)
         self.summary = RunSummary()
         self.failures = FailureTracker(config.batch.max_retries, self.backoff_initial_s,

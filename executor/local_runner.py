@@ -22,7 +22,6 @@ import numpy as np
 
 from driftline.executor.config import RunConfig
 from driftline.executor.dead_letter import DeadLetterFile
-from driftline.executor.decode import EventDecoder
 from driftline.executor.detection import InProcessDetection, PartitionBatch
 from driftline.executor.sinks import OutcomeSinks
 from driftline.executor.sources import EncodedEventSource, ReplaySource, SourceRecord
@@ -59,6 +58,11 @@ def build_source(config: RunConfig, model: Any) -> Iterable[SourceRecord]:
                               "have; set source.file.labels: none or make the label inline")
         return EncodedEventSource(replay, topic=src.topic, partitions=src.partitions,
                                   rate=src.rate)
+    if src.dataset == "digits":
+        from driftline.dataloader.image_replay import ImageReplay
+
+        return EncodedEventSource(ImageReplay(src.digits),  # type: ignore[arg-type]
+                                  topic=src.topic, partitions=src.partitions, rate=src.rate)
     n_rows = len(src.months) * 1500 if src.dataset == "insurance" else src.scenario.n_rows
     poison = [(int(k * n_rows / src.poison_records) if src.poison_records else 0,
                POISON_PAYLOADS[k % len(POISON_PAYLOADS)]) for k in range(src.poison_records)]
@@ -81,12 +85,12 @@ def run_local(config: RunConfig, *, out: IO[str] | None = None,
     from driftline.executor.exporter import DriftExporter
     from driftline.executor.metrics_http import serve
     from driftline.executor.pipeline import DetectionPipeline
-    from driftline.model.artifacts import load_artifacts
+    from driftline.executor.served_model import event_decoder, load_served_model
 
     out = sys.stdout if out is None else out
     started = time.perf_counter()
     if model is None:
-        model = load_artifacts(config.model.artifacts_dir)
+        model = load_served_model(config.model)
     exporter = DriftExporter(model.profile, drift_hold_seconds=config.metrics.drift_hold_s)
     server = None
     metrics_url = None
@@ -97,7 +101,7 @@ def run_local(config: RunConfig, *, out: IO[str] | None = None,
         metrics_url = f"http://{host}:{port}/metrics"
         print(f"metrics: {metrics_url}  health: http://{host}:{port}/healthz", file=out,
               flush=True)
-    decoder = EventDecoder(model.profile.feature_names, n_classes=len(model.class_names))
+    decoder = event_decoder(model)
     if source is None:
         source = build_source(config, model)
     summary = RunSummary()

@@ -50,6 +50,7 @@ from driftline.executor.pipeline_detectors import (
     build_nm_ddm,
     calibrate_errors,
 )
+from driftline.executor.reduced_stage import ReducedStage
 
 __all__ = ["STATE_VERSION", "BatchResult", "Detection", "DetectionPipeline"]
 
@@ -96,8 +97,15 @@ class DetectionPipeline:
         self.clock = clock
         profile = model.profile
         self.feature_names = list(profile.feature_names)
-        reference = profile.reference_matrix()
-        ref_pred = model.predict(reference)
+        # a model reading vector or image fields (executor/served_model.py) predicts its
+        # reference sample; the column detectors watch its numeric features, if any
+        self.vector_names = [f.name for f in getattr(model, "vector_fields", ())]
+        if self.vector_names:
+            reference, ref_vectors = model.reference_inputs()
+            ref_pred = model.predict(reference, ref_vectors)
+        else:
+            reference = profile.reference_matrix()
+            ref_pred = model.predict(reference)
         self.prediction_names = ["confidence", "label"] + (
             ["risk"] if ref_pred.risk is not None else [])
         calibration = dict(state.get("calibration", {})) if state else {}
@@ -109,7 +117,13 @@ class DetectionPipeline:
             self.predictions = build_column_detectors(
                 "predictions", self.prediction_names, self._prediction_matrix(ref_pred), det,
                 calibration.get("predictions"))
-        self.nm_ddm = build_nm_ddm(reference, det)
+        self.nm_ddm = build_nm_ddm(reference, det) if self.feature_names else None
+        self.reduced: ReducedStage | None = None
+        if self.vector_names:
+            self.reduced = ReducedStage(model, getattr(det, "streams", None), ref_pred,
+                                        n_streams=det.calibration.n_streams,
+                                        seed=det.calibration.seed,
+                                        calibration=calibration.get("reduced"))
         saved_errors = calibration.get("errors")
         self.error_calibration: dict[str, Any] = (
             dict(saved_errors) if saved_errors is not None
@@ -134,6 +148,8 @@ class DetectionPipeline:
                   for group in self._column_groups() for name in group.banks]
         if self.nm_ddm is not None:
             series.append(("nm_ddm", "inputs", [""]))
+        if self.reduced is not None:
+            series += self.reduced.series()
         series += [(name, "errors", [""]) for name in self.error_detectors]
         return series
 
@@ -173,8 +189,10 @@ class DetectionPipeline:
         now = self.clock()
         event_ids = [e.event_id for e in events]
         X = np.stack([e.features for e in events])
+        vectors = {name: np.stack([e.vectors[i] for e in events])
+                   for i, name in enumerate(self.vector_names)}
         try:
-            served = self.model.predict(X)
+            served = self.model.predict(X, vectors) if vectors else self.model.predict(X)
         except Exception as exc:  # a broken model must not take the executor down
             _log.error("model failed on a batch", extra={"n_events": len(events),
                                                          "error": repr(exc)})
@@ -197,6 +215,11 @@ class DetectionPipeline:
         result.n_model = len(events) - result.n_fallback
 
         self._run_columns(self.inputs, X, event_ids, result)
+        if self.reduced is not None:
+            try:
+                self.reduced.run(vectors, served, event_ids, result)
+            except Exception as exc:
+                self._detector_failed("reduced", "reduced_components", exc, result)
         if self.nm_ddm is not None:
             self._run_single("nm_ddm", "inputs", self.nm_ddm, X, np.arange(len(X)), event_ids,
                              result)
@@ -306,6 +329,8 @@ class DetectionPipeline:
         """JSON-able snapshot of every detector, the calibration, counters and label buffers."""
         calibration: dict[str, Any] = {g.stream: g.calibration for g in self._column_groups()}
         calibration["errors"] = self.error_calibration
+        if self.reduced is not None:
+            calibration["reduced"] = self.reduced.calibration
         return {
             "version": STATE_VERSION,
             "feature_names": self.feature_names,
@@ -314,6 +339,7 @@ class DetectionPipeline:
             "banks": {g.stream: {n: b.state_dict() for n, b in g.banks.items()}
                       for g in self._column_groups()},
             "nm_ddm": None if self.nm_ddm is None else self.nm_ddm.state_dict(),
+            "reduced": None if self.reduced is None else self.reduced.state_dict(),
             "errors": {n: d.state_dict() for n, d in self.error_detectors.items()},
             "counters": dict(self.counters),
             "labels": self.join.state_dict(),
@@ -337,6 +363,10 @@ class DetectionPipeline:
             raise ValueError("pipeline state and config disagree on nm_ddm")
         if self.nm_ddm is not None:
             self.nm_ddm.load_state_dict(state["nm_ddm"])
+        if (state.get("reduced") is None) != (self.reduced is None):
+            raise ValueError("pipeline state and config disagree on the reduced streams")
+        if self.reduced is not None:
+            self.reduced.load_state_dict(state["reduced"])
         if set(state["errors"]) != set(self.error_detectors):
             raise ValueError(f"pipeline state has error detectors {sorted(state['errors'])}, "
                              f"this pipeline {sorted(self.error_detectors)}")

@@ -60,6 +60,8 @@ def build_column_detectors(
     calibrations it holds."""
     ref = np.asarray(reference, dtype=np.float64)
     out = ColumnDetectors(stream, list(names))
+    if not out.names:  # a model of vector fields only: its reduced streams watch them
+        return out
     for section, name in COLUMN_DETECTORS.items():
         settings = getattr(config, section).model_dump()
         if not settings["enabled"]:

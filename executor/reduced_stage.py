@@ -1,0 +1,124 @@
+"""The pipeline's stage for vector and image fields: reduce, then detect.
+
+:class:`ReducedStage` loads the reducers the profile lists (:func:`model.reducers.store.
+load_reducers`: PCA, SRP, UAE from their files beside the profile, hashes checked; BBSD from the
+served model's adapter), computes each one's reduced reference on the profile's vector sample,
+and builds the detectors the run config lists for the streams ``reduced_components``,
+``reduced_vector`` and ``predicted_class`` (:mod:`executor.reduced_detectors`). For a batch,
+:meth:`ReducedStage.run` reduces the batch's vector fields in torch (one forward pass per
+reducer over the whole batch; BBSD reads the model's outputs of the same batch, no second
+forward pass) and feeds the detectors; detections, flags and readings go into the batch's
+:class:`executor.outcome.BatchResult`. Rows whose reduced values are not finite (a reducer fed
+values it was not fitted for) are left out of that reducer's detectors and counted as
+``failed_by_reason["reduced_non_finite"]``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from driftline.executor.outcome import BatchResult, Detection
+from driftline.executor.reduced_detectors import (
+    REDUCED_STREAMS,
+    ReducedDetectors,
+    build_reduced_detectors,
+)
+
+__all__ = ["ReducedStage", "reduced_entries"]
+
+
+def reduced_entries(streams: Mapping[str, Sequence[Any]] | None) -> dict[str, list[Any]]:
+    """The entries of the reduced streams in a config's ``detectors.streams``."""
+    return {stream: list((streams or {}).get(stream) or ()) for stream in REDUCED_STREAMS}
+
+
+class ReducedStage:
+    """Reducers and their detectors for one partition's pipeline (module docstring).
+
+    Parameters
+    ----------
+    model : executor.served_model.AdapterModel
+        The served model, its profile (with ``reducers``) and the vector reference sample.
+    streams : mapping of stream to entries
+        ``detectors.streams`` of the run config (only the reduced streams are read).
+    reference_predictions : model.adapters.base.Predictions
+        The model's predictions on the reference inputs (``model.reference_inputs()``): the
+        reference of the predicted-class stream.
+    n_streams, seed : int
+        The calibration package's simulation budget and seed.
+    calibration : dict, optional
+        :attr:`calibration` of an earlier stage (a checkpoint): skips the calibrations.
+    """
+
+    def __init__(self, model: Any, streams: Mapping[str, Sequence[Any]] | None,
+                 reference_predictions: Any, *, n_streams: int = 40, seed: int = 0,
+                 calibration: Mapping[str, Any] | None = None) -> None:
+        from driftline.model.reducers.bbsd import BBSDReducer
+        from driftline.model.reducers.store import load_reducers, reduced_reference
+
+        self.reducers = list(load_reducers(model.artifacts_dir, model.profile,
+                                           adapter=model.adapter).values())
+        self._bbsd = [isinstance(r, BBSDReducer) for r in self.reducers]
+        entries = reduced_entries(streams)
+        references = {r.name: reduced_reference(r, model.vector_samples, adapter=model.adapter)
+                      for r in self.reducers} if (
+            entries["reduced_components"] or entries["reduced_vector"]) else {}
+        classes = reference_predictions.labels if entries["predicted_class"] else None
+        self.detectors: ReducedDetectors = build_reduced_detectors(
+            references, classes, entries, n_streams=n_streams, seed=seed,
+            calibration=calibration)
+        self.seconds = 0.0
+
+    @property
+    def calibration(self) -> dict[str, Any]:
+        """The calibrations (JSON), for a checkpoint."""
+        return self.detectors.calibration
+
+    def series(self) -> list[tuple[str, str, list[str]]]:
+        """``(detector, stream, features)`` of every series exported."""
+        return self.detectors.series()
+
+    def reduce(self, vectors: Mapping[str, np.ndarray], served: Any) -> dict[str, np.ndarray]:
+        """Each reducer's ``(n, k)`` components of a batch."""
+        return {r.name: (r.outputs(served) if bbsd else r.transform(vectors[r.field]))
+                for r, bbsd in zip(self.reducers, self._bbsd, strict=True)}
+
+    def run(self, vectors: Mapping[str, np.ndarray], served: Any, event_ids: Sequence[str],
+            result: BatchResult) -> None:
+        """Reduce the batch and feed the detectors; record what they report in ``result``."""
+        started = time.perf_counter()
+        reduced = self.reduce(vectors, served)
+        finite = np.ones(len(event_ids), dtype=bool)
+        for block in reduced.values():
+            finite &= np.isfinite(block).all(axis=1)
+        ids = list(event_ids)
+        classes = served.labels
+        if not finite.all():
+            rows = np.flatnonzero(finite)
+            reduced = {name: block[rows] for name, block in reduced.items()}
+            ids = [ids[i] for i in rows]
+            classes = classes[rows]
+            failed = result.readings.failed_by_reason
+            failed["reduced_non_finite"] = (failed.get("reduced_non_finite", 0)
+                                            + int((~finite).sum()))
+        if ids:
+            updates = result.readings.detectors
+            hits = self.detectors.update(reduced, classes, updates)
+            result.detections.extend(Detection(detector, stream, feature, ids[row])
+                                     for detector, stream, feature, row in hits)
+            for update in updates:
+                if update.stream in REDUCED_STREAMS:
+                    result.flags[(update.detector, update.stream, update.feature)] = update.drift
+        self.seconds += time.perf_counter() - started
+
+    def state_dict(self) -> dict[str, Any]:
+        """The detectors' states (JSON)."""
+        return self.detectors.state_dict()
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict` output."""
+        self.detectors.load_state_dict(state)
