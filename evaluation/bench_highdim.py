@@ -201,7 +201,7 @@ def _pipeline_rate(work_dir: Path, n_events: int, seed: int) -> dict[str, float]
                     "--reducer", "pca:16", "--reducer", "bbsd", "--progress", "none"]) == 0
     config = RunConfig.model_validate({"model": {
         "kind": "torchscript", "artifacts_dir": str(work_dir),
-        "path": str(work_dir / "model.ts"), "returns": ["probabilities"],
+        "path": str(work_dir / "model.ts"), "returns": ["probabilities", "embedding"],
         "preprocessing": {"features": ["pixels"], "standardise": "none",
                           "missing": "refuse"}}})
     streams = {"reduced_components": [_entry("incremental_ks", window_size=WINDOW)],
