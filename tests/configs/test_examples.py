@@ -225,7 +225,8 @@ def test_make_demo_refuses_an_unknown_example() -> None:
     result = subprocess.run(["make", "demo", "EXAMPLE=nope"], cwd=ROOT, capture_output=True,
                             text=True, check=False)
     assert result.returncode != 0
-    assert "unknown EXAMPLE=nope; the examples are: digits image_segments solar_flare" in result.stderr
+    assert ("unknown EXAMPLE=nope; the examples are: digits image_segments solar_flare"
+            in result.stderr)
 
 
 def test_the_digits_schema_is_the_one_the_model_is_exported_with() -> None:
