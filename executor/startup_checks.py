@@ -45,7 +45,10 @@ class StartupError(Exception):
 
 def check_startup(config: RunConfig) -> None:
     """Raise :class:`StartupError` for the first resource ``config`` needs and cannot have."""
-    check_artifacts(config.model.artifacts_dir)
+    if config.model.kind == "driftline":
+        check_artifacts(config.model.artifacts_dir)
+    else:  # a model served through its adapter: driftline profile's output and its file
+        check_profile(config.model.artifacts_dir, getattr(config.model, "path", None))
     if config.metrics.enabled:
         check_port(config.metrics.host, config.metrics.port)
     if config.source.kind == "kafka":
@@ -65,6 +68,16 @@ def check_artifacts(directory: str | Path, key: str = "model.artifacts_dir") -> 
     for name in (MODEL_FILE, PROFILE_FILE):
         if not (path / name).is_file():
             raise StartupError(key, f"{str(path)!r} has no {name} (run `driftline train` first)")
+
+
+def check_profile(directory: str | Path, model_path: str | Path | None) -> None:
+    """The reference profile is in ``directory`` and the model file (if any) exists."""
+    path = Path(directory)
+    if not (path / PROFILE_FILE).is_file():
+        raise StartupError("model.artifacts_dir", f"{str(path)!r} has no {PROFILE_FILE} (run "
+                           "`driftline profile --output-dir` first)")
+    if model_path is not None and not Path(model_path).is_file():
+        raise StartupError("model.path", f"{str(model_path)!r} is not a file")
 
 
 def check_port(host: str, port: int) -> None:
