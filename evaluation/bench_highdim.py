@@ -38,7 +38,6 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -101,10 +100,14 @@ def _decode_all(decoder: Any, events: Sequence[bytes]) -> np.ndarray:
     return np.stack(rows)
 
 
-def _entry(detector: str, **params: Any) -> SimpleNamespace:
-    return SimpleNamespace(detector=detector, target_arl0=TARGET_ARL0, params=params,
-                           calibration="bound") if detector == "incremental_ks" else \
-        SimpleNamespace(detector=detector, target_arl0=TARGET_ARL0, params=params)
+def _entry(detector: str, **params: Any) -> Any:
+    """A ``detectors.streams`` entry at the benchmark's target (IKS and chi-square: the
+    instant ``bound`` calibration)."""
+    from driftline.executor.detectors_config import DetectorEntry
+
+    bound = {"calibration": "bound"} if detector in ("incremental_ks", "chi_square") else {}
+    return DetectorEntry.model_validate({"detector": detector, "target_arl0": TARGET_ARL0,
+                                         "params": params, **bound})
 
 
 def _paths(work: dict[str, Any], n_components: int) -> dict[str, Callable[[], Callable]]:
@@ -199,22 +202,18 @@ def _pipeline_rate(work_dir: Path, n_events: int, seed: int) -> dict[str, float]
         assert cli(["profile", "--schema", str(schema), "--reference",
                     str(work_dir / "digits_reference.jsonl"), "--output-dir", str(work_dir),
                     "--reducer", "pca:16", "--reducer", "bbsd", "--progress", "none"]) == 0
-    config = RunConfig.model_validate({"model": {
-        "kind": "torchscript", "artifacts_dir": str(work_dir),
-        "path": str(work_dir / "model.ts"), "returns": ["probabilities", "embedding"],
-        "preprocessing": {"features": ["pixels"], "standardise": "none",
-                          "missing": "refuse"}}})
     streams = {"reduced_components": [_entry("incremental_ks", window_size=WINDOW)],
                "reduced_vector": [_entry("nm_ddm", window_size=WINDOW, n_features_rff=128,
                                          calibration_steps=50_000)],
-               "predicted_class": [SimpleNamespace(detector="chi_square",
-                                                   target_arl0=TARGET_ARL0,
-                                                   params={"window_size": WINDOW},
-                                                   calibration="bound")]}
-    detectors = config.detectors
-    if hasattr(detectors, "streams"):
-        config = config.model_copy(update={"detectors": detectors.model_copy(
-            update={"streams": {**detectors.streams, **streams}})})
+               "predicted_class": [_entry("chi_square", window_size=WINDOW)]}
+    config = RunConfig.model_validate({
+        "model": {"kind": "torchscript", "artifacts_dir": str(work_dir),
+                  "path": str(work_dir / "model.ts"), "returns": ["probabilities", "embedding"],
+                  "preprocessing": {"features": ["pixels"], "standardise": "none",
+                                    "missing": "refuse"}},
+        "detectors": {"calibration": {"n_streams": 10, "seed": 0}, "streams": {
+            name: [entry.model_dump(exclude_none=True) for entry in entries]
+            for name, entries in streams.items()}}})
     model = load_served_model(config.model)
     pipeline = DetectionPipeline(model, config)
     decoder = event_decoder(model)
