@@ -64,7 +64,7 @@ def executor_config(tmp: Path, artifacts: Path, bootstrap: str, topic: str,
                        "drift_hold_s": 300}
     data["checkpoint"] = {"dir": str(tmp / f"checkpoints-{topic}")}
     data["dead_letter"] = {"enabled": False}
-    data["batch"] = {"max_rows": 250, "worker_process": False}
+    data["batch"]["max_rows"] = 250  # the example's worker process kept
     path = tmp / f"{topic}.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
