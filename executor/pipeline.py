@@ -130,7 +130,8 @@ class DetectionPipeline:
         self.reduced: ReducedStage | None = None
         if self.vector_names:
             self.reduced = ReducedStage(
-                model, {name: config.detectors.streams.entries(name) for name in REDUCED_STREAMS},
+                model.adapter, model.profile, model.artifacts_dir,
+                {name: config.detectors.streams.entries(name) for name in REDUCED_STREAMS},
                 ref_pred, n_streams=config.detectors.calibration.n_streams,
                 seed=config.detectors.calibration.seed, calibration=calibration.get("reduced"))
         self.join = LabelJoin(config.labels.buffer_size, config.labels.max_age_s)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,7 @@ from driftline.executor.reduced_detectors import (
     ReducedDetectors,
     build_reduced_detectors,
 )
+from driftline.model.adapters.base import InputBatch
 
 __all__ = ["ReducedStage", "reduced_entries"]
 
@@ -41,33 +43,46 @@ class ReducedStage:
 
     Parameters
     ----------
-    model : executor.served_model.AdapterModel
-        The served model, its profile (with ``reducers``) and the vector reference sample.
+    adapter : model.adapters.base.ModelAdapter
+        The served model (BBSD reducers read its outputs).
+    profile : model.profile.ReferenceProfile
+        The reference profile with its ``vectors`` and ``reducers``.
+    artifacts_dir : str or Path
+        Where ``driftline profile`` wrote the profile, the vector sample and the reducers.
     streams : mapping of stream to entries
         ``detectors.streams`` of the run config (only the reduced streams are read).
-    reference_predictions : model.adapters.base.Predictions
-        The model's predictions on the reference inputs (``model.reference_inputs()``): the
-        reference of the predicted-class stream.
+    reference_predictions : model.adapters.base.Predictions, optional
+        The model's predictions on the vector reference sample (the reference of the
+        predicted-class stream); computed here when not given.
     n_streams, seed : int
         The calibration package's simulation budget and seed.
     calibration : dict, optional
         :attr:`calibration` of an earlier stage (a checkpoint): skips the calibrations.
     """
 
-    def __init__(self, model: Any, streams: Mapping[str, Sequence[Any]] | None,
-                 reference_predictions: Any, *, n_streams: int = 40, seed: int = 0,
+    def __init__(self, adapter: Any, profile: Any, artifacts_dir: str | Path,
+                 streams: Mapping[str, Sequence[Any]] | None,
+                 reference_predictions: Any = None, *, n_streams: int = 40, seed: int = 0,
                  calibration: Mapping[str, Any] | None = None) -> None:
+        from driftline.model.profile_vectors import read_vector_samples
         from driftline.model.reducers.bbsd import BBSDReducer
         from driftline.model.reducers.store import load_reducers, reduced_reference
 
-        self.reducers = list(load_reducers(model.artifacts_dir, model.profile,
-                                           adapter=model.adapter).values())
+        self.reducers = list(load_reducers(artifacts_dir, profile, adapter=adapter).values())
         self._bbsd = [isinstance(r, BBSDReducer) for r in self.reducers]
         entries = reduced_entries(streams)
-        references = {r.name: reduced_reference(r, model.vector_samples, adapter=model.adapter)
+        samples = read_vector_samples(artifacts_dir, profile.vectors)
+        references = {r.name: reduced_reference(r, samples, adapter=adapter)
                       for r in self.reducers} if (
             entries["reduced_components"] or entries["reduced_vector"]) else {}
-        classes = reference_predictions.labels if entries["predicted_class"] else None
+        classes = None
+        if entries["predicted_class"]:
+            if reference_predictions is None:
+                present = np.all([~np.isnan(b).any(axis=1) for b in samples.values()], axis=0)
+                reference_predictions = adapter.predict(InputBatch(
+                    numeric=np.empty((int(present.sum()), 0)), numeric_names=[],
+                    vectors={name: b[present] for name, b in samples.items()}))
+            classes = reference_predictions.labels
         self.detectors: ReducedDetectors = build_reduced_detectors(
             references, classes, entries, n_streams=n_streams, seed=seed,
             calibration=calibration)

@@ -146,3 +146,19 @@ def test_malformed_images_are_dead_letters_and_the_rest_is_served(served: Any) -
                                                         "non_finite"]
     assert outcome.result.n_processed == 3
     assert np.all(outcome.result.predicted >= 0)
+
+
+def test_the_stage_needs_only_an_adapter_and_the_profile(served: Any) -> None:
+    from driftline.executor.detectors_config import DetectorsConfig
+    from driftline.executor.reduced_stage import ReducedStage
+
+    model, config, _ = served
+    streams = DetectorsConfig.model_validate({"streams": STREAMS}).streams
+    entries = {name: streams.entries(name) for name in STREAMS}
+    X, vectors = model.reference_inputs()
+    given = ReducedStage(model.adapter, model.profile, model.artifacts_dir, entries,
+                         model.predict(X, vectors), n_streams=10)
+    computed = ReducedStage(model.adapter, model.profile, model.artifacts_dir, entries,
+                            n_streams=10)
+    assert computed.calibration == given.calibration
+    assert computed.series() == given.series()
