@@ -152,7 +152,7 @@ def test_the_stage_needs_only_an_adapter_and_the_profile(served: Any) -> None:
     from driftline.executor.detectors_config import DetectorsConfig
     from driftline.executor.reduced_stage import ReducedStage
 
-    model, config, _ = served
+    model, _, _ = served
     streams = DetectorsConfig.model_validate({"streams": STREAMS}).streams
     entries = {name: streams.entries(name) for name in STREAMS}
     X, vectors = model.reference_inputs()
