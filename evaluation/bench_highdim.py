@@ -7,19 +7,20 @@ For two kinds of events, measured in the same run on the same encoded events:
 * ``embedding 768`` -- 768-dimensional float embeddings (a 32-factor Gaussian model plus
   noise, as a text encoder's embeddings are far from isotropic), JSON arrays;
 
-it times the path of the executor's batch (:class:`executor.vector_decode.VectorEventDecoder`
-per record, then per micro-batch a PCA reducer fitted on a reference sample, run in torch, and
-the reduced streams' detectors: the Incremental KS bank over the components with Bonferroni,
-NM-DDM on the reduced vector, :mod:`executor.reduced_detectors`) against the *baseline* of the
-same decode followed by the Incremental KS bank over every raw dimension (Bonferroni over 64
-or 768 columns, no reduction). Both detector sets are calibrated with ``calibration: bound``
+it times the path of the executor's batch (per micro-batch of records the
+:class:`executor.schema_decoder.SchemaDecoder`, a PCA reducer fitted on a reference sample, run
+in torch, and the reduced streams' detectors: the Incremental KS bank over the components with
+Bonferroni, NM-DDM on the reduced vector, :mod:`executor.reduced_detectors`) against the
+*baseline* of the same decode followed by the Incremental KS bank over every raw dimension
+(Bonferroni over 64 or 768 columns, no reduction). Both detector sets are calibrated with ``calibration: bound``
 at the same ``target_arl0``. It prints events/s of both, their ratio, and the resident memory
 of the process (``/proc/self/statm``) after each stretch of the stream: the detectors' state
 is bounded by their windows, so the memory should not grow with the stream's length.
 
-With ``--pipeline`` it also times the whole :class:`executor.pipeline.DetectionPipeline` on the
-digits events with the digits CNN served through its adapter (``model.kind: torchscript``; the
-model, its BBSD reducer and the predicted-class test included), built into ``--work-dir``.
+With ``--pipeline`` it also times the whole :class:`executor.schema_pipeline.SchemaPipeline` on
+the digits events with the digits CNN served through its adapter (``model.kind: torchscript``;
+decoding, the model, PCA and BBSD reducers and the predicted-class test included), built into
+``--work-dir``.
 
 Torch runs one intra-op thread, as in the executor's pipeline processes.
 
@@ -68,7 +69,7 @@ def _embeddings(n: int, dim: int, rng: np.random.Generator, loadings: np.ndarray
 def _workload(kind: str, n_events: int, seed: int) -> dict[str, Any]:
     """The field spec, a reference sample and ``n_events`` encoded events of one kind."""
     from driftline.configs import build_config
-    from driftline.dataloader.schema import ImageField, VectorField
+    from driftline.dataloader.schema import EventSchema, ImageField, VectorField
 
     rng = np.random.default_rng(seed)
     if kind == "image":
@@ -91,13 +92,16 @@ def _workload(kind: str, n_events: int, seed: int) -> dict[str, Any]:
                   for row in _embeddings(n_events, dim, rng, loadings)]
     events = [json.dumps({"event_id": f"e{i}", "features": {spec.name: value}},
                          separators=(",", ":")).encode() for i, value in enumerate(values)]
-    return {"spec": spec, "reference": reference, "events": events}
+    schema = build_config({"event_id": {"path": "event_id"}, "fields": [
+        {**spec.model_dump(exclude_none=True), "path": f"features.{spec.name}"}]}, EventSchema)
+    return {"spec": spec, "schema": schema, "reference": reference, "events": events}
 
 
 def _decode_all(decoder: Any, events: Sequence[bytes]) -> np.ndarray:
-    rows = [decoder.decode(value, topic="t", partition=0, offset=i, timestamp_ms=None).vectors[0]
-            for i, value in enumerate(events)]
-    return np.stack(rows)
+    """The vector field's ``(n, size)`` block of a micro-batch (the executor's decoding)."""
+    batch = decoder.decode_batch(list(events), topic="t", partition=0,
+                                 offsets=list(range(len(events))))
+    return next(iter(batch.vectors.values()))
 
 
 def _entry(detector: str, **params: Any) -> Any:
@@ -113,7 +117,7 @@ def _entry(detector: str, **params: Any) -> Any:
 def _paths(work: dict[str, Any], n_components: int) -> dict[str, Callable[[], Callable]]:
     """Factories of the two paths: each returns a fresh ``process(events)`` callable."""
     from driftline.executor.reduced_detectors import build_reduced_detectors
-    from driftline.executor.vector_decode import VectorEventDecoder
+    from driftline.executor.schema_decoder import SchemaDecoder
     from driftline.model.reducers.linear import fit_pca
 
     spec, reference = work["spec"], work["reference"]
@@ -121,7 +125,7 @@ def _paths(work: dict[str, Any], n_components: int) -> dict[str, Callable[[], Ca
     reduced_reference = pca.transform(reference)
 
     def reduced() -> Callable:
-        decoder = VectorEventDecoder([], [spec])
+        decoder = SchemaDecoder(work["schema"])
         detectors = build_reduced_detectors(
             {"pca": reduced_reference}, None,
             {"reduced_components": [_entry("incremental_ks", window_size=WINDOW)],
@@ -134,7 +138,7 @@ def _paths(work: dict[str, Any], n_components: int) -> dict[str, Callable[[], Ca
         return process
 
     def per_dimension() -> Callable:
-        decoder = VectorEventDecoder([], [spec])
+        decoder = SchemaDecoder(work["schema"])
         raw = build_reduced_detectors(
             {"raw": reference}, None,
             {"reduced_components": [_entry("incremental_ks", window_size=WINDOW)]},
@@ -191,8 +195,8 @@ def _pipeline_rate(work_dir: Path, n_events: int, seed: int) -> dict[str, float]
     from driftline.configs import build_config
     from driftline.dataloader.image_replay import ImageReplay, ImageReplayConfig
     from driftline.executor.config import RunConfig
-    from driftline.executor.pipeline import DetectionPipeline
-    from driftline.executor.served_model import event_decoder, load_served_model
+    from driftline.executor.detection import PartitionBatch
+    from driftline.executor.monitoring import open_monitoring
     from driftline.utils.cli import main as cli
 
     schema = Path(__file__).resolve().parents[1] / "configs" / "examples" / "digits" / \
@@ -214,17 +218,17 @@ def _pipeline_rate(work_dir: Path, n_events: int, seed: int) -> dict[str, float]
         "detectors": {"calibration": {"n_streams": 10, "seed": 0}, "streams": {
             name: [entry.model_dump(exclude_none=True) for entry in entries]
             for name, entries in streams.items()}}})
-    model = load_served_model(config.model)
-    pipeline = DetectionPipeline(model, config)
-    decoder = event_decoder(model)
+    monitoring = open_monitoring(config)
+    pipeline = monitoring.pipeline()
+    decoder = monitoring.decoder()
     replay = build_config({"length": n_events, "change_point": None, "seed": seed,
                            "start_time": 0.0}, ImageReplayConfig)
     values = [event.value for event in ImageReplay(replay).events()]
     started = time.perf_counter()
     for start in range(0, len(values), BATCH_ROWS):
-        batch = [decoder.decode(v, topic="t", partition=0, offset=start + i, timestamp_ms=None)
-                 for i, v in enumerate(values[start:start + BATCH_ROWS])]
-        pipeline.process(batch)
+        records = [(v, None, start + i, None)
+                   for i, v in enumerate(values[start:start + BATCH_ROWS])]
+        pipeline.process(decoder.decode_records(PartitionBatch("t", 0, records)).events)
     return {"events_per_s": n_events / (time.perf_counter() - started)}
 
 
@@ -268,7 +272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                       range(1, 5)], memory_rows))
     if args.pipeline:
         rate = _pipeline_rate(Path(args.work_dir), args.events, args.seed)
-        print(f"\nDetectionPipeline, digits CNN (torchscript) + PCA:16 + BBSD, IKS + NM-DDM + "
+        print(f"\nSchemaPipeline, digits CNN (torchscript) + PCA:16 + BBSD, IKS + NM-DDM + "
               f"chi-square: {rate['events_per_s']:,.0f} events/s")
     return 0
 

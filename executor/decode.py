@@ -61,8 +61,6 @@ REASONS = (
     "missing_field", "unknown_field", "bad_event_id", "bad_timestamp", "not_features",
     "missing_feature", "unknown_feature", "wrong_type", "non_finite", "out_of_bounds",
     "bad_label", "bad_metadata", "invalid", "model",
-    # vector and image fields (executor/vector_decode.py)
-    "bad_shape", "bad_base64",
 )
 _TOP_LEVEL = frozenset({"event_id", "timestamp", "features", "label"})
 _PLAIN_JSON = json.JSONDecoder()

@@ -20,9 +20,7 @@ __all__ = ["DeadLetter", "DecodedEvent", "SkippedRecord", "with_originals"]
 
 
 class DecodedEvent(NamedTuple):
-    """A valid event: features in the decoder's column order, and where it came from;
-    ``vectors`` holds the float32 values of its vector and image fields (schema order; empty
-    for an event of numeric features only, :mod:`executor.vector_decode`).
+    """A valid event: features in the decoder's column order, and where it came from.
 
     Immutable; a named tuple rather than a frozen dataclass because one is built per event
     and this is several times cheaper to construct.
@@ -35,7 +33,6 @@ class DecodedEvent(NamedTuple):
     topic: str
     partition: int
     offset: int
-    vectors: tuple[np.ndarray, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,8 @@ POISON_PAYLOADS = (
 
 
 def build_source(config: RunConfig, model: Any) -> Iterable[SourceRecord]:
-    """The replay source described by ``config.source``."""
+    """The replay source described by ``config.source`` (``model``: what has the profile a
+    scenario is mapped onto)."""
     src = config.source
     if src.dataset == "file":
         from driftline.configs import ConfigError
@@ -84,14 +85,13 @@ def run_local(config: RunConfig, *, out: IO[str] | None = None,
     """Replay ``config.source`` through the pipeline; print and return the summary."""
     from driftline.executor.exporter import DriftExporter
     from driftline.executor.metrics_http import serve
-    from driftline.executor.pipeline import DetectionPipeline
-    from driftline.executor.served_model import event_decoder, load_served_model
+    from driftline.executor.monitoring import open_monitoring
 
     out = sys.stdout if out is None else out
     started = time.perf_counter()
-    if model is None:
-        model = load_served_model(config.model)
-    exporter = DriftExporter(model.profile, drift_hold_seconds=config.metrics.drift_hold_s)
+    monitoring = open_monitoring(config, model)
+    exporter = DriftExporter(monitoring.profile, drift_hold_seconds=config.metrics.drift_hold_s)
+    exporter.categories.set_quality_baselines(monitoring.quality_baselines())
     server = None
     metrics_url = None
     if config.metrics.enabled:
@@ -101,20 +101,20 @@ def run_local(config: RunConfig, *, out: IO[str] | None = None,
         metrics_url = f"http://{host}:{port}/metrics"
         print(f"metrics: {metrics_url}  health: http://{host}:{port}/healthz", file=out,
               flush=True)
-    decoder = event_decoder(model)
+    decoder = monitoring.decoder(ranges=False)
     if source is None:
-        source = build_source(config, model)
+        source = build_source(config, monitoring)
     summary = RunSummary()
     setup_started = time.perf_counter()
-    first = DetectionPipeline(model, config)
+    first = monitoring.pipeline()
     # the fresh state carries every calibration: every partition starts from it at no cost
     fresh_state = first.state_dict()
     summary.calibration_notes = first.calibration_notes
     summary.setup_seconds = time.perf_counter() - setup_started
     for detector, stream, features in first.detector_series():
         exporter.register_detector(detector, stream, features)
-    backend = InProcessDetection(decoder, lambda state: DetectionPipeline(
-        model, config, state=state if state is not None else fresh_state))
+    backend = InProcessDetection(decoder, lambda state: monitoring.pipeline(
+        state if state is not None else fresh_state))
     dead_letters = (DeadLetterFile(config.dead_letter.path) if config.dead_letter.enabled
                     else None)
     sinks = OutcomeSinks(summary, exporter=exporter, dead_letters=dead_letters)
@@ -154,5 +154,5 @@ def run_local(config: RunConfig, *, out: IO[str] | None = None,
     summary.wall_seconds = time.perf_counter() - started
     summary.metrics_url = metrics_url
     summary.pipelines = {p: pl.counters for p, pl in sorted(backend.pipelines.items())}
-    print(format_summary(summary, model.profile.feature_names), file=out, flush=True)
+    print(format_summary(summary, monitoring.feature_names), file=out, flush=True)
     return summary

@@ -36,20 +36,16 @@ import numpy as np
 
 from driftline.executor.config import RunConfig
 from driftline.executor.decoded import DeadLetter, DecodedEvent
-from driftline.executor.detector_streams import STREAMS
-from driftline.executor.detectors_config import DetectorSeries, detector_series
+from driftline.executor.detectors_config import DetectorSeries
 from driftline.executor.labels import LabelJoin
 from driftline.executor.outcome import (
     BatchResult,
     Detection,
     DistributionCounts,
-    bank_updates,
     bin_counts,
-    detector_update,
 )
-from driftline.executor.pipeline_detectors import StreamDetectors, build_stream_detectors
-from driftline.executor.reduced_detectors import REDUCED_STREAMS
-from driftline.executor.reduced_stage import ReducedStage
+from driftline.executor.pipeline_detectors import StreamDetectors
+from driftline.executor.stream_runner import StreamRunner
 
 __all__ = ["STATE_VERSION", "BatchResult", "Detection", "DetectionPipeline"]
 
@@ -96,46 +92,20 @@ class DetectionPipeline:
         self.clock = clock
         profile = model.profile
         self.feature_names = list(profile.feature_names)
-        # a model reading vector or image fields (executor/served_model.py) predicts its
-        # reference sample; the feature streams watch its numeric features, if any
-        self.vector_names = [f.name for f in getattr(model, "vector_fields", ())]
-        if self.vector_names:
-            reference, ref_vectors = model.reference_inputs()
-            ref_pred = model.predict(reference, ref_vectors)
-        else:
-            reference = profile.reference_matrix()
-            ref_pred = model.predict(reference)
+        reference = profile.reference_matrix()
+        ref_pred = model.predict(reference)
         self.prediction_names = ["confidence", "label"] + (
             ["risk"] if ref_pred.risk is not None else [])
         calibration = dict(state.get("calibration", {})) if state else {}
-        self.stream_columns: dict[str, list[str]] = {
-            "features": self.feature_names, "prediction": self.prediction_names}
-        references: dict[str, Any] = {
-            "features": reference, "input_vector": reference,
-            "prediction": self._prediction_matrix(ref_pred)}
-        if profile.baseline_error_rate is not None:
-            references["errors"] = [float(profile.baseline_error_rate)]
-        elif config.detectors.streams.entries("errors"):
-            raise ValueError("detectors.streams.errors: the reference profile has no error rate "
-                             "(its events carry no prediction next to their label), so the "
-                             "error detectors cannot be calibrated; leave the stream empty")
-        self.streams: dict[str, StreamDetectors] = {}
-        for name, kind in STREAMS.items():
-            has_columns = bool(self.stream_columns.get(name)) if kind.per_column else (
-                name != "input_vector" or bool(self.feature_names))
-            if name in references and has_columns and config.detectors.streams.entries(name):
-                self.streams[name] = build_stream_detectors(
-                    name, self.stream_columns.get(name, ()), references[name], config.detectors,
-                    calibration.get(name))
-        self.reduced: ReducedStage | None = None
-        if self.vector_names:
-            self.reduced = ReducedStage(
-                model.adapter, model.profile, model.artifacts_dir,
-                {name: config.detectors.streams.entries(name) for name in REDUCED_STREAMS},
-                ref_pred, n_streams=config.detectors.calibration.n_streams,
-                seed=config.detectors.calibration.seed, calibration=calibration.get("reduced"))
-        self.join = LabelJoin(config.labels.buffer_size, config.labels.max_age_s)
         self.counters = dict.fromkeys(_COUNTERS, 0)
+        self.detectors = StreamRunner(
+            config.detectors, {"features": self.feature_names,
+                               "prediction": self.prediction_names},
+            {"features": reference, "input_vector": reference,
+             "prediction": self._prediction_matrix(ref_pred),
+             "errors": [float(profile.baseline_error_rate)]},
+            self.counters, calibration)
+        self.join = LabelJoin(config.labels.buffer_size, config.labels.max_age_s)
         # the live histograms: (stream, column, reference bucket edges)
         self._histograms = [
             (stream, name, np.asarray(hist.edges, dtype=np.float64))
@@ -146,31 +116,23 @@ class DetectionPipeline:
             self.load_state_dict(dict(state))
 
     # -- set-up -------------------------------------------------------------------------------
+    @property
+    def streams(self) -> dict[str, StreamDetectors]:
+        """The detectors of each stream (see :class:`executor.stream_runner.StreamRunner`)."""
+        return self.detectors.streams
+
     def series(self) -> list[DetectorSeries]:
-        """Every detector series this pipeline runs (:func:`executor.detectors_config.
-        detector_series`)."""
-        columns = {name: group.names for name, group in self.streams.items()}
-        out = [s for s in detector_series(self.config.detectors, columns)
-               if s.stream in self.streams]
-        if self.reduced is not None:
-            targets = {(stream, entry.detector): entry.target_arl0 for stream in REDUCED_STREAMS
-                       for entry in self.config.detectors.streams.entries(stream)}
-            out += [DetectorSeries(stream, detector, feature, targets[(stream, detector)])
-                    for detector, stream, features in self.reduced.series()
-                    for feature in features]
-        return out
+        """Every detector series this pipeline runs."""
+        return self.detectors.series()
 
     def detector_series(self) -> list[tuple[str, str, list[str]]]:
-        """``(detector, exported stream, features)`` of every series this pipeline reports
-        (``[""]`` for a detector over a whole stream), for the exporter to create at start-up."""
-        series = [(name, group.label, list(group.names))
-                  for group in self.streams.values() for name in group.detectors]
-        return series + (self.reduced.series() if self.reduced is not None else [])
+        """``(detector, exported stream, features)`` of every series, for the exporter."""
+        return self.detectors.detector_series()
 
     @property
     def calibration_notes(self) -> list[str]:
         """Why a calibration is not at its target (out of reach), if any."""
-        return [note for group in self.streams.values() for note in group.notes()]
+        return self.detectors.calibration_notes
 
     @staticmethod
     def _prediction_matrix(pred: Any) -> np.ndarray:
@@ -200,10 +162,8 @@ class DetectionPipeline:
         now = self.clock()
         event_ids = [e.event_id for e in events]
         X = np.stack([e.features for e in events])
-        vectors = {name: np.stack([e.vectors[i] for e in events])
-                   for i, name in enumerate(self.vector_names)}
         try:
-            served = self.model.predict(X, vectors) if vectors else self.model.predict(X)
+            served = self.model.predict(X)
         except Exception as exc:  # a broken model must not take the executor down
             _log.error("model failed on a batch", extra={"n_events": len(events),
                                                          "error": repr(exc)})
@@ -227,21 +187,16 @@ class DetectionPipeline:
 
         everything = np.arange(len(X))
         for name in ("features", "input_vector"):
-            self._run(name, X, everything, event_ids, result)
-        if self.reduced is not None:
-            try:
-                self.reduced.run(vectors, served, event_ids, result)
-            except Exception as exc:
-                self._detector_failed("reduced", "reduced_components", exc, result)
+            self.detectors.run(name, X, everything, event_ids, result)
         if "prediction" in self.streams:
             P = self._prediction_matrix(served)
             finite = np.flatnonzero(np.isfinite(P).all(axis=1))
-            self._run("prediction", P[finite], finite, event_ids, result)
+            self.detectors.run("prediction", P[finite], finite, event_ids, result)
         labelled = np.flatnonzero(labels >= 0)
         if len(labelled) and "errors" in self.streams:
             errors = (served.labels[labelled] != labels[labelled]).astype(np.float64)
             self.counters["n_errors"] += int(errors.sum())
-            self._run("errors", errors, labelled, event_ids, result)
+            self.detectors.run("errors", errors, labelled, event_ids, result)
         for i in np.flatnonzero(labels < 0):
             self.join.add_prediction(event_ids[i], int(served.labels[i]), now)
 
@@ -254,43 +209,6 @@ class DetectionPipeline:
         result.seconds = time.perf_counter() - start
         self._read_batch(X, served, result)
         return result
-
-    def _run(self, stream: str, values: np.ndarray, positions: np.ndarray,
-             event_ids: list[str], result: BatchResult) -> None:
-        """Feed ``values`` (rows at ``positions`` of the batch) to the detectors of
-        ``stream``, if it has any."""
-        group = self.streams.get(stream)
-        if group is None or len(values) == 0:
-            return
-        label = group.label
-        for name, detector in group.detectors.items():
-            try:
-                hits = detector.update_many(values)
-            except Exception as exc:
-                self._detector_failed(name, label, exc, result)
-                continue
-            if not group.stream.per_column:
-                for k in hits:
-                    result.detections.append(Detection(name, label, "", event_ids[positions[k]]))
-                result.flags[(name, label, "")] = bool(detector.drift_detected)
-                result.readings.detectors.append(detector_update(
-                    name, label, "", detector.statistics, drift=detector.drift_detected,
-                    warning=detector.warning_detected, detections=len(hits)))
-                continue
-            for row, column in hits:
-                result.detections.append(
-                    Detection(name, label, group.names[column], event_ids[positions[row]]))
-            for j, flag in enumerate(detector.drift_detected):
-                result.flags[(name, label, group.names[j])] = bool(flag)
-            result.readings.detectors.extend(bank_updates(name, label, detector, hits))
-
-    def _detector_failed(self, name: str, stream: str, exc: Exception,
-                         result: BatchResult) -> None:
-        self.counters["n_detector_failures"] += 1
-        _log.error("detector failed", extra={"detector": name, "stream": stream,
-                                             "error": repr(exc)})
-        failed = result.readings.failed_by_reason
-        failed["detector"] = failed.get("detector", 0) + 1
 
     def _read_batch(self, X: np.ndarray, served: Any, result: BatchResult) -> None:
         """The readings of a processed batch besides the detectors': live histogram counts,
@@ -322,7 +240,7 @@ class DetectionPipeline:
         errors = np.array([float(p != y) for _, p, y in completed])
         self.counters["n_errors"] += int(errors.sum())
         ids = [event_id for event_id, _, _ in completed]
-        self._run("errors", errors, np.arange(len(ids)), ids, result)
+        self.detectors.run("errors", errors, np.arange(len(ids)), ids, result)
         return result
 
     # -- state --------------------------------------------------------------------------------
@@ -332,11 +250,7 @@ class DetectionPipeline:
             "version": STATE_VERSION,
             "feature_names": self.feature_names,
             "model_sha256": self.model.profile.model_sha256,
-            "calibration": {name: g.calibration for name, g in self.streams.items()} | (
-                {"reduced": self.reduced.calibration} if self.reduced is not None else {}),
-            "detectors": {name: {n: d.state_dict() for n, d in g.detectors.items()}
-                          for name, g in self.streams.items()},
-            "reduced": None if self.reduced is None else self.reduced.state_dict(),
+            **self.detectors.state_dict(),
             "counters": dict(self.counters),
             "labels": self.join.state_dict(),
         }
@@ -348,19 +262,6 @@ class DetectionPipeline:
                              f"{STATE_VERSION}")
         if state.get("model_sha256") != self.model.profile.model_sha256:
             raise ValueError("pipeline state was produced with other model weights")
-        if (state.get("reduced") is None) != (self.reduced is None):
-            raise ValueError("pipeline state and config disagree on the reduced streams")
-        if self.reduced is not None:
-            self.reduced.load_state_dict(state["reduced"])
-        saved = state["detectors"]
-        if set(saved) != set(self.streams):
-            raise ValueError(f"pipeline state has the streams {sorted(saved)}, this pipeline "
-                             f"{sorted(self.streams)}")
-        for name, group in self.streams.items():
-            if set(saved[name]) != set(group.detectors):
-                raise ValueError(f"pipeline state has detectors {sorted(saved[name])} on "
-                                 f"{name}, this pipeline {sorted(group.detectors)}")
-            for detector_name, detector in group.detectors.items():
-                detector.load_state_dict(saved[name][detector_name])
-        self.counters = {k: int(state["counters"].get(k, 0)) for k in _COUNTERS}
+        self.detectors.load_state_dict(state)
+        self.counters.update({k: int(state["counters"].get(k, 0)) for k in _COUNTERS})
         self.join.load_state_dict(state["labels"])

@@ -33,6 +33,15 @@ from driftline.model.adapters.base import InputBatch
 __all__ = ["ReducedStage", "reduced_entries"]
 
 
+def _rows_of(served: Any, rows: np.ndarray) -> Any:
+    """The predictions of ``rows`` only (every per-row array of a ``Predictions``)."""
+    import dataclasses
+
+    return dataclasses.replace(served, **{
+        f.name: getattr(served, f.name)[rows] for f in dataclasses.fields(served)
+        if isinstance(getattr(served, f.name), np.ndarray)})
+
+
 def reduced_entries(streams: Mapping[str, Sequence[Any]] | None) -> dict[str, list[Any]]:
     """The entries of the reduced streams in a config's ``detectors.streams``."""
     return {stream: list((streams or {}).get(stream) or ()) for stream in REDUCED_STREAMS}
@@ -104,8 +113,19 @@ class ReducedStage:
 
     def run(self, vectors: Mapping[str, np.ndarray], served: Any, event_ids: Sequence[str],
             result: BatchResult) -> None:
-        """Reduce the batch and feed the detectors; record what they report in ``result``."""
+        """Reduce the batch and feed the detectors; record what they report in ``result``.
+        Rows without a value of a vector field (an optional field left out: a NaN row, which
+        the data-quality stream counts) are left out; rows whose reduced values are not finite
+        are left out and counted as ``failed_by_reason["reduced_non_finite"]``."""
         started = time.perf_counter()
+        keep = np.ones(len(event_ids), dtype=bool)
+        for block in vectors.values():
+            keep &= ~np.isnan(block).any(axis=1)
+        if not keep.all():
+            rows = np.flatnonzero(keep)
+            vectors = {name: block[rows] for name, block in vectors.items()}
+            served = _rows_of(served, rows)
+            event_ids = [event_ids[i] for i in rows]
         reduced = self.reduce(vectors, served)
         finite = np.ones(len(event_ids), dtype=bool)
         for block in reduced.values():
@@ -121,13 +141,13 @@ class ReducedStage:
             failed["reduced_non_finite"] = (failed.get("reduced_non_finite", 0)
                                             + int((~finite).sum()))
         if ids:
-            updates = result.readings.detectors
+            updates: list[Any] = []
             hits = self.detectors.update(reduced, classes, updates)
+            result.readings.detectors.extend(updates)
             result.detections.extend(Detection(detector, stream, feature, ids[row])
                                      for detector, stream, feature, row in hits)
             for update in updates:
-                if update.stream in REDUCED_STREAMS:
-                    result.flags[(update.detector, update.stream, update.feature)] = update.drift
+                result.flags[(update.detector, update.stream, update.feature)] = update.drift
         self.seconds += time.perf_counter() - started
 
     def state_dict(self) -> dict[str, Any]:

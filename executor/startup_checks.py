@@ -47,8 +47,9 @@ def check_startup(config: RunConfig) -> None:
     """Raise :class:`StartupError` for the first resource ``config`` needs and cannot have."""
     if config.model.kind == "driftline":
         check_artifacts(config.model.artifacts_dir)
-    else:  # a model served through its adapter: driftline profile's output and its file
-        check_profile(config.model.artifacts_dir, getattr(config.model, "path", None))
+    else:
+        check_artifacts(config.model.artifacts_dir, files=(PROFILE_FILE,),
+                        hint="run `driftline profile` first")
     if config.metrics.enabled:
         check_port(config.metrics.host, config.metrics.port)
     if config.source.kind == "kafka":
@@ -60,24 +61,16 @@ def check_startup(config: RunConfig) -> None:
         check_writable_directory("dead_letter.path", path.parent)
 
 
-def check_artifacts(directory: str | Path, key: str = "model.artifacts_dir") -> None:
-    """The trained model's files are in ``directory``."""
+def check_artifacts(directory: str | Path, key: str = "model.artifacts_dir", *,
+                    files: tuple[str, ...] = (MODEL_FILE, PROFILE_FILE),
+                    hint: str = "run `driftline train` first") -> None:
+    """``files`` (default: the trained model's) are in ``directory``."""
     path = Path(directory)
     if not path.is_dir():
-        raise StartupError(key, f"{str(path)!r} is not a directory (run `driftline train` first)")
-    for name in (MODEL_FILE, PROFILE_FILE):
+        raise StartupError(key, f"{str(path)!r} is not a directory ({hint})")
+    for name in files:
         if not (path / name).is_file():
-            raise StartupError(key, f"{str(path)!r} has no {name} (run `driftline train` first)")
-
-
-def check_profile(directory: str | Path, model_path: str | Path | None) -> None:
-    """The reference profile is in ``directory`` and the model file (if any) exists."""
-    path = Path(directory)
-    if not (path / PROFILE_FILE).is_file():
-        raise StartupError("model.artifacts_dir", f"{str(path)!r} has no {PROFILE_FILE} (run "
-                           "`driftline profile --output-dir` first)")
-    if model_path is not None and not Path(model_path).is_file():
-        raise StartupError("model.path", f"{str(model_path)!r} is not a file")
+            raise StartupError(key, f"{str(path)!r} has no {name} ({hint})")
 
 
 def check_port(host: str, port: int) -> None:

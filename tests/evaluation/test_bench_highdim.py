@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 
 from driftline.evaluation.bench_highdim import _decode_all, _paths, _workload, main
-from driftline.executor.vector_decode import VectorEventDecoder
+from driftline.executor.schema_decoder import SchemaDecoder
 
 
 @pytest.mark.parametrize(("kind", "size"), [("image", 64), ("embedding", 768)])
 def test_the_events_decode_to_their_values(kind: str, size: int) -> None:
     work = _workload(kind, 50, seed=0)
     assert work["reference"].shape[1] == work["spec"].size == size
-    block = _decode_all(VectorEventDecoder([], [work["spec"]]), work["events"])
+    block = _decode_all(SchemaDecoder(work["schema"]), work["events"])
     values = [json.loads(e)["features"][work["spec"].name] for e in work["events"]]
     assert np.array_equal(block, np.asarray(values, dtype=np.float32).reshape(50, size))
 

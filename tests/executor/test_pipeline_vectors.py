@@ -1,5 +1,5 @@
-"""The pipeline of a model reading images: the digits CNN served through its adapter, the
-profile's reducers (PCA, BBSD) run on each batch, and the reduced streams' detectors --
+"""The schema pipeline of a model reading images: the digits CNN served through its adapter,
+the profile's reducers (PCA, BBSD) run on each decoded batch, and the reduced streams' detectors --
 exported with bounded ``feature`` labels, silent on unshifted images, firing on shifted ones,
 continuing bit for bit from a checkpointed state; malformed images are dead letters."""
 
@@ -16,8 +16,7 @@ from driftline.configs import build_config
 from driftline.dataloader.image_replay import ImageReplay, ImageReplayConfig
 from driftline.executor.config import RunConfig
 from driftline.executor.detection import InProcessDetection, PartitionBatch
-from driftline.executor.pipeline import DetectionPipeline
-from driftline.executor.served_model import AdapterModel, event_decoder, load_served_model
+from driftline.executor.monitoring import SchemaMonitoring, open_monitoring
 from driftline.utils.cli import main as cli
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,32 +52,36 @@ def run_config(artifacts: Path) -> RunConfig:
 
 
 @pytest.fixture(scope="module")
-def served(artifacts: Path) -> tuple[AdapterModel, RunConfig, dict[str, Any]]:
+def served(artifacts: Path) -> tuple[SchemaMonitoring, RunConfig, dict[str, Any]]:
     config = run_config(artifacts)
-    model = load_served_model(config.model)
-    assert isinstance(model, AdapterModel)
-    return model, config, DetectionPipeline(model, config).state_dict()
+    monitoring = open_monitoring(config)
+    assert isinstance(monitoring, SchemaMonitoring)
+    return monitoring, config, monitoring.pipeline().state_dict()
 
 
-def events(model: AdapterModel, shift: dict[str, Any] | None, length: int = 2000) -> list[Any]:
+def events(monitoring: SchemaMonitoring, shift: dict[str, Any] | None,
+           length: int = 2000) -> list[bytes]:
     replay = {"length": length, "change_point": length // 2, "start_time": 0.0, "seed": 1}
     if shift is not None:
         replay["shift"] = shift
-    decoder = event_decoder(model)
-    return [decoder.decode(e.value, topic="t", partition=0, offset=i, timestamp_ms=None)
-            for i, e in enumerate(ImageReplay(build_config(replay, ImageReplayConfig)).events())]
+    return [e.value for e in ImageReplay(build_config(replay, ImageReplayConfig)).events()]
 
 
-def run(pipeline: DetectionPipeline, decoded: list[Any]) -> list[Any]:
+def run(monitoring: SchemaMonitoring, pipeline: Any, values: list[bytes],
+        first: int = 0) -> list[Any]:
     detections = []
-    for start in range(0, len(decoded), 250):
-        detections += pipeline.process(decoded[start:start + 250]).detections
+    decoder = monitoring.decoder()
+    for start in range(0, len(values), 250):
+        records = [(v, None, first + start + i, None)
+                   for i, v in enumerate(values[start:start + 250])]
+        batch = decoder.decode_records(PartitionBatch("t", 0, records)).events
+        detections += pipeline.process(batch).detections
     return detections
 
 
 def test_series_are_the_reducers_components_not_the_pixels(served: Any) -> None:
-    model, config, state = served
-    pipeline = DetectionPipeline(model, config, state=state)
+    monitoring, _, state = served
+    pipeline = monitoring.pipeline(state)
     reduced = [series for series in pipeline.detector_series()
                if series[1] in ("reduced_components", "reduced_vector", "predicted_class")]
     assert reduced == [
@@ -100,10 +103,9 @@ def test_series_are_the_reducers_components_not_the_pixels(served: Any) -> None:
 ])
 def test_shifted_images_are_detected_after_the_change_only(served: Any, shift: Any,
                                                            fires: bool) -> None:
-    model, config, state = served
-    pipeline = DetectionPipeline(model, config, state=state)
-    decoded = events(model, shift)
-    reduced = [d for d in run(pipeline, decoded)
+    monitoring, _, state = served
+    pipeline = monitoring.pipeline(state)
+    reduced = [d for d in run(monitoring, pipeline, events(monitoring, shift))
                if d.stream in ("reduced_components", "reduced_vector", "predicted_class")]
     assert bool(reduced) == fires, [(d.detector, d.feature, d.event_id) for d in reduced[:5]]
     if fires:
@@ -112,20 +114,19 @@ def test_shifted_images_are_detected_after_the_change_only(served: Any, shift: A
 
 
 def test_a_checkpointed_state_continues_bit_for_bit(served: Any) -> None:
-    model, config, state = served
-    decoded = events(model, {"family": "image", "level": "large"})
-    straight = DetectionPipeline(model, config, state=state)
-    first = run(straight, decoded[:1100])
-    resumed = DetectionPipeline(model, config,
-                                state=json.loads(json.dumps(straight.state_dict())))
-    rest = run(resumed, decoded[1100:])
-    again = DetectionPipeline(model, config, state=state)
-    assert run(again, decoded) == first + rest
+    monitoring, _, state = served
+    values = events(monitoring, {"family": "image", "level": "large"})
+    straight = monitoring.pipeline(state)
+    first = run(monitoring, straight, values[:1000])
+    resumed = monitoring.pipeline(json.loads(json.dumps(straight.state_dict())))
+    rest = run(monitoring, resumed, values[1000:], first=1000)
+    again = monitoring.pipeline(state)
+    assert run(monitoring, again, values) == first + rest
     assert rest, "the shift after event 1000 is detected"
 
 
 def test_malformed_images_are_dead_letters_and_the_rest_is_served(served: Any) -> None:
-    model, config, state = served
+    monitoring, _, state = served
     good = [e.value for e in ImageReplay(build_config(
         {"length": 3, "start_time": 0.0, "change_point": None}, ImageReplayConfig)).events()]
     image = json.loads(good[0])
@@ -137,8 +138,7 @@ def test_malformed_images_are_dead_letters_and_the_rest_is_served(served: Any) -
                (json.dumps(bad_pixel).encode(), None, 1, None),
                (nan_pixel, None, 2, None)] + [(v, None, 3 + i, None) for i, v in
                                               enumerate(good)]
-    backend = InProcessDetection(event_decoder(model),
-                                 lambda s: DetectionPipeline(model, config, state=state))
+    backend = InProcessDetection(monitoring.decoder(), lambda s: monitoring.pipeline(state))
     backend.open(0)
     backend.submit([PartitionBatch("t", 0, records)])
     (outcome,) = backend.collect()
@@ -148,17 +148,11 @@ def test_malformed_images_are_dead_letters_and_the_rest_is_served(served: Any) -
     assert np.all(outcome.result.predicted >= 0)
 
 
-def test_the_stage_needs_only_an_adapter_and_the_profile(served: Any) -> None:
-    from driftline.executor.detectors_config import DetectorsConfig
-    from driftline.executor.reduced_stage import ReducedStage
-
-    model, _, _ = served
-    streams = DetectorsConfig.model_validate({"streams": STREAMS}).streams
-    entries = {name: streams.entries(name) for name in STREAMS}
-    X, vectors = model.reference_inputs()
-    given = ReducedStage(model.adapter, model.profile, model.artifacts_dir, entries,
-                         model.predict(X, vectors), n_streams=10)
-    computed = ReducedStage(model.adapter, model.profile, model.artifacts_dir, entries,
-                            n_streams=10)
-    assert computed.calibration == given.calibration
-    assert computed.series() == given.series()
+def test_the_series_carry_their_entries_targets(served: Any) -> None:
+    monitoring, _, state = served
+    series = monitoring.pipeline(state).series()
+    reduced = [s for s in series if s.stream in STREAMS]
+    assert {(s.stream, s.detector, s.target_arl0) for s in reduced} == {
+        (name, entry["detector"], entry["target_arl0"])
+        for name, entries in STREAMS.items() for entry in entries}
+    assert len(reduced) == 8 + 10 + 2 + 1
