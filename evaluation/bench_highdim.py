@@ -12,10 +12,11 @@ it times the path of the executor's batch (per micro-batch of records the
 in torch, and the reduced streams' detectors: the Incremental KS bank over the components with
 Bonferroni, NM-DDM on the reduced vector, :mod:`executor.reduced_detectors`) against the
 *baseline* of the same decode followed by the Incremental KS bank over every raw dimension
-(Bonferroni over 64 or 768 columns, no reduction). Both detector sets are calibrated with ``calibration: bound``
-at the same ``target_arl0``. It prints events/s of both, their ratio, and the resident memory
-of the process (``/proc/self/statm``) after each stretch of the stream: the detectors' state
-is bounded by their windows, so the memory should not grow with the stream's length.
+(Bonferroni over 64 or 768 columns, no reduction). Both detector sets are calibrated with
+``calibration: bound`` at the same ``target_arl0``. It prints events/s of both, their ratio, and
+the resident memory of the process (``/proc/self/statm``) after each stretch of the stream: the
+detectors' state is bounded by their windows, so the memory should not grow with the stream's
+length.
 
 With ``--pipeline`` it also times the whole :class:`executor.schema_pipeline.SchemaPipeline` on
 the digits events with the digits CNN served through its adapter (``model.kind: torchscript``;
