@@ -40,6 +40,7 @@ from driftline.executor.detection import DecodedRecords, PartitionBatch
 from driftline.executor.detectors_config import DetectorSeries
 from driftline.executor.labels import LabelJoin
 from driftline.executor.outcome import BatchResult, CategoryCounts, DistributionCounts, bin_counts
+from driftline.executor.pipeline import _cap_torch_threads
 from driftline.executor.pipeline_detectors import StreamDetectors
 from driftline.executor.reduced_detectors import REDUCED_STREAMS
 from driftline.executor.reduced_stage import ReducedStage
@@ -99,6 +100,9 @@ class SchemaPipeline:
     def __init__(self, adapter: ModelAdapter, decoder: SchemaDecoder, config: RunConfig, *,
                  state: Mapping[str, Any] | None = None,
                  clock: Callable[[], float] = time.time) -> None:
+        # one torch intra-op thread, as DetectionPipeline: a batch gains nothing from more, and
+        # a thread pool started here before the detection worker forks hangs the child
+        _cap_torch_threads(1)
         self.adapter = adapter
         self.config = config
         self.clock = clock
