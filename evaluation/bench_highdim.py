@@ -5,7 +5,9 @@ For two kinds of events, measured in the same run on the same encoded events:
 * ``image 8x8`` -- the 64-pixel digits of :mod:`dataloader.digits` (the held-out test pool
   drawn with replacement), JSON nested arrays;
 * ``embedding 768`` -- 768-dimensional float embeddings (a 32-factor Gaussian model plus
-  noise, as a text encoder's embeddings are far from isotropic), JSON arrays;
+  noise, as a text encoder's embeddings are far from isotropic), as JSON arrays and as the
+  schema's compact ``base64_float32`` encoding (what an embedding service would send: parsing
+  768 JSON numbers is most of the decoding);
 
 it times the path of the executor's batch (per micro-batch of records the
 :class:`executor.schema_decoder.SchemaDecoder`, a PCA reducer fitted on a reference sample, run
@@ -68,9 +70,11 @@ def _embeddings(n: int, dim: int, rng: np.random.Generator, loadings: np.ndarray
 
 
 def _workload(kind: str, n_events: int, seed: int) -> dict[str, Any]:
-    """The field spec, a reference sample and ``n_events`` encoded events of one kind."""
+    """The field spec, a reference sample and ``n_events`` encoded events of one kind
+    (``image``, ``embedding`` or ``embedding_base64``)."""
     from driftline.configs import build_config
     from driftline.dataloader.schema import EventSchema, ImageField, VectorField
+    from driftline.dataloader.vector_values import array_json
 
     rng = np.random.default_rng(seed)
     if kind == "image":
@@ -85,12 +89,14 @@ def _workload(kind: str, n_events: int, seed: int) -> dict[str, Any]:
         values = [image_json(pool[i]) for i in rows]
     else:
         dim = 768
-        spec = build_config({"name": "embedding", "type": "vector", "length": dim},
-                            VectorField)
+        encoding = "base64_float32" if kind == "embedding_base64" else "array"
+        spec = build_config({"name": "embedding", "type": "vector", "length": dim,
+                             "encoding": encoding}, VectorField)
         loadings = rng.normal(size=(32, dim)) / np.sqrt(32)
         reference = _embeddings(2000, dim, rng, loadings)
-        values = [[round(float(x), 5) for x in row]
-                  for row in _embeddings(n_events, dim, rng, loadings)]
+        rows = _embeddings(n_events, dim, rng, loadings)
+        values = ([array_json(spec, row) for row in rows] if encoding != "array"
+                  else [[round(float(x), 5) for x in row] for row in rows])
     events = [json.dumps({"event_id": f"e{i}", "features": {spec.name: value}},
                          separators=(",", ":")).encode() for i, value in enumerate(values)]
     schema = build_config({"event_id": {"path": "event_id"}, "fields": [
@@ -250,7 +256,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     torch.set_num_threads(1)
     rows = []
     memory_rows = []
-    for kind, label in (("image", "image 8x8 (64-d)"), ("embedding", "embedding 768-d")):
+    for kind, label in (("image", "image 8x8 (64-d)"), ("embedding", "embedding 768-d"),
+                        ("embedding_base64", "embedding 768-d, base64")):
         work = _workload(kind, args.events, args.seed)
         components = min(args.components, work["spec"].size // 2)
         rates = _throughput(work, components, args.rounds)

@@ -4,6 +4,7 @@ measured by running the module, never asserted)."""
 
 from __future__ import annotations
 
+import base64
 import json
 
 import numpy as np
@@ -13,12 +14,15 @@ from driftline.evaluation.bench_highdim import _decode_all, _paths, _workload, m
 from driftline.executor.schema_decoder import SchemaDecoder
 
 
-@pytest.mark.parametrize(("kind", "size"), [("image", 64), ("embedding", 768)])
+@pytest.mark.parametrize(("kind", "size"), [("image", 64), ("embedding", 768),
+                                            ("embedding_base64", 768)])
 def test_the_events_decode_to_their_values(kind: str, size: int) -> None:
     work = _workload(kind, 50, seed=0)
     assert work["reference"].shape[1] == work["spec"].size == size
     block = _decode_all(SchemaDecoder(work["schema"]), work["events"])
     values = [json.loads(e)["features"][work["spec"].name] for e in work["events"]]
+    if kind == "embedding_base64":
+        values = [np.frombuffer(base64.b64decode(v), "<f4") for v in values]
     assert np.array_equal(block, np.asarray(values, dtype=np.float32).reshape(50, size))
 
 
@@ -31,4 +35,5 @@ def test_both_paths_run_and_main_prints_the_tables(capsys: pytest.CaptureFixture
     out = capsys.readouterr().out
     assert "| image 8x8 (64-d) | PCA:8 -> IKS bank + NM-DDM |" in out
     assert "| embedding 768-d | PCA:8 -> IKS bank + NM-DDM |" in out
+    assert "| embedding 768-d, base64 | PCA:8 -> IKS bank + NM-DDM |" in out
     assert "RSS MiB at 0" in out
