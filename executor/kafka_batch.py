@@ -139,12 +139,18 @@ class BatchProcessor:
         The topics consumed (``labels_topic`` may be None).
     n_classes : int
         Labels must be classes ``0 .. n_classes - 1``.
+    label_decoder : callable, optional
+        ``label_decoder(value)``: ``(event_id, class)`` of a labels record, or ``(None,
+        reason)``; default :func:`decode_label` (``{"event_id", "label"}`` records). The schema
+        path passes :meth:`executor.schema_decoder.SchemaDecoder.decode_label` (the schema's
+        ``outputs.label``).
     poisoned : callable, optional
         ``poisoned(tp, offset)``: why the record is known to fail processing, or None.
     """
 
     def __init__(self, backend: DetectionBackend, states: PartitionStates, sinks: OutcomeSinks,
                  *, events_topic: str, labels_topic: str | None, n_classes: int,
+                 label_decoder: Callable[[bytes | None], tuple[Any, Any]] | None = None,
                  poisoned: Callable[[TopicPartition, int], str | None] | None = None) -> None:
         self.backend = backend
         self.states = states
@@ -152,6 +158,7 @@ class BatchProcessor:
         self.events_topic = events_topic
         self.labels_topic = labels_topic
         self.n_classes = int(n_classes)
+        self.label_decoder = label_decoder
         self.poisoned = poisoned
         self._submitted: collections.deque[_Submitted] = collections.deque()
         self._flushing: list[_Submitted] = []  # applied, outputs not flushed yet
@@ -212,10 +219,14 @@ class BatchProcessor:
                       submitted: _Submitted) -> None:
         labels: dict[str, int] = {}
         for record in batch:
-            event_id, label = decode_label(record.value, self.n_classes)
+            event_id, label = (decode_label(record.value, self.n_classes)
+                               if self.label_decoder is None else
+                               self.label_decoder(record.value))
             if event_id is None:
                 submitted.rejected.append(DeadLetter(
-                    str(label), "labels record must be {\"event_id\": str, \"label\": class}",
+                    str(label), "labels record must be {\"event_id\": str, \"label\": class}"
+                    if self.label_decoder is None else
+                    "labels record does not match the schema's outputs.label",
                     record.value, record.key, record.topic, record.partition, record.offset,
                     record.timestamp))
             else:

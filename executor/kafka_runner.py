@@ -333,6 +333,7 @@ class KafkaExecutor:
         processor = BatchProcessor(backend, states, sinks, events_topic=config.source.topic,
                                    labels_topic=config.source.labels_topic,
                                    n_classes=len(self.model.class_names),
+                                   label_decoder=self.model.label_decoder(),
                                    poisoned=self.failures.poisoned)
         return processor, states, commits
 

@@ -9,7 +9,8 @@ Events an event schema describes (any other model kind: ``torchscript``, ``pytor
 through :class:`SchemaMonitoring`: :class:`executor.schema_pipeline.SchemaRecordDecoder` and
 :class:`executor.schema_pipeline.SchemaPipeline`. :func:`open_monitoring` picks one from the
 run config (a model that cannot be loaded raises :class:`model.adapters.ModelLoadError` or
-:class:`model.artifacts.ArtifactError`, one line naming the file and the key).
+:class:`model.artifacts.ArtifactError`, one line naming the file and the key; a labels topic
+other than the schema's, :class:`configs.ConfigError`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from driftline.configs import ConfigError
 from driftline.executor.config import RunConfig
 
 __all__ = ["SchemaMonitoring", "TrainedMonitoring", "open_monitoring"]
@@ -48,6 +50,10 @@ class TrainedMonitoring:
         """No data-quality series on this format (bad values are dead-lettered)."""
         return {}
 
+    def label_decoder(self) -> Any:
+        """None: labels records are ``{"event_id", "label"}`` (the default decoder)."""
+        return None
+
     def pipeline(self, state: Mapping[str, Any] | None = None) -> Any:
         from driftline.executor.pipeline import DetectionPipeline
 
@@ -70,12 +76,24 @@ class SchemaMonitoring:
             [adapter.model_sha256, self.profile.reference_data_sha256,
              self.profile.schema_sha256]).encode()).hexdigest()
         self.schema_decoder = SchemaDecoder.from_profile(schema, self.profile)
+        label = schema.outputs.label
+        if (label is not None and label.topic and config.source.kind == "kafka"
+                and config.source.labels_topic != label.topic):
+            raise ConfigError(f"source.labels_topic: the schema's labels arrive on the topic "
+                              f"{label.topic!r} (outputs.label.topic), but the executor "
+                              f"consumes {config.source.labels_topic!r}; set source.labels_topic:"
+                              f" {label.topic}")
 
     def decoder(self, *, ranges: bool = True) -> Any:
         """The record decoder (quality flags, out-of-range included, are always counted)."""
         from driftline.executor.schema_pipeline import SchemaRecordDecoder
 
         return SchemaRecordDecoder(self.schema_decoder)
+
+    def label_decoder(self) -> Any:
+        """The schema's labels-record decoder when it declares a labels topic, else None."""
+        label = self.schema_decoder.schema.outputs.label
+        return self.schema_decoder.decode_label if label is not None and label.topic else None
 
     def quality_baselines(self) -> dict[tuple[str, str], float]:
         """``{(field, flag): reference rate}`` of the data-quality series."""

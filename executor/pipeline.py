@@ -47,7 +47,7 @@ from driftline.executor.outcome import (
 from driftline.executor.pipeline_detectors import StreamDetectors
 from driftline.executor.stream_runner import StreamRunner
 
-__all__ = ["STATE_VERSION", "BatchResult", "Detection", "DetectionPipeline"]
+__all__ = ["STATE_VERSION", "BatchResult", "Detection", "DetectionPipeline", "cap_torch_threads"]
 
 STATE_VERSION = 2
 _log = logging.getLogger("driftline.pipeline")
@@ -55,7 +55,7 @@ _COUNTERS = ("n_batches", "n_processed", "n_model", "n_fallback", "n_labelled", 
              "n_model_failures", "n_detector_failures", "n_late_labels")
 
 
-def _cap_torch_threads(n: int) -> None:
+def cap_torch_threads(n: int) -> None:
     """At most ``n`` torch intra-op threads, if torch is loaded (the model may not use it)."""
     if n < 1:
         raise ValueError(f"torch_threads must be >= 1 or None, got {n}")
@@ -86,7 +86,7 @@ class DetectionPipeline:
                  state: Mapping[str, Any] | None = None,
                  clock: Callable[[], float] = time.time, torch_threads: int | None = 1) -> None:
         if torch_threads is not None:
-            _cap_torch_threads(torch_threads)
+            cap_torch_threads(torch_threads)
         self.model = model
         self.config = config
         self.clock = clock

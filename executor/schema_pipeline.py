@@ -40,7 +40,7 @@ from driftline.executor.detection import DecodedRecords, PartitionBatch
 from driftline.executor.detectors_config import DetectorSeries
 from driftline.executor.labels import LabelJoin
 from driftline.executor.outcome import BatchResult, CategoryCounts, DistributionCounts, bin_counts
-from driftline.executor.pipeline import _cap_torch_threads
+from driftline.executor.pipeline import cap_torch_threads
 from driftline.executor.pipeline_detectors import StreamDetectors
 from driftline.executor.reduced_detectors import REDUCED_STREAMS
 from driftline.executor.reduced_stage import ReducedStage
@@ -95,14 +95,16 @@ class SchemaPipeline:
         A :meth:`state_dict` to continue from (its calibration is reused).
     clock : callable
         Wall clock for label-buffer ageing.
+    torch_threads : int or None
+        Cap on torch's intra-op threads (see :mod:`executor.pipeline`; idle OpenMP workers
+        also deadlock a forked detection worker); ``None`` leaves torch as it is.
     """
 
     def __init__(self, adapter: ModelAdapter, decoder: SchemaDecoder, config: RunConfig, *,
                  state: Mapping[str, Any] | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
-        # one torch intra-op thread, as DetectionPipeline: a batch gains nothing from more, and
-        # a thread pool started here before the detection worker forks hangs the child
-        _cap_torch_threads(1)
+                 clock: Callable[[], float] = time.time, torch_threads: int | None = 1) -> None:
+        if torch_threads is not None:
+            cap_torch_threads(torch_threads)
         self.adapter = adapter
         self.config = config
         self.clock = clock

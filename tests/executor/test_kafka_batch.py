@@ -94,3 +94,31 @@ def test_a_failed_batch_says_where_it_lay(tmp_path: Path) -> None:
     assert failure.value.stage == "detect" and failure.value.positions == {TP: (10, 12)}
     assert "ZeroDivisionError: detector exploded" in failure.value.cause
     assert "events/0@10-11" in str(failure.value)
+
+
+def test_labels_records_are_read_with_the_schemas_label_decoder(tmp_path: Path) -> None:
+    """On the schema path the labels topic carries the schema's own label records (here
+    ``{"id": ..., "outcome": {"flare": "yes"}}``): valid ones reach the pipeline as classes,
+    the others are dead-lettered with the decoder's reason."""
+    from driftline.configs import build_config
+    from driftline.dataloader.schema import EventSchema
+    from driftline.executor.schema_decoder import SchemaDecoder
+
+    schema = build_config({"fields": [{"name": "x", "type": "numeric"}], "outputs": {
+        "classes": ["no", "yes"], "label": {"path": "outcome.flare", "topic": LABELS,
+                                            "key_path": "id"}}}, EventSchema)
+    processor, states, letters, _ = processor_with(tmp_path)
+    processor.label_decoder = SchemaDecoder(schema).decode_label
+    values = [b'{"id": "a", "outcome": {"flare": "yes"}}', b'{"id": "b", "outcome": {}}',
+              b'{"id": "c", "outcome": {"flare": "perhaps"}}',
+              b'{"id": "d", "outcome": {"flare": "no"}}']
+    records = [SimpleNamespace(topic=LABELS, partition=0, offset=i, value=v, key=None,
+                               timestamp=None) for i, v in enumerate(values)]
+    for poll in ({TP: [consumed("e", 0)]}, {TopicPartition(LABELS, 0): records}):
+        processor.submit(poll)
+        assert processor.receive()
+        processor.complete()
+        processor.flush_outputs()
+    assert states.backend.pipelines[0].log == [["e"], {"a": 1, "d": 0}]
+    assert [(d.reason, d.offset) for d in letters.sent] == [("missing_field", 1), ("bad_label", 2)]
+    assert letters.sent[0].detail == "labels record does not match the schema's outputs.label"

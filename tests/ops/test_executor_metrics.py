@@ -68,13 +68,18 @@ def assert_reads_are_exported(samples: list[Sample], not_exported: set[str]) -> 
 
 
 def test_rules_and_dashboard_read_only_what_the_executor_exports(
-    executor_samples: list[Sample],
+    executor_samples: list[Sample], example_samples: list[Sample],
 ) -> None:
-    assert_reads_are_exported(executor_samples, KAFKA_ONLY)
+    # the insurance demo and a worked example's schema events (categorical fields, data
+    # quality) together: some families exist only on the schema path
+    samples = executor_samples + example_samples
+    assert_reads_are_exported(samples, KAFKA_ONLY)
     with pytest.raises(AssertionError):  # the check sees a missing family
         assert_reads_are_exported(
-            [s for s in executor_samples if s.name != "driftline_detector_error_rate"],
-            KAFKA_ONLY)
+            [s for s in samples if s.name != "driftline_detector_error_rate"], KAFKA_ONLY)
+    with pytest.raises(AssertionError):  # and a schema-path family
+        assert_reads_are_exported(
+            [s for s in samples if s.name != "driftline_category_values_total"], KAFKA_ONLY)
 
 
 def test_every_detector_stream_is_exported(executor_samples: list[Sample]) -> None:
@@ -140,7 +145,7 @@ def samples_of(page: str) -> list[Sample]:
 @pytest.mark.kafka
 @pytest.mark.timeout(120)
 def test_kafka_executor_exports_everything_rules_and_dashboard_read(
-    kafka_broker: Any, artifacts_dir: Path, tmp_path: Path
+    kafka_broker: Any, artifacts_dir: Path, tmp_path: Path, example_samples: list[Sample]
 ) -> None:
     """The consumer-group executor (what docker-compose runs) on a 3-partition topic exports
     every family read by the rules and the dashboard, consumer lag per partition included."""
@@ -195,7 +200,9 @@ def test_kafka_executor_exports_everything_rules_and_dashboard_read(
             stop.wait(0.1)
         assert processed == total, processed
         assert lag == {"0", "1", "2"}
-        assert_reads_are_exported(samples, set())
+        # the schema path's families come from the worked example's run
+        assert_reads_are_exported(samples + example_samples, set())
+        assert {"driftline_consumer_lag_messages"} <= {s.name for s in samples}
         assert promtool_check_metrics(page) == ""
     finally:
         stop.set()
