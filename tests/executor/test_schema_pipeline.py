@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 from collections import deque
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import yaml
 
-from driftline.configs import build_config
+from driftline.configs import ConfigError, build_config
 from driftline.detectors.chi_square import ChiSquare
 from driftline.executor.config import RunConfig
 from driftline.executor.detection import PartitionBatch
@@ -167,3 +168,25 @@ def test_every_stream_reports_its_series(setup: dict[str, Any]) -> None:
                       ("ddm", "data_quality")}
     assert [(s.stream, s.feature) for s in pipeline.detectors.series()
             if s.detector == "chi_square"] == [("categories", "colour")]
+
+
+def test_labels_on_a_topic_must_be_consumed_from_the_schemas_topic(
+        setup: dict[str, Any], tmp_path: Path) -> None:
+    schema = {**SCHEMA, "outputs": {**SCHEMA["outputs"],
+                                    "label": {"path": "label", "topic": "colours.labels"}}}
+    (tmp_path / "schema.yaml").write_text(yaml.safe_dump(schema))
+    profile, _ = build_profile(tmp_path / "schema.yaml", setup["dir"] / "reference.jsonl")
+    write_profile(tmp_path / "artifacts", profile, tmp_path / "schema.yaml")
+
+    def config(labels_topic: str | None) -> RunConfig:
+        artifacts = str(tmp_path / "artifacts")
+        return build_config({"source": {"kind": "kafka", "topic": "colours",
+                                        "labels_topic": labels_topic},
+                             "model": {"kind": "none", "artifacts_dir": artifacts},
+                             "detectors": {"streams": {}}}, RunConfig)
+
+    with pytest.raises(ConfigError, match=r"^source.labels_topic: the schema's labels arrive on "
+                                          r"the topic 'colours.labels'"):
+        open_monitoring(config(None))
+    decode = open_monitoring(config("colours.labels")).label_decoder()
+    assert decode(b'{"event_id": "e7", "label": "yes"}') == ("e7", 1)

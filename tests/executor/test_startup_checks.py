@@ -141,3 +141,15 @@ def test_dead_letter_path_that_is_a_directory(artifacts_dir: Path, tmp_path: Pat
                                        "dead_letter": {"path": str(tmp_path)}})
     with pytest.raises(StartupError, match=r"dead_letter\.path: .* is a directory, not a file"):
         check_startup(config)
+
+
+def test_a_schema_model_needs_the_profile_not_a_trained_model(tmp_path: Path) -> None:
+    # model kinds other than driftline read the profile `driftline profile` writes
+    artifacts = tmp_path / "profiled"
+    artifacts.mkdir()
+    config = kafka_config(artifacts, tmp_path, model={"kind": "none"})
+    result = run_cli(tmp_path, config)
+    assert_one_line_exit_2(result, f"model.artifacts_dir: '{artifacts}' has no "
+                                   "reference_profile.json (run `driftline profile` first)")
+    (artifacts / "reference_profile.json").write_text("{}")
+    check_startup(RunConfig.model_validate(config))  # no model.pt needed
