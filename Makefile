@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench notebooks clean skmultiflow example-solar_flare example-image_segments
+.PHONY: demo test lint bench notebooks clean skmultiflow example-solar_flare example-image_segments \
+	example-digits
 
 # `make demo EXAMPLE=<name>` runs a worked example of configs/examples/<name>/ instead of the
 # insurance demo; everything it builds goes into runs/examples/<name>/ (git-ignored).
@@ -55,6 +56,16 @@ example-image_segments: $(STAMP)
 	$(BIN)/driftline check-model --config configs/examples/image_segments/run.yaml \
 	    --reference configs/examples/image_segments/data/stream.csv.gz
 	$(BIN)/driftline run --config configs/examples/image_segments/run.yaml
+
+# Images: a small CNN trained here on scikit-learn's bundled digits (TorchScript, served by
+# driftline), PCA and BBSD reducers fitted on the reference images; the replay adds large
+# Gaussian noise from event 1,500 (configs/examples/digits/README.md).
+example-digits: $(STAMP)
+	$(BIN)/driftline train-digits --output-dir runs/examples/digits/artifacts
+	$(BIN)/driftline profile --schema configs/examples/digits/schema.yaml \
+	    --reference runs/examples/digits/artifacts/digits_reference.jsonl \
+	    --output-dir runs/examples/digits/artifacts --reducer pca:16 --reducer bbsd
+	$(BIN)/driftline run --config configs/examples/digits/run.yaml
 
 # scikit-multiflow, a reference library of `driftline evaluate`, does not pip install on Python
 # 3.11: this builds it from its sdist with build-time fixes (docs/skmultiflow.md); ~1 min, and a

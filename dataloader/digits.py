@@ -3,14 +3,14 @@
 The images are scikit-learn's bundled copy (``sklearn.datasets.load_digits``) of the test set of
 the UCI "Optical Recognition of Handwritten Digits" data set (E. Alpaydin, C. Kaynak, 1998):
 1,797 images of 8x8 integer pixels in 0..16, classes 0..9. Provenance and licences:
-``dataloader/data/digits/README.md``.
+``configs/examples/digits/README.md``.
 
 :func:`load_digits_split` shuffles them with a seed and splits them, stratified by class, into
 ``train`` (half: the model and the reducers are fitted on it), ``reference`` (a quarter: the
 clean, held-out sample the profile is built from) and ``test`` (a quarter: the production pool
 that shifts are applied to). :func:`digits_events` writes a split as events of the example's
-schema (``dataloader/data/digits/schema.yaml``): ``{"event_id", "pixels": 8x8 nested array,
-"label"}``.
+schema (``dataloader/data/digits/schema.yaml``), which is also the executor's wire format:
+``{"event_id", "features": {"pixels": 8x8 nested array}, "label"}``.
 
 Example
 -------
@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["CLASS_NAMES", "DATA_DIR", "IMAGE_SHAPE", "PIXEL_MAX", "DigitsSplit", "ImageSet",
-           "digits_events", "load_digits", "load_digits_split"]
+           "digits_events", "image_json", "load_digits", "load_digits_split"]
 
 #: the example's schema and README
 DATA_DIR = Path(__file__).resolve().parent / "data" / "digits"
@@ -100,6 +100,11 @@ def digits_events(images: ImageSet, prefix: str) -> Iterator[dict[str, Any]]:
     """One event of the example's schema per image (ids ``<prefix>-00042``)."""
     for i in range(len(images)):
         yield {"event_id": f"{prefix}-{i:05d}",
-               "pixels": images.images[i].astype(int).tolist() if np.array_equal(
-                   images.images[i], np.round(images.images[i])) else images.images[i].tolist(),
+               "features": {"pixels": image_json(images.images[i])},
                "label": int(images.labels[i])}
+
+
+def image_json(image: np.ndarray) -> list[Any]:
+    """An image as nested JSON arrays: integers where every pixel is one, floats otherwise."""
+    whole = np.array_equal(image, np.round(image))
+    return np.asarray(image).astype(int).tolist() if whole else np.asarray(image).tolist()

@@ -33,6 +33,7 @@ from driftline.configs.kafka_names import (
     TopicName,
     TopicSuffix,
 )
+from driftline.dataloader.image_replay import ImageReplayConfig
 from driftline.dataloader.replay_config import FileReplayConfig
 from driftline.executor.detectors_config import CalibrationConfig, DetectorsConfig
 from driftline.model.adapters.config import ModelConfig, TrainedModelConfig
@@ -43,12 +44,10 @@ __all__ = [
     "CheckpointConfig",
     "DeadLetterConfig",
     "DetectorsConfig",
-    "IKSConfig",
     "LabelsConfig",
     "LoggingConfig",
     "MetricsConfig",
     "ModelConfig",
-    "NMDDMConfig",
     "OutputsConfig",
     "RunConfig",
     "ScenarioConfig",
@@ -80,10 +79,11 @@ class SourceConfig(ConfigModel):
 
     kind: Literal["replay", "kafka"] = "replay"
     # replay
-    dataset: Literal["insurance", "scenario", "file"] = "insurance"
+    dataset: Literal["insurance", "scenario", "file", "digits"] = "insurance"
     months: list[Month] = Field(default_factory=lambda: list(range(1, 37)))
     scenario: ScenarioConfig = Field(default_factory=ScenarioConfig)
     file: FileReplayConfig | None = None  # dataset: file (dataloader/replay_config.py)
+    digits: ImageReplayConfig | None = None  # dataset: digits (dataloader/image_replay.py)
     rate: float | None = Field(None, gt=0.0)
     partitions: int = Field(1, ge=1, le=1024)
     poison_records: int = Field(0, ge=0)
@@ -106,53 +106,14 @@ class SourceConfig(ConfigModel):
             raise key_error("months", "must name at least one month")
         if self.kind == "replay" and self.dataset == "file" and self.file is None:
             raise key_error("file", "is required with dataset: file (path, schema, ...)")
+        if self.kind == "replay" and self.dataset == "digits" and self.digits is None:
+            raise key_error("digits", "is required with dataset: digits (length, "
+                            "change_point, shift, ...)")
         if self.heartbeat_interval_ms >= self.session_timeout_ms:
             raise key_error("heartbeat_interval_ms", "must be below session_timeout_ms "
                             f"({self.session_timeout_ms}), got {self.heartbeat_interval_ms}")
         if self.labels_topic == self.topic:
             raise key_error("labels_topic", f"must differ from topic ({self.topic!r})")
-        return self
-
-
-class IKSConfig(ConfigModel):
-    """A section of :class:`executor.reduced_detectors.ReducedDetectorsConfig` (the run's own
-    detectors are listed per stream: :mod:`executor.detectors_config`). Incremental KS per
-    column, Bonferroni-corrected across the columns, with the family level ``alpha`` set for
-    ``target_arl0`` (see :mod:`detectors.calibration.ks_family`): ``calibration: bound`` uses
-    ``alpha = 1 / target_arl0`` (instant, conservative: the union bound over steps guarantees
-    ARL0 >= target); ``bootstrap`` simulates the bank (exact up to ``stride``, tens of seconds
-    at start-up for ARL0 in the tens of thousands)."""
-
-    enabled: bool = True
-    window_size: int = Field(500, ge=10)
-    target_arl0: float = Field(20_000.0, gt=2.0)
-    calibration: Literal["bound", "bootstrap"] = "bound"
-    stride: int = Field(25, ge=1)
-
-    @model_validator(mode="after")
-    def _check(self) -> IKSConfig:
-        if self.calibration == "bootstrap" and self.window_size % self.stride:
-            raise key_error("stride", f"must divide window_size={self.window_size}, "
-                            f"got {self.stride}")
-        return self
-
-
-class NMDDMConfig(ConfigModel):
-    """A section of :class:`executor.reduced_detectors.ReducedDetectorsConfig`: NM-DDM on the
-    whole reduced vector (calibrates itself to ``target_arl0``)."""
-
-    enabled: bool = True
-    window_size: int = Field(500, ge=2)
-    target_arl0: float = Field(5_000.0, gt=1.0)
-    n_features_rff: int = Field(256, ge=2)
-    calibration_steps: int | None = Field(None, ge=1)
-    random_state: int = Field(0, ge=0)
-
-    @model_validator(mode="after")
-    def _check(self) -> NMDDMConfig:
-        if self.target_arl0 <= self.window_size:
-            raise key_error("target_arl0", f"must exceed window_size ({self.window_size}), "
-                            f"got {self.target_arl0}")
         return self
 
 

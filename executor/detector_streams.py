@@ -15,6 +15,12 @@ stream            shape      kind         values
 ``prediction``    columns    real         the served model's outputs (confidence, class, ...)
 ``errors``        whole      binary       0/1 errors of labelled events
 ``data_quality``  columns    binary       0/1 data-quality flags per feature and kind
+``reduced_        columns    real         each component of each reducer of a vector or
+components``                              image field (:mod:`executor.reduced_detectors`)
+``reduced_        whole      vector       each reducer's whole reduced vector (one series
+vector``                                  per reducer, ``feature``: its name)
+``predicted_      columns    categorical  the served class of a model of vector or image
+class``                                   fields (a label shift)
 ================  =========  ===========  ================================================
 
 ``exported`` is the Prometheus ``stream`` label of a stream's series (input drift of every kind
@@ -78,4 +84,11 @@ STREAMS: dict[str, StreamKind] = {s.name: s for s in (
                "0/1 errors once labels arrive"),
     StreamKind("data_quality", "data_quality", BINARY, True, RATE_METHODS,
                "one series per feature and data-quality kind (0/1 flags)"),
+    # vector and image fields, through the profile's reducers (executor/reduced_detectors.py)
+    StreamKind("reduced_components", "reduced_components", REAL, True, COLUMN_METHODS,
+               "one series per component of each reducer of a vector or image field"),
+    StreamKind("reduced_vector", "reduced_vector", VECTOR, False, frozenset({"self"}),
+               "each reducer's whole reduced vector (feature: the reducer's name)"),
+    StreamKind("predicted_class", "predicted_class", CATEGORICAL, True, COLUMN_METHODS,
+               "the served class of a model of vector or image fields (label shift)"),
 )}

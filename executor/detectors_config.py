@@ -180,6 +180,9 @@ class StreamsConfig(ConfigModel):
     prediction: list[DetectorEntry] = Field(default_factory=list)
     errors: list[DetectorEntry] = Field(default_factory=list)
     data_quality: list[DetectorEntry] = Field(default_factory=list)
+    reduced_components: list[DetectorEntry] = Field(default_factory=list)
+    reduced_vector: list[DetectorEntry] = Field(default_factory=list)
+    predicted_class: list[DetectorEntry] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _check(self) -> StreamsConfig:
@@ -240,7 +243,9 @@ def detector_series(config: DetectorsConfig,
     names; a stream missing there has none), in the order the pipeline runs them."""
     out = []
     for name, stream in STREAMS.items():
-        names = list(columns.get(name, ())) if stream.per_column else [""]
+        # a whole stream has one series, or one per reducer on reduced_vector
+        names = list(columns.get(name, ())) if stream.per_column else list(
+            columns.get(name) or [""])
         if not names:
             continue
         out += [DetectorSeries(name, entry.detector, feature, entry.target_arl0)

@@ -5,7 +5,8 @@ each batch's :class:`executor.outcome.Readings` (:meth:`DriftExporter.apply_read
 uses the ``observe_*`` methods); :func:`executor.metrics_http.serve` exposes
 ``/metrics`` and ``/healthz``. Names follow the Prometheus conventions: prefix ``driftline_``,
 base units (seconds), ``_total`` only on counters, detectors and features as labels
-(``detector``, ``stream`` in ``inputs|predictions|errors|data_quality``, ``feature``;
+(``detector``, ``stream`` in ``inputs|predictions|errors|data_quality`` and, for vector and
+image fields, ``reduced_components|reduced_vector|predicted_class``, ``feature``;
 ``feature=""`` for detectors over a whole stream); categorical features, effect sizes and
 data-quality baselines: :mod:`executor.metrics_categories`. Several pipelines (one per Kafka
 partition) report the same series, each as its own ``source``; their readings are combined,
@@ -50,7 +51,8 @@ from driftline.executor.schema_streams import CategoryColumns
 
 __all__ = ["DEFAULT_LATENCY_BUCKETS", "STREAMS", "DriftExporter"]
 
-STREAMS = ("inputs", "predictions", "errors", "data_quality")
+STREAMS = ("inputs", "predictions", "errors", "data_quality", "reduced_components",
+           "reduced_vector", "predicted_class")
 _DETECTOR_LABELS = ("detector", "stream", "feature")
 #: statistics exported by :class:`executor.metrics_categories.CategoryMetrics`
 _CATEGORY_STATISTICS = frozenset((*EFFECT_SIZES, "unseen_rate", "unseen_drift"))

@@ -59,6 +59,11 @@ def build_source(config: RunConfig, model: Any) -> Iterable[SourceRecord]:
                               "have; set source.file.labels: none or make the label inline")
         return EncodedEventSource(replay, topic=src.topic, partitions=src.partitions,
                                   rate=src.rate)
+    if src.dataset == "digits":
+        from driftline.dataloader.image_replay import ImageReplay
+
+        return EncodedEventSource(ImageReplay(src.digits),  # type: ignore[arg-type]
+                                  topic=src.topic, partitions=src.partitions, rate=src.rate)
     n_rows = len(src.months) * 1500 if src.dataset == "insurance" else src.scenario.n_rows
     poison = [(int(k * n_rows / src.poison_records) if src.poison_records else 0,
                POISON_PAYLOADS[k % len(POISON_PAYLOADS)]) for k in range(src.poison_records)]

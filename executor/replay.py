@@ -242,11 +242,19 @@ def write_events(events: Iterable[Any], path: str | Path, *, labels: LabelMode =
 def file_replay_of(run_config: str, *, path: str | None = None, order: str | None = None,
                    drift: bool = True) -> Any:
     """The :class:`executor.file_replay.FileReplay` of ``run_config``'s ``source.file``, with
-    another data file, order, or no drift."""
+    another data file, order, or no drift; or the :class:`dataloader.image_replay.ImageReplay`
+    of its ``source.digits`` (no drift: without its shift)."""
     from driftline.executor.config import load_run_config
     from driftline.executor.file_replay import FileReplay
 
     source = load_run_config(run_config).source
+    if source.digits is not None and source.dataset == "digits":
+        from driftline.dataloader.image_replay import ImageReplay
+
+        if path is not None or order is not None:
+            raise ValueError("--file and --order do not apply to source.digits")
+        return ImageReplay(source.digits if drift else source.digits.model_copy(
+            update={"shift": None}))
     if source.file is None:
         raise ValueError(f"--replay-config: {run_config} has no source.file section (a run "
                          "config with source: {kind: replay, dataset: file, file: ...})")

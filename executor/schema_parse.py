@@ -76,12 +76,18 @@ _STRICT = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=NonF
                            parse_int=_int)
 
 
+_NESTING = frozenset({str, dict, list})
+
+
 def _n_strings(node: Any) -> int:
     """Keys plus string values in a parsed JSON tree."""
     if type(node) is dict:
         count = len(node)
         values: Iterable[Any] = node.values()
     else:
+        # an array of numbers (an embedding, a row of pixels) holds no string: one pass in C
+        if _NESTING.isdisjoint(map(type, node)):
+            return 0
         count = 0
         values = node
     for value in values:

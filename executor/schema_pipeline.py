@@ -18,7 +18,10 @@ flags, dead letters), the model adapter of the run config serves the batch
 * ``errors`` -- served class vs inline label (or one joined later by event id), against the
   profile's baseline error rate;
 * ``data_quality`` -- each field's quality flags as 0/1 series against the profile's rates
-  (:func:`executor.schema_streams.quality_columns`).
+  (:func:`executor.schema_streams.quality_columns`);
+* ``reduced_components`` / ``reduced_vector`` / ``predicted_class`` -- for vector and image
+  fields, the profile's reducers run on the batch and their detectors
+  (:class:`executor.reduced_stage.ReducedStage`).
 
 Readings, state and restore work as in :class:`executor.pipeline.DetectionPipeline`.
 """
@@ -39,6 +42,8 @@ from driftline.executor.labels import LabelJoin
 from driftline.executor.outcome import BatchResult, CategoryCounts, DistributionCounts, bin_counts
 from driftline.executor.pipeline import cap_torch_threads
 from driftline.executor.pipeline_detectors import StreamDetectors
+from driftline.executor.reduced_detectors import REDUCED_STREAMS
+from driftline.executor.reduced_stage import ReducedStage
 from driftline.executor.schema_decoder import DecodedBatch, SchemaDecoder
 from driftline.executor.schema_streams import CategoryColumns, quality_baseline, quality_columns
 from driftline.executor.stream_runner import StreamRunner
@@ -141,6 +146,14 @@ class SchemaPipeline:
         calibration = dict(state.get("calibration", {})) if state else {}
         self.detectors = StreamRunner(config.detectors, columns, references, self.counters,
                                       calibration)
+        self.reduced: ReducedStage | None = None
+        if profile.reducers:
+            self.reduced = ReducedStage(
+                adapter, profile, config.model.artifacts_dir,
+                {name: config.detectors.streams.entries(name) for name in REDUCED_STREAMS},
+                self._vector_reference_predictions(),
+                n_streams=config.detectors.calibration.n_streams,
+                seed=config.detectors.calibration.seed, calibration=calibration.get("reduced"))
         self.join = LabelJoin(config.labels.buffer_size, config.labels.max_age_s)
         self._histograms = [(name, np.asarray(h.edges, dtype=np.float64))
                             for name, h in profile.feature_histograms.items()
@@ -149,14 +162,35 @@ class SchemaPipeline:
             self.load_state_dict(dict(state))
 
     # -- set-up -------------------------------------------------------------------------------
+    def _vector_reference_predictions(self) -> Any:
+        """The model's predictions on the profile's vector reference sample (rows where every
+        vector field has a value), or None without vector fields or a model in driftline."""
+        if not self.profile.vectors or self.adapter.kind == "none":
+            return None
+        from driftline.model.profile_vectors import read_vector_samples
+
+        samples = read_vector_samples(self.config.model.artifacts_dir, self.profile.vectors)
+        present = np.all([~np.isnan(b).any(axis=1) for b in samples.values()], axis=0)
+        if self.profile.feature_names or not present.any():
+            return None
+        return self.adapter.predict(InputBatch(
+            numeric=np.empty((int(present.sum()), 0)), numeric_names=[],
+            vectors={name: block[present] for name, block in samples.items()}))
+
     def _prediction_reference(self) -> tuple[list[str], np.ndarray | None]:
-        """Prediction columns and their reference (see the module docstring)."""
+        """Prediction columns and their reference (see the module docstring); a model of
+        vector or image fields only: its predictions on the profile's vector sample."""
         profile = self.profile
         if self.adapter.kind != "none":
             try:
                 rows = InputBatch.from_profile(profile)
             except ValueError:
                 rows = None
+            served_vectors = self._vector_reference_predictions() if rows is None else None
+            if served_vectors is not None:
+                names = ["confidence", "label"] + (
+                    ["score"] if served_vectors.risk is not None else [])
+                return names, self._prediction_matrix(served_vectors, names)
             if rows is not None:
                 served = self.adapter.predict(rows)
                 names = ["confidence", "label"] + (["score"] if served.risk is not None else [])
@@ -177,13 +211,22 @@ class SchemaPipeline:
     def streams(self) -> dict[str, StreamDetectors]:
         return self.detectors.streams
 
-    def series(self) -> list[DetectorSeries]:
-        """Every detector series this pipeline runs."""
-        return self.detectors.series()
-
     def detector_series(self) -> list[tuple[str, str, list[str]]]:
         """``(detector, exported stream, features)`` of every series, for the exporter."""
-        return self.detectors.detector_series()
+        return self.detectors.detector_series() + (
+            self.reduced.series() if self.reduced is not None else [])
+
+    def series(self) -> list[DetectorSeries]:
+        """Every detector series with its entry's ``target_arl0``
+        (:func:`executor.detectors_config.detector_series`), the reduced streams' included."""
+        out = self.detectors.series()
+        if self.reduced is not None:
+            targets = {(stream, entry.detector): entry.target_arl0 for stream in REDUCED_STREAMS
+                       for entry in self.config.detectors.streams.entries(stream)}
+            out += [DetectorSeries(stream, detector, feature, targets[(stream, detector)])
+                    for detector, stream, features in self.reduced.series()
+                    for feature in features]
+        return out
 
     @property
     def calibration_notes(self) -> list[str]:
@@ -225,6 +268,11 @@ class SchemaPipeline:
             P = self._prediction_matrix(served, self.prediction_names)
             rows = np.flatnonzero(np.isfinite(P).all(axis=1) & (served.labels >= 0))
             run("prediction", P[rows], rows, ids, result)
+        if self.reduced is not None:
+            try:
+                self.reduced.run(batch.vectors, served, ids, result)
+            except Exception as exc:  # a failing reducer must not take the executor down
+                self.detectors._failed("reduced", "reduced_components", exc, result)
         labelled = np.flatnonzero((labels >= 0) & (served.labels >= 0))
         errors = (served.labels[labelled] != labels[labelled]).astype(np.float64)
         self.counters["n_errors"] += int(errors.sum())
@@ -286,8 +334,14 @@ class SchemaPipeline:
     def state_dict(self) -> dict[str, Any]:
         """JSON-able snapshot of every detector, the calibration, counters and label buffers."""
         return {"version": STATE_VERSION, "model_sha256": self.adapter.model_sha256,
-                **self.detectors.state_dict(), "counters": dict(self.counters),
-                "labels": self.join.state_dict()}
+                **self._with_reduced(self.detectors.state_dict()),
+                "counters": dict(self.counters), "labels": self.join.state_dict()}
+
+    def _with_reduced(self, state: dict[str, Any]) -> dict[str, Any]:
+        if self.reduced is not None:
+            state["calibration"]["reduced"] = self.reduced.calibration
+            state["reduced"] = self.reduced.state_dict()
+        return state
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore :meth:`state_dict` output (``ValueError`` if it belongs to another set-up)."""
@@ -296,6 +350,10 @@ class SchemaPipeline:
                              f"{STATE_VERSION}")
         if state.get("model_sha256") != self.adapter.model_sha256:
             raise ValueError("pipeline state was produced with another model")
+        if (state.get("reduced") is None) != (self.reduced is None):
+            raise ValueError("pipeline state and config disagree on the reduced streams")
+        if self.reduced is not None:
+            self.reduced.load_state_dict(state["reduced"])
         self.detectors.load_state_dict(state)
         self.counters.update({k: int(state["counters"].get(k, 0)) for k in _COUNTERS})
         self.join.load_state_dict(state["labels"])

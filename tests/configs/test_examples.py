@@ -4,6 +4,7 @@ train-classifier, check-model, replay), and the injected drift has the documente
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -25,19 +26,23 @@ from tests.configs.example_data import SOURCES, split_rows
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "configs" / "examples"
 NAMES = sorted(p.name for p in EXAMPLES.iterdir() if p.is_dir())
+#: the examples of river's tables (vendored data files); digits reads scikit-learn's own copy
+RIVER = sorted(SOURCES)
 #: rows of river's tables
 ROWS = {"image_segments": 2310, "solar_flare": 1066}
 
 
 def test_every_example_is_listed_with_its_files() -> None:
-    assert NAMES == sorted(SOURCES) == ["image_segments", "solar_flare"]
+    assert NAMES == ["digits", "image_segments", "solar_flare"]
+    assert RIVER == ["image_segments", "solar_flare"]
     for name in NAMES:
-        for file in ("README.md", "schema.yaml", "run.yaml", "kafka.yaml", "data/LICENSE",
-                     "data/reference.csv.gz", "data/stream.csv.gz"):
+        data = ("data/LICENSE", "data/reference.csv.gz", "data/stream.csv.gz")
+        for file in ("README.md", "schema.yaml", "run.yaml", "kafka.yaml") + (
+                data if name in RIVER else ()):
             assert (EXAMPLES / name / file).is_file(), f"{name}/{file}"
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", RIVER)
 def test_the_data_are_rivers_rows_split_as_documented(name: str) -> None:
     for file, data in split_rows(name).items():
         assert (EXAMPLES / name / "data" / file).read_bytes() == data, f"{name}/data/{file}"
@@ -69,10 +74,15 @@ def test_the_service_schema_is_the_monitored_one_without_the_forecast() -> None:
 def test_run_and_kafka_configs_monitor_the_same_way(name: str) -> None:
     run = load_run_config(EXAMPLES / name / "run.yaml", environ={})
     kafka = load_run_config(EXAMPLES / name / "kafka.yaml", environ={})
-    assert (run.source.kind, run.source.dataset, kafka.source.kind) == ("replay", "file", "kafka")
+    assert (run.source.kind, kafka.source.kind) == ("replay", "kafka")
+    assert run.source.dataset == ("digits" if name == "digits" else "file")
     assert run.source.topic == kafka.source.topic == f"{name}.events"
     assert run.model == kafka.model
     assert run.detectors == kafka.detectors
+    if name == "digits":
+        assert run.source.dataset == "digits"
+        assert run.source.digits is not None and run.source.digits.shift is not None
+        return
     assert run.source.file is not None and run.source.file.drift is not None
     for path in (run.source.file.path, run.source.file.schema_path):
         assert (ROOT / path).is_file()
@@ -204,7 +214,7 @@ def test_make_demo_runs_each_example(name: str) -> None:
     driftline_lines = [line for line in dry.replace("\\\n", " ").splitlines()
                        if line.startswith(".venv/bin/driftline")]
     commands = [line.split()[1] for line in driftline_lines]
-    assert commands[0] == "profile" and commands[-1] == "run"
+    assert commands[0] in ("profile", "train-digits") and commands[-1] == "run"
     assert f"--config configs/examples/{name}/run.yaml" in driftline_lines[-1]
     readme = (EXAMPLES / name / "README.md").read_text()
     for line in dry.replace("\\\n", " ").splitlines():
@@ -217,4 +227,42 @@ def test_make_demo_refuses_an_unknown_example() -> None:
     result = subprocess.run(["make", "demo", "EXAMPLE=nope"], cwd=ROOT, capture_output=True,
                             text=True, check=False)
     assert result.returncode != 0
-    assert "unknown EXAMPLE=nope; the examples are: image_segments solar_flare" in result.stderr
+    assert ("unknown EXAMPLE=nope; the examples are: digits image_segments solar_flare"
+            in result.stderr)
+
+
+def test_the_digits_schema_is_the_one_the_model_is_exported_with() -> None:
+    from driftline.dataloader.digits import DATA_DIR
+
+    example = load_schema(EXAMPLES / "digits" / "schema.yaml")
+    exported = load_schema(DATA_DIR / "schema.yaml")
+    assert example.fields == exported.fields and example.outputs == exported.outputs
+    assert example.event_id == exported.event_id
+
+
+def test_digits_commands_and_drift(tmp_path: Path) -> None:
+    """The README's commands, then ``driftline run`` on the example's replay: the reduced
+    streams' detectors fire after the noise starts (event 1,500) and not before."""
+    example = EXAMPLES / "digits"
+    artifacts = tmp_path / "artifacts"
+    _cli("train-digits", "--output-dir", str(artifacts), "--epochs", "15")
+    _cli("profile", "--schema", str(example / "schema.yaml"), "--reference",
+         str(artifacts / "digits_reference.jsonl"), "--output-dir", str(artifacts),
+         "--reducer", "pca:16", "--reducer", "bbsd", "--progress", "none")
+    run = _rewritten(example / "run.yaml", tmp_path, artifacts_dir=str(artifacts),
+                     path=str(artifacts / "model.ts"))
+    data = yaml.safe_load(run.read_text())
+    data["metrics"]["enabled"] = False
+    data["dead_letter"] = {"enabled": True, "path": str(tmp_path / "dead-letters.jsonl")}
+    run.write_text(yaml.safe_dump(data))
+    summary = tmp_path / "summary.json"
+    _cli("run", "--config", str(run), "--summary-json", str(summary))
+    result = json.loads(summary.read_text())
+    assert result["n_processed"] == 3000 and result["dead_letters"] == {}, result
+    assert list(result["periods"]) == ["before change", "after change (gaussian_noise_large_1)"]
+    reduced = {key: counts for key, counts in result["detections"].items()
+               if key.split("/")[0] in ("reduced_components", "reduced_vector",
+                                        "predicted_class")}
+    assert reduced, result["detections"]
+    assert all(set(counts) == {"after change (gaussian_noise_large_1)"}
+               for counts in reduced.values()), reduced
