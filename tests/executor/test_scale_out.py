@@ -190,13 +190,14 @@ def test_replicas_share_state_through_the_changelog(
         assert len(encode_state(checkpoint.state)) < len(encode_state(want)) / 2
         got = fill_template(checkpoint.state, template)
         # the input features' detectors are bit for bit those of one uninterrupted pipeline
-        assert got["banks"]["inputs"] == want["banks"]["inputs"], partition
+        assert got["detectors"]["features"] == want["detectors"]["features"], partition
         # every detector saw as many values and detected as often (the model's outputs may
         # differ in the last bits with the batch sizes, so the prediction streams' windows are
         # compared by their counts)
         assert _counts(got) == _counts(want), partition
         # (a column that detected drift restarts its count; the others saw every event)
-        seen = [c["n_seen"] + c["n_skipped"] for c in _counts(got["banks"]["inputs"]).values()]
+        features = _counts(got["detectors"]["features"]).values()
+        seen = [c["n_seen"] + c["n_skipped"] for c in features]
         assert max(seen) == len(streams[partition]), partition
 
 
