@@ -141,6 +141,10 @@ class DriftExporter(ServiceMetrics):
         self.last_update = Gauge(
             "driftline_detector_last_update_timestamp_seconds",
             "Unix time of the detector's last update.", lab, registry=r)
+        self.target_arl0 = Gauge(
+            "driftline_detector_target_arl0",
+            "In-control average run length (rows) the series is calibrated to, from the alarm "
+            "budget.", lab, registry=r)
         self.info = Info("driftline_reference", "Model and reference profile in use.", registry=r)
         self.distributions = DistributionCollector()
         r.register(self.distributions)
@@ -181,6 +185,12 @@ class DriftExporter(ServiceMetrics):
             for metric in ("drift_detected", "warning_detected", "detections", "ready", "n_seen",
                            "statistic", "threshold", "last_update"):
                 self._child(metric, labels)
+
+    def set_target_arl0(self, detector: str, stream: str, feature: str, arl0: float) -> None:
+        """Export the target ARL0 (rows) of one series (:mod:`executor.alarm_budget`)."""
+        if stream not in STREAMS:
+            raise ValueError(f"stream must be one of {STREAMS}, got {stream!r}")
+        self.target_arl0.labels(detector, stream, feature).set(float(arl0))
 
     # -- per-batch observations -----------------------------------------------------------------
 

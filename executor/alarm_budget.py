@@ -1,0 +1,172 @@
+"""A run's false-alarm budget in time as every detector series' target ARL0.
+
+The ``alarms:`` section (:class:`executor.alarms_config.AlarmsConfig`) says how many false pages
+per period are acceptable at an event rate. Every detector entry with an alarm parameter is an
+:class:`AlarmEntry`: a detector on a stream, watching ``columns`` columns (a per-column bank:
+one alarm source per column; a detector of a whole stream: one), at the rate of its stream
+(error detectors only see labelled events). :func:`plan_alarms` splits the budget over the
+alarm sources with :func:`detectors.calibration.split_budget` (equal expected false alarms per
+source, union bound), so that
+
+    column ARL0 = rate x period x (total sources) / false_pages,   family ARL0 = column / k
+
+and the expected false pages of all entries add up to the budget. The family ARL0 is what a
+bank's calibration takes (:func:`detectors.calibration.calibrate_columns` gives each of its
+``k`` columns ``k`` times it).
+
+Example
+-------
+>>> from driftline.executor.alarms_config import AlarmsConfig
+>>> from driftline.executor.alarm_budget import AlarmEntry, plan_alarms
+>>> alarms = AlarmsConfig(false_pages=1, per="30d", event_rate_per_s=1000)
+>>> plan = plan_alarms(alarms, [AlarmEntry("features", "page_hinkley", 5),
+...                             AlarmEntry("features", "nm_ddm", 1)])
+>>> row = plan.row("features", "page_hinkley")
+>>> f"{row.column_arl0:.4g} {row.family_arl0:.4g} {row.expected_false_pages:.4g}"
+'1.555e+10 3.11e+09 0.8333'
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from driftline.detectors.calibration import split_budget
+from driftline.executor.alarms_config import AlarmsConfig
+
+__all__ = ["AlarmEntry", "AlarmPlan", "PlannedTarget", "RateMonitor", "plan_alarms"]
+
+_log = logging.getLogger("driftline.alarms")
+
+#: streams whose detectors see only labelled events
+LABELLED_STREAMS = frozenset({"errors"})
+
+
+@dataclass(frozen=True)
+class AlarmEntry:
+    """A detector with an alarm parameter on ``stream``, watching ``columns`` alarm sources
+    (one per column of a bank, 1 for a whole-stream detector). ``index`` tells apart two
+    entries of the same detector on one stream."""
+
+    stream: str
+    detector: str
+    columns: int
+    index: int = 0
+
+    @property
+    def key(self) -> str:
+        """``stream/detector`` (``#index`` appended for a repeated detector)."""
+        return f"{self.stream}/{self.detector}" + (f"#{self.index}" if self.index else "")
+
+
+@dataclass(frozen=True)
+class PlannedTarget:
+    """An entry's share of the budget: its target ARL0s and expected false pages per period."""
+
+    entry: AlarmEntry
+    events_per_s: float
+    column_arl0: float
+    family_arl0: float
+    expected_false_pages: float
+
+
+@dataclass(frozen=True)
+class AlarmPlan:
+    """The budget split over the entries, at the event rate ``events_per_s``."""
+
+    alarms: AlarmsConfig
+    events_per_s: float
+    rows: tuple[PlannedTarget, ...]
+
+    def row(self, stream: str, detector: str, index: int = 0) -> PlannedTarget:
+        """The planned target of one entry; ``KeyError`` when it has none."""
+        for planned in self.rows:
+            entry = planned.entry
+            if (entry.stream, entry.detector, entry.index) == (stream, detector, index):
+                return planned
+        raise KeyError(f"no alarm budget for detector {detector!r} on stream {stream!r}")
+
+    @property
+    def expected_false_pages(self) -> float:
+        """Sum over the entries (the budget's ``false_pages`` up to rounding)."""
+        return sum(planned.expected_false_pages for planned in self.rows)
+
+    def describe(self) -> list[str]:
+        """The plan as log lines: the budget, then one line per entry."""
+        lines = [f"alarm budget: {self.alarms.false_pages:g} false page(s) per "
+                 f"{self.alarms.per} at {self.events_per_s:g} events/s "
+                 f"({self.alarms.event_rate} rate), "
+                 f"{sum(p.entry.columns for p in self.rows)} alarm sources"]
+        for p in self.rows:
+            lines.append(f"  {p.entry.key}: {p.entry.columns} source(s) at "
+                         f"{p.events_per_s:g}/s, ARL0 {p.column_arl0:.3g} rows per source, "
+                         f"{p.family_arl0:.3g} for the entry, "
+                         f"{p.expected_false_pages:.3g} false pages per {self.alarms.per}")
+        return lines
+
+    def log(self) -> None:
+        """Write :meth:`describe` to the ``driftline.alarms`` log (INFO)."""
+        for line in self.describe():
+            _log.info(line)
+
+
+def plan_alarms(alarms: AlarmsConfig, entries: Sequence[AlarmEntry],
+                events_per_s: float | None = None) -> AlarmPlan:
+    """Split ``alarms``' budget over ``entries`` at ``events_per_s`` (default: the configured
+    rate; a measured one when ``event_rate: measure`` re-plans)."""
+    if not entries:
+        raise ValueError("no detector entry with an alarm parameter to budget")
+    keys = [entry.key for entry in entries]
+    duplicated = sorted({key for key in keys if keys.count(key) > 1})
+    if duplicated:
+        raise ValueError(f"alarm entries must be unique, got {duplicated} more than once")
+    rate = alarms.event_rate_per_s if events_per_s is None else float(events_per_s)
+    rates = {entry.key: rate * alarms.labelled_fraction
+             for entry in entries if entry.stream in LABELLED_STREAMS}
+    shares = split_budget(alarms.false_pages, alarms.period_s, rate,
+                          {entry.key: entry.columns for entry in entries}, rates=rates)
+    rows = tuple(PlannedTarget(entry, rates.get(entry.key, rate), shares[entry.key].column_arl0,
+                               shares[entry.key].family_arl0,
+                               shares[entry.key].expected_false_pages) for entry in entries)
+    return AlarmPlan(alarms, rate, rows)
+
+
+class RateMonitor:
+    """Event rate over a sliding window of ``window_s`` seconds, and whether it moved by more
+    than ``factor`` from the rate a plan was made for (``event_rate: measure``).
+
+    >>> monitor = RateMonitor(planned_rate=1000.0, window_s=10.0, factor=2.0)
+    >>> monitor.observe(5_000, now=0.0)
+    >>> monitor.observe(5_000, now=10.0) is None       # 500/s: within a factor 2
+    True
+    >>> monitor.observe(40_000, now=20.0)               # 4,000/s over the last 10 s
+    4000.0
+    """
+
+    def __init__(self, planned_rate: float, window_s: float, factor: float) -> None:
+        if not planned_rate > 0 or not window_s > 0 or not factor > 1:
+            raise ValueError("planned_rate and window_s must be > 0 and factor > 1, got "
+                             f"{planned_rate}, {window_s}, {factor}")
+        self.planned_rate = float(planned_rate)
+        self.window_s = float(window_s)
+        self.factor = float(factor)
+        self._marks: list[tuple[float, int]] = []
+        self._total = 0
+
+    def observe(self, n_events: int, now: float) -> float | None:
+        """Count ``n_events`` arrived at ``now``; the measured rate when a full window says it
+        moved by more than the factor (then that rate becomes the planned one), else None."""
+        self._total += int(n_events)
+        self._marks.append((now, self._total))
+        while len(self._marks) > 2 and now - self._marks[1][0] >= self.window_s:
+            self._marks.pop(0)
+        start, counted = self._marks[0]
+        span = now - start
+        if span < self.window_s:
+            return None
+        rate = (self._total - counted) / span
+        if rate <= 0 or max(rate / self.planned_rate, self.planned_rate / rate) <= self.factor:
+            return None
+        self.planned_rate = rate
+        return rate
