@@ -46,18 +46,16 @@ LABELLED_STREAMS = frozenset({"errors"})
 @dataclass(frozen=True)
 class AlarmEntry:
     """A detector with an alarm parameter on ``stream``, watching ``columns`` alarm sources
-    (one per column of a bank, 1 for a whole-stream detector). ``index`` tells apart two
-    entries of the same detector on one stream."""
+    (one per column of a bank, 1 for a whole-stream detector)."""
 
     stream: str
     detector: str
     columns: int
-    index: int = 0
 
     @property
     def key(self) -> str:
-        """``stream/detector`` (``#index`` appended for a repeated detector)."""
-        return f"{self.stream}/{self.detector}" + (f"#{self.index}" if self.index else "")
+        """``stream/detector`` (a detector runs at most once per stream)."""
+        return f"{self.stream}/{self.detector}"
 
 
 @dataclass(frozen=True)
@@ -79,11 +77,10 @@ class AlarmPlan:
     events_per_s: float
     rows: tuple[PlannedTarget, ...]
 
-    def row(self, stream: str, detector: str, index: int = 0) -> PlannedTarget:
+    def row(self, stream: str, detector: str) -> PlannedTarget:
         """The planned target of one entry; ``KeyError`` when it has none."""
         for planned in self.rows:
-            entry = planned.entry
-            if (entry.stream, entry.detector, entry.index) == (stream, detector, index):
+            if (planned.entry.stream, planned.entry.detector) == (stream, detector):
                 return planned
         raise KeyError(f"no alarm budget for detector {detector!r} on stream {stream!r}")
 

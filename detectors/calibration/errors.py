@@ -35,6 +35,9 @@ _log = logging.getLogger("driftline.calibrate")
 _CACHE: dict[str, dict[str, Any]] = {}
 #: size of the Bernoulli reference the error streams are resampled from
 BERNOULLI_SIZE = 100_000
+#: most Bernoulli values a calibration may simulate (~1-3 minutes); a target needing more (the
+#: 10^8-10^10 labelled events of a budget in time) is out of reach: the most conservative value
+MAX_SIMULATED = 50_000_000
 
 
 def calibrate_error_detector(
@@ -66,6 +69,10 @@ def calibrate_error_detector(
     horizon = max(100, math.ceil(target_arl0))
     n_streams = max(1, math.ceil(alarm.alarms * target_arl0 / horizon))
     try:
+        simulated = horizon * n_streams * alarm.iterations
+        if simulated > MAX_SIMULATED:
+            raise ValueError(f"it would simulate {simulated:.3g} values, more than "
+                             f"{MAX_SIMULATED:.3g}")
         result = calibrate_parameter(
             lambda u: cls(**cls.with_alarm(base, alarm.value(u))), reference, target_arl0,
             bounds=alarm.bounds, increasing=alarm.increasing, horizon=horizon,
