@@ -152,7 +152,6 @@ def _run_phase(name: str, run_config: RunConfig, model: Any, records: Iterator[S
                 source.finished.set()
 
         thread = threading.Thread(target=run, name=f"soak-{name}", daemon=True)
-        began = time.monotonic()
         thread.start()
         source.finished.wait()
         if "error" in outcome:
