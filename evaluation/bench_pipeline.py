@@ -50,13 +50,9 @@ def _instrument(pipeline: Any, timer: StageTimer) -> None:
     """Time the model and each detector of ``pipeline`` (instance attributes shadow the
     methods; the pipeline code itself is unchanged)."""
     pipeline.model = _ModelTimer(pipeline.model, timer)
-    for group in pipeline._column_groups():
-        for name, bank in group.banks.items():
-            bank.update_many = timer.wrap(f"{group.stream}/{name}", bank.update_many)
-    if pipeline.nm_ddm is not None:
-        pipeline.nm_ddm.update_many = timer.wrap("inputs/nm_ddm", pipeline.nm_ddm.update_many)
-    for name, detector in pipeline.error_detectors.items():
-        detector.update_many = timer.wrap(f"errors/{name}", detector.update_many)
+    for stream, group in pipeline.streams.items():
+        for name, detector in group.detectors.items():
+            detector.update_many = timer.wrap(f"{stream}/{name}", detector.update_many)
 
 
 class _ModelTimer:
@@ -95,8 +91,10 @@ def run_benchmark(config_path: str, months: Sequence[int], repeat: int,
     n = len(records)
     started = time.perf_counter()
     first = DetectionPipeline(model, config)
-    if first.nm_ddm is not None:
-        first.nm_ddm.calibrate()
+    for group in first.streams.values():  # detectors that calibrate lazily do it now
+        for detector in group.detectors.values():
+            if callable(getattr(detector, "calibrate", None)):
+                detector.calibrate()
     fresh = first.state_dict()
     setup_seconds = time.perf_counter() - started
     batch_rows = config.batch.max_rows

@@ -34,6 +34,7 @@ from driftline.configs.kafka_names import (
 )
 from driftline.dataloader.replay_config import FileReplayConfig
 from driftline.executor.alarms_config import AlarmsConfig
+from driftline.executor.detectors_config import CalibrationConfig, DetectorsConfig
 from driftline.model.adapters.config import ModelConfig, TrainedModelConfig
 
 __all__ = [
@@ -43,7 +44,6 @@ __all__ = [
     "CheckpointConfig",
     "DeadLetterConfig",
     "DetectorsConfig",
-    "ErrorDetectorsConfig",
     "IKSConfig",
     "LabelsConfig",
     "LoggingConfig",
@@ -51,7 +51,6 @@ __all__ = [
     "ModelConfig",
     "NMDDMConfig",
     "OutputsConfig",
-    "PageHinkleyConfig",
     "RunConfig",
     "ScenarioConfig",
     "SourceConfig",
@@ -115,20 +114,14 @@ class SourceConfig(ConfigModel):
         return self
 
 
-class CalibrationConfig(ConfigModel):
-    """Bootstrap calibration of the thresholds (see :mod:`detectors.calibration.columns`)."""
-
-    n_streams: int = Field(40, ge=2)
-    seed: int = Field(0, ge=0)
-    cache_dir: str | None = None
-
-
 class IKSConfig(ConfigModel):
-    """Incremental KS per column, Bonferroni-corrected across the columns, with the family
-    level ``alpha`` set for ``target_arl0`` (see :mod:`detectors.calibration.ks_family`):
-    ``calibration: bound`` uses ``alpha = 1 / target_arl0`` (instant, conservative: the union
-    bound over steps guarantees ARL0 >= target); ``bootstrap`` simulates the bank (exact up to
-    ``stride``, tens of seconds at start-up for ARL0 in the tens of thousands)."""
+    """A section of :class:`executor.reduced_detectors.ReducedDetectorsConfig` (the run's own
+    detectors are listed per stream: :mod:`executor.detectors_config`). Incremental KS per
+    column, Bonferroni-corrected across the columns, with the family level ``alpha`` set for
+    ``target_arl0`` (see :mod:`detectors.calibration.ks_family`): ``calibration: bound`` uses
+    ``alpha = 1 / target_arl0`` (instant, conservative: the union bound over steps guarantees
+    ARL0 >= target); ``bootstrap`` simulates the bank (exact up to ``stride``, tens of seconds
+    at start-up for ARL0 in the tens of thousands)."""
 
     enabled: bool = True
     window_size: int = Field(500, ge=10)
@@ -144,17 +137,9 @@ class IKSConfig(ConfigModel):
         return self
 
 
-class PageHinkleyConfig(ConfigModel):
-    """Page-Hinkley per column (pinned reference mean/std); thresholds calibrated per column."""
-
-    enabled: bool = True
-    delta: float = Field(0.1, ge=0.0)
-    target_arl0: float = Field(50_000.0, gt=1.0)
-    min_instances: int = Field(30, ge=1)
-
-
 class NMDDMConfig(ConfigModel):
-    """NM-DDM on the whole input vector (calibrates itself to ``target_arl0``)."""
+    """A section of :class:`executor.reduced_detectors.ReducedDetectorsConfig`: NM-DDM on the
+    whole reduced vector (calibrates itself to ``target_arl0``)."""
 
     enabled: bool = True
     window_size: int = Field(500, ge=2)
@@ -169,40 +154,6 @@ class NMDDMConfig(ConfigModel):
             raise key_error("target_arl0", f"must exceed window_size ({self.window_size}), "
                             f"got {self.target_arl0}")
         return self
-
-
-class ErrorDetectorsConfig(ConfigModel):
-    """Error-rate detectors fed 0/1 errors of labelled events; ``params`` per detector name.
-
-    Each detector's alarm parameter (DDM ``drift_threshold``, EDDM ``beta``, HDDM_A
-    ``drift_confidence``, ADWIN ``delta``) is calibrated at start-up to ``target_arl0`` labelled
-    events on Bernoulli errors at the reference error rate (:mod:`detectors.calibration.errors`),
-    unless ``params`` sets it."""
-
-    enabled: bool = True
-    detectors: list[Literal["ddm", "eddm", "hddm_a", "adwin"]] = Field(
-        default_factory=lambda: ["ddm", "eddm", "hddm_a", "adwin"])
-    target_arl0: float = Field(20_000.0, gt=1.0)
-    params: dict[str, dict[str, Any]] = Field(default_factory=dict)
-
-    @model_validator(mode="after")
-    def _check(self) -> ErrorDetectorsConfig:
-        unknown = sorted(set(self.params) - set(self.detectors))
-        if unknown:
-            raise key_error(f"params.{unknown[0]}",
-                            f"{unknown[0]!r} is not in detectors {self.detectors}")
-        return self
-
-
-class DetectorsConfig(ConfigModel):
-    """Which detectors run on which stream."""
-
-    iks: IKSConfig = Field(default_factory=IKSConfig)
-    page_hinkley: PageHinkleyConfig = Field(default_factory=PageHinkleyConfig)
-    nm_ddm: NMDDMConfig = Field(default_factory=NMDDMConfig)
-    prediction: bool = True
-    errors: ErrorDetectorsConfig = Field(default_factory=ErrorDetectorsConfig)
-    calibration: CalibrationConfig = Field(default_factory=CalibrationConfig)
 
 
 class BatchConfig(ConfigModel):

@@ -2,10 +2,12 @@
 
 :class:`DetectionPipeline` processes the decoded events of *one* partition at a time (one
 pipeline per partition keeps each detector's stream ordered). For a batch it runs the model once
-(``torch.no_grad`` inside :mod:`model.predict`), feeds the feature matrix to the input banks
-(Incremental KS, Page-Hinkley) and NM-DDM, the prediction columns (confidence, class, risk) to the
-prediction banks, and the 0/1 errors of labelled events (inline ``label`` or joined from
-:class:`executor.labels.LabelJoin`) to the error detectors. All of that is vectorised; the only
+(``torch.no_grad`` inside :mod:`model.predict`) and feeds every stream's detectors (the
+entries of ``detectors.streams``, built by :mod:`executor.pipeline_detectors`): the feature
+columns (``features``) and the feature vector (``input_vector``), the prediction columns
+(confidence, class, risk: ``prediction``), and the 0/1 errors of labelled events (inline
+``label`` or joined from :class:`executor.labels.LabelJoin`: ``errors``). :meth:`series` lists
+the detector series. All of that is vectorised; the only
 per-event Python work is collecting ids and labels. Each call returns a
 :class:`executor.outcome.BatchResult` whose ``readings`` (:class:`executor.outcome.Readings`) say
 what the exporter should show: every detector series' statistics, flags and new detections, the
@@ -34,6 +36,8 @@ import numpy as np
 
 from driftline.executor.config import RunConfig
 from driftline.executor.decoded import DeadLetter, DecodedEvent
+from driftline.executor.detector_streams import STREAMS
+from driftline.executor.detectors_config import DetectorSeries, detector_series
 from driftline.executor.labels import LabelJoin
 from driftline.executor.outcome import (
     BatchResult,
@@ -43,17 +47,11 @@ from driftline.executor.outcome import (
     bin_counts,
     detector_update,
 )
-from driftline.executor.pipeline_detectors import (
-    ColumnDetectors,
-    build_column_detectors,
-    build_error_detectors,
-    build_nm_ddm,
-    calibrate_errors,
-)
+from driftline.executor.pipeline_detectors import StreamDetectors, build_stream_detectors
 
 __all__ = ["STATE_VERSION", "BatchResult", "Detection", "DetectionPipeline"]
 
-STATE_VERSION = 1
+STATE_VERSION = 2
 _log = logging.getLogger("driftline.pipeline")
 _COUNTERS = ("n_batches", "n_processed", "n_model", "n_fallback", "n_labelled", "n_errors",
              "n_model_failures", "n_detector_failures", "n_late_labels")
@@ -101,20 +99,20 @@ class DetectionPipeline:
         self.prediction_names = ["confidence", "label"] + (
             ["risk"] if ref_pred.risk is not None else [])
         calibration = dict(state.get("calibration", {})) if state else {}
-        det = config.detectors
-        self.inputs = build_column_detectors("inputs", self.feature_names, reference, det,
-                                             calibration.get("inputs"))
-        self.predictions: ColumnDetectors | None = None
-        if det.prediction:
-            self.predictions = build_column_detectors(
-                "predictions", self.prediction_names, self._prediction_matrix(ref_pred), det,
-                calibration.get("predictions"))
-        self.nm_ddm = build_nm_ddm(reference, det)
-        saved_errors = calibration.get("errors")
-        self.error_calibration: dict[str, Any] = (
-            dict(saved_errors) if saved_errors is not None
-            else calibrate_errors(det, float(profile.baseline_error_rate)))
-        self.error_detectors = build_error_detectors(det, self.error_calibration)
+        self.stream_columns: dict[str, list[str]] = {
+            "features": self.feature_names, "prediction": self.prediction_names}
+        references: dict[str, Any] = {
+            "features": reference, "input_vector": reference,
+            "prediction": self._prediction_matrix(ref_pred),
+            "errors": [float(profile.baseline_error_rate)]}
+        self.streams: dict[str, StreamDetectors] = {}
+        for name, kind in STREAMS.items():
+            has_columns = bool(self.stream_columns.get(name)) if kind.per_column else (
+                name != "input_vector" or bool(self.feature_names))
+            if name in references and has_columns and config.detectors.streams.entries(name):
+                self.streams[name] = build_stream_detectors(
+                    name, self.stream_columns.get(name, ()), references[name], config.detectors,
+                    calibration.get(name))
         self.join = LabelJoin(config.labels.buffer_size, config.labels.max_age_s)
         self.counters = dict.fromkeys(_COUNTERS, 0)
         # the live histograms: (stream, column, reference bucket edges)
@@ -127,23 +125,23 @@ class DetectionPipeline:
             self.load_state_dict(dict(state))
 
     # -- set-up -------------------------------------------------------------------------------
+    def series(self) -> list[DetectorSeries]:
+        """Every detector series this pipeline runs (:func:`executor.detectors_config.
+        detector_series`)."""
+        columns = {name: group.names for name, group in self.streams.items()}
+        return [s for s in detector_series(self.config.detectors, columns)
+                if s.stream in self.streams]
+
     def detector_series(self) -> list[tuple[str, str, list[str]]]:
-        """``(detector, stream, features)`` of every series this pipeline reports (``[""]``
-        for a detector over a whole stream), for the exporter to create at start-up."""
-        series = [(name, group.stream, list(group.names))
-                  for group in self._column_groups() for name in group.banks]
-        if self.nm_ddm is not None:
-            series.append(("nm_ddm", "inputs", [""]))
-        series += [(name, "errors", [""]) for name in self.error_detectors]
-        return series
+        """``(detector, exported stream, features)`` of every series this pipeline reports
+        (``[""]`` for a detector over a whole stream), for the exporter to create at start-up."""
+        return [(name, group.label, list(group.names))
+                for group in self.streams.values() for name in group.detectors]
 
     @property
     def calibration_notes(self) -> list[str]:
-        """Why an error detector is not at its calibrated target (out of reach), if any."""
-        return [c["message"] for c in self.error_calibration.values() if c.get("message")]
-
-    def _column_groups(self) -> list[ColumnDetectors]:
-        return [self.inputs] + ([self.predictions] if self.predictions is not None else [])
+        """Why a calibration is not at its target (out of reach), if any."""
+        return [note for group in self.streams.values() for note in group.notes()]
 
     @staticmethod
     def _prediction_matrix(pred: Any) -> np.ndarray:
@@ -196,25 +194,18 @@ class DetectionPipeline:
         result.n_fallback = int(served.used_fallback.sum())
         result.n_model = len(events) - result.n_fallback
 
-        self._run_columns(self.inputs, X, event_ids, result)
-        if self.nm_ddm is not None:
-            self._run_single("nm_ddm", "inputs", self.nm_ddm, X, np.arange(len(X)), event_ids,
-                             result)
-        if self.predictions is not None:
+        everything = np.arange(len(X))
+        for name in ("features", "input_vector"):
+            self._run(name, X, everything, event_ids, result)
+        if "prediction" in self.streams:
             P = self._prediction_matrix(served)
-            finite = np.isfinite(P).all(axis=1)
-            if finite.all():
-                self._run_columns(self.predictions, P, event_ids, result)
-            else:
-                rows = np.flatnonzero(finite)
-                self._run_columns(self.predictions, P[rows], [event_ids[i] for i in rows],
-                                  result)
+            finite = np.flatnonzero(np.isfinite(P).all(axis=1))
+            self._run("prediction", P[finite], finite, event_ids, result)
         labelled = np.flatnonzero(labels >= 0)
-        if len(labelled) and self.error_detectors:
+        if len(labelled) and "errors" in self.streams:
             errors = (served.labels[labelled] != labels[labelled]).astype(np.float64)
             self.counters["n_errors"] += int(errors.sum())
-            for name, detector in self.error_detectors.items():
-                self._run_single(name, "errors", detector, errors, labelled, event_ids, result)
+            self._run("errors", errors, labelled, event_ids, result)
         for i in np.flatnonzero(labels < 0):
             self.join.add_prediction(event_ids[i], int(served.labels[i]), now)
 
@@ -228,36 +219,34 @@ class DetectionPipeline:
         self._read_batch(X, served, result)
         return result
 
-    def _run_columns(self, group: ColumnDetectors, rows: np.ndarray, event_ids: list[str],
-                     result: BatchResult) -> None:
-        if len(rows) == 0:
+    def _run(self, stream: str, values: np.ndarray, positions: np.ndarray,
+             event_ids: list[str], result: BatchResult) -> None:
+        """Feed ``values`` (rows at ``positions`` of the batch) to the detectors of
+        ``stream``, if it has any."""
+        group = self.streams.get(stream)
+        if group is None or len(values) == 0:
             return
-        for name, bank in group.banks.items():
+        label = group.label
+        for name, detector in group.detectors.items():
             try:
-                hits = bank.update_many(rows)
+                hits = detector.update_many(values)
             except Exception as exc:
-                self._detector_failed(name, group.stream, exc, result)
+                self._detector_failed(name, label, exc, result)
+                continue
+            if not group.stream.per_column:
+                for k in hits:
+                    result.detections.append(Detection(name, label, "", event_ids[positions[k]]))
+                result.flags[(name, label, "")] = bool(detector.drift_detected)
+                result.readings.detectors.append(detector_update(
+                    name, label, "", detector.statistics, drift=detector.drift_detected,
+                    warning=detector.warning_detected, detections=len(hits)))
                 continue
             for row, column in hits:
                 result.detections.append(
-                    Detection(name, group.stream, group.names[column], event_ids[row]))
-            for j, flag in enumerate(bank.drift_detected):
-                result.flags[(name, group.stream, group.names[j])] = bool(flag)
-            result.readings.detectors.extend(bank_updates(name, group.stream, bank, hits))
-
-    def _run_single(self, name: str, stream: str, detector: Any, values: np.ndarray,
-                    positions: np.ndarray, event_ids: list[str], result: BatchResult) -> None:
-        try:
-            fired = detector.update_many(values)
-        except Exception as exc:
-            self._detector_failed(name, stream, exc, result)
-            return
-        for k in fired:
-            result.detections.append(Detection(name, stream, "", event_ids[positions[k]]))
-        result.flags[(name, stream, "")] = bool(detector.drift_detected)
-        result.readings.detectors.append(detector_update(
-            name, stream, "", detector.statistics, drift=detector.drift_detected,
-            warning=detector.warning_detected, detections=len(fired)))
+                    Detection(name, label, group.names[column], event_ids[positions[row]]))
+            for j, flag in enumerate(detector.drift_detected):
+                result.flags[(name, label, group.names[j])] = bool(flag)
+            result.readings.detectors.extend(bank_updates(name, label, detector, hits))
 
     def _detector_failed(self, name: str, stream: str, exc: Exception,
                          result: BatchResult) -> None:
@@ -290,31 +279,26 @@ class DetectionPipeline:
         result holds the error detectors' detections and readings (no events processed)."""
         result = BatchResult()
         completed = self.join.add_labels(labels, self.clock())
-        if not completed or not self.error_detectors:
+        if not completed or "errors" not in self.streams:
             return result
         self.counters["n_late_labels"] += len(completed)
         self.counters["n_labelled"] += len(completed)
         errors = np.array([float(p != y) for _, p, y in completed])
         self.counters["n_errors"] += int(errors.sum())
         ids = [event_id for event_id, _, _ in completed]
-        for name, detector in self.error_detectors.items():
-            self._run_single(name, "errors", detector, errors, np.arange(len(ids)), ids, result)
+        self._run("errors", errors, np.arange(len(ids)), ids, result)
         return result
 
     # -- state --------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """JSON-able snapshot of every detector, the calibration, counters and label buffers."""
-        calibration: dict[str, Any] = {g.stream: g.calibration for g in self._column_groups()}
-        calibration["errors"] = self.error_calibration
         return {
             "version": STATE_VERSION,
             "feature_names": self.feature_names,
             "model_sha256": self.model.profile.model_sha256,
-            "calibration": calibration,
-            "banks": {g.stream: {n: b.state_dict() for n, b in g.banks.items()}
-                      for g in self._column_groups()},
-            "nm_ddm": None if self.nm_ddm is None else self.nm_ddm.state_dict(),
-            "errors": {n: d.state_dict() for n, d in self.error_detectors.items()},
+            "calibration": {name: g.calibration for name, g in self.streams.items()},
+            "detectors": {name: {n: d.state_dict() for n, d in g.detectors.items()}
+                          for name, g in self.streams.items()},
             "counters": dict(self.counters),
             "labels": self.join.state_dict(),
         }
@@ -326,21 +310,15 @@ class DetectionPipeline:
                              f"{STATE_VERSION}")
         if state.get("model_sha256") != self.model.profile.model_sha256:
             raise ValueError("pipeline state was produced with other model weights")
-        for group in self._column_groups():
-            saved = state["banks"].get(group.stream, {})
-            if set(saved) != set(group.banks):
-                raise ValueError(f"pipeline state has detectors {sorted(saved)} on "
-                                 f"{group.stream}, this pipeline {sorted(group.banks)}")
-            for name, bank in group.banks.items():
-                bank.load_state_dict(saved[name])
-        if (state.get("nm_ddm") is None) != (self.nm_ddm is None):
-            raise ValueError("pipeline state and config disagree on nm_ddm")
-        if self.nm_ddm is not None:
-            self.nm_ddm.load_state_dict(state["nm_ddm"])
-        if set(state["errors"]) != set(self.error_detectors):
-            raise ValueError(f"pipeline state has error detectors {sorted(state['errors'])}, "
-                             f"this pipeline {sorted(self.error_detectors)}")
-        for name, detector in self.error_detectors.items():
-            detector.load_state_dict(state["errors"][name])
+        saved = state["detectors"]
+        if set(saved) != set(self.streams):
+            raise ValueError(f"pipeline state has the streams {sorted(saved)}, this pipeline "
+                             f"{sorted(self.streams)}")
+        for name, group in self.streams.items():
+            if set(saved[name]) != set(group.detectors):
+                raise ValueError(f"pipeline state has detectors {sorted(saved[name])} on "
+                                 f"{name}, this pipeline {sorted(group.detectors)}")
+            for detector_name, detector in group.detectors.items():
+                detector.load_state_dict(saved[name][detector_name])
         self.counters = {k: int(state["counters"].get(k, 0)) for k in _COUNTERS}
         self.join.load_state_dict(state["labels"])

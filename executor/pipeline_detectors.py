@@ -1,119 +1,181 @@
 """The detectors of a :class:`executor.pipeline.DetectionPipeline`, built from the config.
 
-Per stream of columns (``inputs``: the model's features; ``predictions``: confidence, class and
-risk) a :class:`ColumnDetectors` holds one bank per column detector of the config
-(:data:`COLUMN_DETECTORS`), each calibrated to its family ``target_arl0`` by the method its
-detector class declares (:func:`detectors.calibration.calibrate_columns`: per-column
-Page-Hinkley thresholds pinned to the reference, a Bonferroni-corrected Incremental-KS bank at
-one family level). NM-DDM watches the input vector and calibrates itself; error detectors (DDM
-family, ADWIN) watch the 0/1 errors of labelled events, their declared alarm parameters
-calibrated to ``errors.target_arl0`` at the reference error rate
-(:func:`detectors.calibration.calibrate_error_detector`). Calibration results travel in the
-pipeline's ``state_dict``.
+One builder, :func:`build_stream_detectors`, turns a stream's entries
+(``detectors.streams.<stream>``, :mod:`executor.detectors_config`) into detectors through the
+registry (:data:`detectors.REGISTRY`) and the calibration package: on a per-column stream each
+entry becomes a bank over the columns, on a whole stream one detector. Each entry's alarm
+parameter is set for its ``target_arl0`` by the method its detector declares (see
+:mod:`executor.detector_streams`):
+
+* a column method of :data:`detectors.calibration.METHODS` --
+  :func:`detectors.calibration.calibrate_columns` (per-column Page-Hinkley thresholds pinned to
+  the reference, a Bonferroni-corrected Incremental-KS bank at one family level, chi-square
+  levels per categorical column, ...);
+* ``fresh_streams`` (error-rate detectors: DDM family, ADWIN) --
+  :func:`detectors.calibration.calibrate_error_detector` on Bernoulli streams at the reference
+  rate: of the whole stream, or of each column at ``k * target_arl0`` (Bonferroni split);
+* ``self`` (NM-DDM) -- the target is a constructor argument; the detector calibrates itself
+  and keeps the result in its state;
+* an entry whose ``params`` set the alarm parameter keeps it (status ``configured``).
+
+The reference a stream is calibrated on: a sample ``(n_ref, k)`` for real and categorical
+columns and ``(n_ref, d)`` for the input vector; for binary streams (errors, data-quality
+flags) the reference rate, one per column (a whole stream: one). Calibration results are JSON
+and travel in the pipeline's ``state_dict``, so a restored pipeline does not recalibrate.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from driftline.detectors import detector_class, make_detector
-from driftline.detectors.base import DriftDetector
+from driftline.detectors import make_detector
+from driftline.detectors.bank import DetectorBank
 from driftline.detectors.calibration import (
     ColumnCalibration,
     ColumnRequest,
     calibrate_columns,
     calibrate_error_detector,
 )
-from driftline.executor.config import DetectorsConfig
+from driftline.executor.detector_streams import STREAMS, StreamKind
+from driftline.executor.detectors_config import DetectorEntry, DetectorsConfig, entry_params
 
-__all__ = ["COLUMN_DETECTORS", "ColumnDetectors", "build_column_detectors",
-           "build_error_detectors", "build_nm_ddm", "calibrate_errors"]
-
-#: config section -> registry name of the detector it runs on every column
-COLUMN_DETECTORS = {"iks": "incremental_ks", "page_hinkley": "page_hinkley"}
-#: section fields that configure the run, not the detector or its calibration method
-_RUN_FIELDS = ("enabled", "target_arl0")
+__all__ = ["StreamDetectors", "build_stream_detectors"]
 
 
 @dataclass
-class ColumnDetectors:
-    """Banks watching the columns of one stream (``inputs`` or ``predictions``)."""
+class StreamDetectors:
+    """The detectors of one stream: per registry name a bank over ``names`` (per-column
+    stream) or one detector (whole stream, ``names == [""]``), and their calibrations."""
 
-    stream: str
+    stream: StreamKind
     names: list[str]
-    banks: dict[str, Any] = field(default_factory=dict)
+    detectors: dict[str, Any] = field(default_factory=dict)
     calibration: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def label(self) -> str:
+        """The exported ``stream`` label."""
+        return self.stream.exported
 
-def build_column_detectors(
+    def notes(self) -> list[str]:
+        """Why a calibration is not at its target (out of reach), if any."""
+        found: list[str] = []
+        for result in self.calibration.values():
+            for part in (result.get("columns", [result]) if isinstance(result, dict) else []):
+                if isinstance(part, dict) and part.get("message"):
+                    found.append(str(part["message"]))
+        return found
+
+
+@dataclass(frozen=True)
+class _Build:
+    """One entry to build: what every method needs."""
+
+    entry: DetectorEntry
+    stream: StreamKind
+    names: list[str]
+    reference: np.ndarray
+    params: dict[str, Any]
+    config: DetectorsConfig
+    saved: Any
+
+
+def _configured_result(params: Mapping[str, Any]) -> dict[str, Any]:
+    return {"params": dict(params), "status": "configured", "measured_arl0": None, "message": ""}
+
+
+# -- per-column streams -----------------------------------------------------------------------
+def _registry_columns(job: _Build) -> tuple[Any, Any]:
+    cls, entry = job.entry.detector_class, job.entry
+    calibration = job.config.calibration
+    if job.saved is not None:
+        result = ColumnCalibration.from_json(job.saved)
+    elif entry.configured:
+        value = float(job.params[cls.alarm.name])
+        result = ColumnCalibration(cls.alarm.name, [value] * len(job.names))
+    else:
+        result = calibrate_columns(ColumnRequest(
+            cls, job.reference, entry.target_arl0, job.params, n_streams=calibration.n_streams,
+            seed=calibration.seed, options=entry.options()))
+    params = {k: v for k, v in job.params.items() if k != cls.alarm.name}
+    return result.bank(cls, job.names, job.reference, params), result.to_json()
+
+
+def _fresh_columns(job: _Build) -> tuple[Any, Any]:
+    entry, rates = job.entry, np.asarray(job.reference, dtype=np.float64).reshape(-1)
+    per_column = entry.target_arl0 * len(job.names)
+    if job.saved is not None:
+        results = list(job.saved["columns"])
+    elif entry.configured:
+        results = [_configured_result(job.params) for _ in job.names]
+    else:
+        results = [calibrate_error_detector(entry.detector, float(rate), per_column,
+                                            params=job.params, seed=job.config.calibration.seed)
+                   for rate in rates]
+    bank = DetectorBank(job.names, [make_detector(entry.detector, **r["params"])
+                                    for r in results])
+    return bank, {"columns": results}
+
+
+# -- whole streams ----------------------------------------------------------------------------
+def _self_calibrated(job: _Build) -> tuple[Any, Any]:
+    cls = job.entry.detector_class
+    detector = cls(**job.params, **cls.reference_params(job.reference))
+    return detector, None
+
+
+def _fresh_whole(job: _Build) -> tuple[Any, Any]:
+    entry = job.entry
+    if job.saved is not None:
+        result = dict(job.saved)
+    elif entry.configured:
+        result = _configured_result(job.params)
+    else:
+        rate = float(np.asarray(job.reference, dtype=np.float64).reshape(-1)[0])
+        result = calibrate_error_detector(entry.detector, rate, entry.target_arl0,
+                                          params=job.params, seed=job.config.calibration.seed)
+    return make_detector(entry.detector, **result["params"]), result
+
+
+Builder = Callable[[_Build], tuple[Any, Any]]
+#: calibration method -> builder of a per-column stream's bank (default: the column registry)
+_COLUMN_BUILDERS: dict[str, Builder] = {"fresh_streams": _fresh_columns}
+#: calibration method -> builder of a whole stream's detector (a configured alarm parameter
+#: needs no calibration: the detector is built as it is, like ``self``)
+_WHOLE_BUILDERS: dict[str, Builder] = {"self": _self_calibrated, "fresh_streams": _fresh_whole}
+
+
+def _builder(entry: DetectorEntry, stream: StreamKind) -> Builder:
+    method = entry.method_name
+    if stream.per_column:
+        return _COLUMN_BUILDERS.get(method, _registry_columns)
+    if entry.configured and method != "fresh_streams":
+        return _self_calibrated
+    return _WHOLE_BUILDERS[method]
+
+
+def build_stream_detectors(
     stream: str,
     names: Sequence[str],
-    reference: np.ndarray,
+    reference: Any,
     config: DetectorsConfig,
-    calibration: dict[str, Any] | None = None,
-) -> ColumnDetectors:
-    """Banks over ``reference`` columns; ``calibration`` (from a ``state_dict``) skips the
-    calibrations it holds."""
-    ref = np.asarray(reference, dtype=np.float64)
-    out = ColumnDetectors(stream, list(names))
-    for section, name in COLUMN_DETECTORS.items():
-        settings = getattr(config, section).model_dump()
-        if not settings["enabled"]:
-            continue
-        cls = detector_class(name)
-        # fields naming constructor parameters configure the detector, the rest its method
-        params = {k: v for k, v in settings.items() if k in cls.param_names()}
-        options = {k: v for k, v in settings.items() if k not in params and k not in _RUN_FIELDS}
-        saved = (calibration or {}).get(name)
-        result = ColumnCalibration.from_json(saved) if saved is not None else calibrate_columns(
-            ColumnRequest(cls, ref, settings["target_arl0"], params,
-                          n_streams=config.calibration.n_streams, seed=config.calibration.seed,
-                          options=options))
-        out.calibration[name] = result.to_json()
-        out.banks[name] = result.bank(cls, out.names, ref, params)
+    calibration: Mapping[str, Any] | None = None,
+) -> StreamDetectors:
+    """The detectors ``config`` lists on ``stream``, over the columns ``names`` (ignored for a
+    whole stream) and calibrated on ``reference`` (see the module docstring);
+    ``calibration`` (a :class:`StreamDetectors`' ``calibration``, e.g. from a ``state_dict``)
+    skips the calibrations it holds."""
+    kind = STREAMS[stream]
+    out = StreamDetectors(kind, list(names) if kind.per_column else [""])
+    saved = dict(calibration or {})
+    reference = np.asarray(reference, dtype=np.float64)
+    for entry in config.streams.entries(stream):
+        job = _Build(entry, kind, out.names, reference, entry_params(entry, kind), config,
+                     saved.get(entry.detector))
+        out.detectors[entry.detector], result = _builder(entry, kind)(job)
+        out.calibration[entry.detector] = result
     return out
-
-
-def build_nm_ddm(reference: np.ndarray, config: DetectorsConfig) -> DriftDetector | None:
-    """NM-DDM over the input vectors (it calibrates itself lazily, then keeps it in its state)."""
-    nm = config.nm_ddm.model_dump()
-    if not nm.pop("enabled"):
-        return None
-    return make_detector("nm_ddm", reference=np.asarray(reference, dtype=np.float64), **nm)
-
-
-def calibrate_errors(config: DetectorsConfig, error_rate: float) -> dict[str, Any]:
-    """Per error detector, :func:`detectors.calibration.calibrate_error_detector` at
-    ``errors.target_arl0`` and the reference ``error_rate``; a detector whose ``params`` set
-    its alarm parameter keeps them (status ``"configured"``)."""
-    errors = config.errors
-    if not errors.enabled:
-        return {}
-    out: dict[str, Any] = {}
-    for name in errors.detectors:
-        params = dict(errors.params.get(name, {}))
-        if detector_class(name).alarm.name in params:
-            out[name] = {"params": params, "status": "configured", "measured_arl0": None,
-                         "message": ""}
-        else:
-            out[name] = calibrate_error_detector(name, error_rate, errors.target_arl0,
-                                                 params=params, seed=config.calibration.seed)
-    return out
-
-
-def build_error_detectors(config: DetectorsConfig,
-                          calibration: dict[str, Any]) -> dict[str, DriftDetector]:
-    """One univariate error detector per configured name (0/1 errors in), with the parameters
-    of ``calibration`` (:func:`calibrate_errors` output, possibly from a ``state_dict``)."""
-    errors = config.errors
-    if not errors.enabled:
-        return {}
-    missing = sorted(set(errors.detectors) - set(calibration))
-    if missing:
-        raise ValueError(f"no calibration for error detectors {missing}")
-    return {name: make_detector(name, **calibration[name]["params"])
-            for name in errors.detectors}

@@ -18,7 +18,7 @@ def test_run_replay_prints_summary_and_writes_json(
     status = main(["run", "--config", str(CONFIG_DIR / "demo.yaml"),
                    "--set", "source.months=[1, 36]",
                    "--set", f"model.artifacts_dir={artifacts_dir}",
-                   "--set", "detectors.nm_ddm.enabled=false",
+                   "--set", "detectors.streams.input_vector=[]",
                    "--set", "source.poison_records=3",
                    "--summary-json", str(out)])
     assert status == 0

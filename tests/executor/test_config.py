@@ -8,6 +8,7 @@ import pytest
 
 from driftline.configs import CONFIG_DIR, ConfigError
 from driftline.executor.config import RunConfig, load_run_config
+from driftline.executor.detectors_config import detector_series
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -35,7 +36,10 @@ def test_kafka_config_uses_the_kafka_source() -> None:
 
 def test_defaults_from_empty_file(tmp_path: Path) -> None:
     config = load_run_config(write(tmp_path, ""), environ={})
-    assert config.detectors.page_hinkley.enabled and config.dead_letter.topic_suffix == ".dlt"
+    streams = config.detectors.streams
+    assert [e.detector for e in streams.features] == ["incremental_ks", "page_hinkley"]
+    assert [e.detector for e in streams.categories] == ["chi_square"]
+    assert config.dead_letter.topic_suffix == ".dlt"
 
 
 @pytest.mark.parametrize(("text", "message"), [
@@ -47,23 +51,8 @@ def test_defaults_from_empty_file(tmp_path: Path) -> None:
     ("batch: {worker_process: 1}", "batch.worker_process: Input should be a valid boolean"),
     ("metrics: {port: 70000}", "metrics.port: must be <= 65535"),
     ("metrics: {port: '9108'}", "metrics.port: Input should be a valid integer, got str '9108'"),
-    ("detectors: {page_hinkley: {target_arl0: 1}}",
-     "detectors.page_hinkley.target_arl0: must be > 1.0"),
-    ("detectors: {nm_ddm: {window_size: 500, target_arl0: 400}}",
-     "detectors.nm_ddm.target_arl0: must exceed window_size (500), got 400.0"),
-    ("detectors: {errors: {detectors: [ddm], params: {adwin: {delta: 0.1}}}}",
-     "detectors.errors.params.adwin: 'adwin' is not in detectors ['ddm']"),
-    ("detectors: {errors: {target_arl0: 0.5}}", "detectors.errors.target_arl0: must be > 1.0"),
-    ("detectors: {errors: {detectors: [ddm, kswin]}}",
-     "detectors.errors.detectors[1]: Input should be 'ddm', 'eddm', 'hddm_a' or 'adwin'"),
-    ("detectors: {iks: {calibration: exact}}", "detectors.iks.calibration"),
-    ("detectors: {iks: {calibration: bootstrap, window_size: 500, stride: 7}}",
-     "detectors.iks.stride: must divide window_size=500, got 7"),
-    ("detectors: {iks: 3}", "detectors.iks: expected a mapping, got int 3"),
     ("logging: {format: xml}", "logging.format: Input should be 'json' or 'text'"),
     ("sources: {}", "sources: unknown key (did you mean 'source'? allowed: batch, checkpoint,"),
-    ("detectors: {iks: {windowsize: 10}}", "detectors.iks.windowsize: unknown key (did you mean "
-                                            "'window_size'?"),
     ("source: {heartbeat_interval_ms: 20000, session_timeout_ms: 10000}",
      "source.heartbeat_interval_ms: must be below session_timeout_ms (10000), got 20000"),
     ("- 1", "<top level>: expected a mapping, got list [1]"),
@@ -72,6 +61,89 @@ def test_bad_values_name_the_key(tmp_path: Path, text: str, message: str) -> Non
     with pytest.raises(ConfigError) as info:
         load_run_config(write(tmp_path, text), environ={})
     assert f"run.yaml: {message}" in str(info.value)
+
+
+def streams(text: str) -> str:
+    return f"detectors: {{streams: {{{text}}}}}"
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    (streams("features: [{detector: page_hinkley, target_arl0: 1}]"),
+     "detectors.streams.features[0].target_arl0: must be > 1.0"),
+    (streams("input_vector: [{detector: nm_ddm, target_arl0: 400, params: {window_size: 500}}]"),
+     "detectors.streams.input_vector[0].target_arl0: target_arl0 must be > 500.0, got 400.0"),
+    (streams("errors: [{detector: kswin}]"),
+     "detectors.streams.errors[0].detector: unknown detector 'kswin'; the registry has ["),
+    (streams("errors: [{detector: page_hinkley}]"),
+     "detectors.streams.errors[0].detector: page_hinkley takes ['real values'], the errors "
+     "stream gives 0/1 errors"),
+    (streams("features: [{detector: ddm}]"),
+     "detectors.streams.features[0].detector: ddm calibrates by the 'fresh_streams' method, "
+     "which the features stream cannot use"),
+    (streams("features: [{detector: incremental_ks, params: {windowsize: 10}}]"),
+     "detectors.streams.features[0].params.windowsize: not a parameter of incremental_ks (its "
+     "parameters: window_size, alpha, reset_on_drift, seed)"),
+    (streams("features: [{detector: incremental_ks, params: {window_size: 0}}]"),
+     "detectors.streams.features[0].params.window_size: window_size must be >= 1, got 0"),
+    (streams("features: [{detector: page_hinkley}, {detector: incremental_ks,"
+             " params: {window_size: 2.5}}]"),
+     "detectors.streams.features[1].params.window_size: window_size must be an integer, got "
+     "float: 2.5"),
+    (streams("features: [{detector: page_hinkley, params: {delta: fast}}]"),
+     "detectors.streams.features[0].params.delta: delta must be a real number, got str: 'fast'"),
+    (streams("features: [{detector: page_hinkley, params: {reference_mean: 0.0}}]"),
+     "detectors.streams.features[0].params.reference_mean: is taken from the reference profile"),
+    (streams("categories: [{detector: chi_square, params: {reference: [1, 2]}}]"),
+     "detectors.streams.categories[0].params.reference: not a parameter of chi_square"),
+    (streams("features: [{detector: incremental_ks, calibration: exact}]"),
+     "detectors.streams.features[0].calibration: Input should be 'bound' or 'bootstrap'"),
+    (streams("features: [{detector: incremental_ks, calibration: bootstrap, stride: 7,"
+             " params: {window_size: 500}}]"),
+     "detectors.streams.features[0].stride: must divide window_size=500, got 7"),
+    (streams("features: [{detector: page_hinkley, method: ks_family}]"),
+     "detectors.streams.features[0].method: page_hinkley declares the calibration methods "
+     "['statistic_path', 'cusum', 'tail_extrapolation'], got 'ks_family'"),
+    (streams("prediction: [{detector: page_hinkley}, {detector: page_hinkley}]"),
+     "detectors.streams.prediction[1].detector: 'page_hinkley' is listed twice on the "
+     "prediction stream"),
+    (streams("features: 3"), "detectors.streams.features: Input should be a valid list"),
+    (streams("feature: []"),
+     "detectors.streams.feature: unknown key (did you mean 'features'? allowed: categories,"),
+    (streams("features: [{detector: page_hinkley, target: 5}]"),
+     "detectors.streams.features[0].target: unknown key (did you mean 'target_arl0'?"),
+])
+def test_bad_detector_entries_name_the_key(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_run_config(write(tmp_path, text), environ={})
+    assert f"run.yaml: {message}" in str(info.value)
+
+
+def test_listed_streams_replace_the_defaults(tmp_path: Path) -> None:
+    config = load_run_config(write(tmp_path, streams(
+        "errors: [{detector: adwin, target_arl0: 5000, params: {clock: 16}}]")), environ={})
+    detectors = config.detectors
+    assert detectors.streams.features == [] and detectors.streams.input_vector == []
+    (entry,) = detectors.streams.errors
+    assert (entry.detector, entry.target_arl0, entry.params) == ("adwin", 5000.0, {"clock": 16})
+
+
+def test_detector_series_lists_every_series_of_a_run(tmp_path: Path) -> None:
+    config = load_run_config(write(tmp_path, streams(
+        "features: [{detector: incremental_ks, target_arl0: 9000}, {detector: page_hinkley}],"
+        " input_vector: [{detector: nm_ddm}], categories: [{detector: chi_square}],"
+        " errors: [{detector: ddm, target_arl0: 3000}]")), environ={})
+    series = detector_series(config.detectors, {"features": ["age", "miles"],
+                                                "categories": ["colour"]})
+    assert series == [
+        ("features", "incremental_ks", "age", 9000.0),
+        ("features", "incremental_ks", "miles", 9000.0),
+        ("features", "page_hinkley", "age", 20000.0),
+        ("features", "page_hinkley", "miles", 20000.0),
+        ("input_vector", "nm_ddm", "", 20000.0),
+        ("categories", "chi_square", "colour", 20000.0),
+        ("errors", "ddm", "", 3000.0),
+    ]
+    assert series[0].target_arl0 == 9000.0 and series[-1].stream == "errors"
 
 
 def test_environment_overrides(tmp_path: Path) -> None:
@@ -104,11 +176,14 @@ def test_every_problem_is_reported_on_its_own_line(tmp_path: Path) -> None:
 def test_assignment_is_validated() -> None:
     config = RunConfig()
     config.batch.worker_process = False
-    config.detectors.iks.window_size = 200
-    assert (config.batch.worker_process, config.detectors.iks.window_size) == (False, 200)
-    with pytest.raises(ValueError, match="greater than or equal to 10"):
-        config.detectors.iks.window_size = 3
-    assert config.detectors.iks.window_size == 200
+    entry = config.detectors.streams.features[0]
+    entry.target_arl0 = 9000.0
+    assert (config.batch.worker_process, entry.target_arl0) == (False, 9000.0)
+    with pytest.raises(ValueError, match="greater than 1"):
+        entry.target_arl0 = 0.5
+    with pytest.raises(ValueError, match="unknown detector 'kswin'"):
+        entry.detector = "kswin"
+    assert (entry.target_arl0, entry.detector) == (9000.0, "incremental_ks")
 
 
 @pytest.mark.parametrize(("text", "message"), [

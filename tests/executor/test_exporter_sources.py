@@ -124,11 +124,11 @@ def test_pipelines_of_two_partitions_through_views(artifacts_dir: Path) -> None:
     from driftline.executor.decode import DecodedEvent
     from driftline.executor.pipeline import DetectionPipeline
     from driftline.model.artifacts import load_artifacts
-    from tests.executor.pipeline_helpers import fast_config
+    from tests.executor.pipeline_helpers import FAST_STREAMS, fast_config, fast_detectors
 
     model = load_artifacts(artifacts_dir)
-    config = fast_config(artifacts_dir, detectors={
-        "iks": {"enabled": False}, "nm_ddm": {"enabled": False}, "prediction": False})
+    config = fast_config(artifacts_dir, detectors=fast_detectors(
+        features=FAST_STREAMS["features"][1:], input_vector=[], prediction=[]))
     exporter = DriftExporter(model.profile, drift_hold_seconds=0.0)
     pipelines = {p: DetectionPipeline(model, config) for p in (0, 1)}
     data = load_months([1, 12, 24, 36])
@@ -146,14 +146,14 @@ def test_pipelines_of_two_partitions_through_views(artifacts_dir: Path) -> None:
     for name in model.profile.feature_names:
         key = ("page_hinkley", "inputs", name)
         lab = tuple(sorted({"detector": key[0], "stream": key[1], "feature": key[2]}.items()))
-        banks = [pl.inputs.banks["page_hinkley"] for pl in pipelines.values()]
+        banks = [pl.streams["features"].detectors["page_hinkley"] for pl in pipelines.values()]
         j = list(model.profile.feature_names).index(name)
         assert s[("driftline_drift_detections_total", lab)] == detections[key]
         assert s[("driftline_drift_detected", lab)] == float(
             any(bool(b.drift_detected[j]) for b in banks))
         assert s[("driftline_detector_observations", lab)] == sum(
             b.feature_statistics()[name]["n_seen"] for b in banks)
-    for detector in config.detectors.errors.detectors:
+    for detector in [entry.detector for entry in config.detectors.streams.errors]:
         lab = tuple(sorted({"detector": detector, "stream": "errors", "feature": ""}.items()))
         assert s[("driftline_drift_detections_total", lab)] == detections[
             (detector, "errors", "")]

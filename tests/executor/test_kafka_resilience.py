@@ -211,7 +211,9 @@ def test_labels_from_a_co_partitioned_topic_are_joined_by_event_id(
     for partition, size in sizes.items():
         state = store.load(topic, partition).state
         assert state["counters"]["n_processed"] == size
-        assert state["errors"], "error detectors ran on the joined labels"
+        errors = state["detectors"]["errors"]
+        assert errors and all(d["counters"]["n_seen"] > 0 for d in errors.values()), (
+            "error detectors ran on the joined labels")
     assert {p for t, p in store.partitions() if t == labels} == set(sizes)
 
 

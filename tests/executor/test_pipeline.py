@@ -156,7 +156,7 @@ def test_labels_are_joined_from_the_buffer_in_either_order(
     predicted = result.predicted
     expected_errors = int(sum(predicted[i] != truth[e.event_id] for i, e in enumerate(events)))
     assert pipeline.counters["n_errors"] == expected_errors
-    n_seen = {name: d.n_seen for name, d in pipeline.error_detectors.items()}
+    n_seen = {name: d.n_seen for name, d in pipeline.streams["errors"].detectors.items()}
     assert set(n_seen.values()) == {400}
 
 
@@ -218,7 +218,7 @@ def test_readings_say_what_the_detectors_and_the_batch_say(
             key = (update.detector, update.stream, update.feature)
             assert update.detections == found.get(key, 0)
             assert update.drift == result.flags[key]
-        bank = pipeline.inputs.banks["page_hinkley"]
+        bank = pipeline.streams["features"].detectors["page_hinkley"]
         ph = {u.feature: u for u in readings.detectors
               if (u.detector, u.stream) == ("page_hinkley", "inputs")}
         for name in pipeline.feature_names:
@@ -249,7 +249,8 @@ def test_late_labels_report_the_error_detectors(
     data = load_months([1])
     joined = pipeline.add_labels({e.event_id: int(data.group[i]) for i, e in enumerate(events)})
     assert joined.n_processed == 0 and joined.readings.seconds is None
-    assert {u.detector for u in joined.readings.detectors} == set(pipeline.error_detectors)
+    assert {u.detector for u in joined.readings.detectors} == set(
+        pipeline.streams["errors"].detectors)
     assert {u.statistics["n_seen"] for u in joined.readings.detectors
             if "n_seen" in u.statistics} == {200.0}
     assert pipeline.add_labels({"unknown": 1}).readings.detectors == []

@@ -46,12 +46,8 @@ def run_config(artifacts_dir: Path, metrics_port: int) -> dict[str, Any]:
                    "rate": RATE, "topic": "e2e.events"},
         "model": {"artifacts_dir": str(artifacts_dir)},
         "detectors": {
-            "iks": {"enabled": False},
-            "page_hinkley": {"enabled": True, "target_arl0": 20000},
-            "nm_ddm": {"enabled": False},
-            "prediction": False,
-            "errors": {"enabled": False},
             "calibration": {"n_streams": 20, "seed": 0},
+            "streams": {"features": [{"detector": "page_hinkley", "target_arl0": 20000}]},
         },
         "batch": {"max_rows": 50},
         "metrics": {"enabled": True, "host": "127.0.0.1", "port": metrics_port,

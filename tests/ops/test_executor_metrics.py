@@ -160,10 +160,14 @@ def test_kafka_executor_exports_everything_rules_and_dashboard_read(
                    "poll_timeout_ms": 200, "session_timeout_ms": 6000,
                    "heartbeat_interval_ms": 1000, "max_poll_interval_ms": 10000},
         "model": {"artifacts_dir": str(artifacts_dir)},
-        "detectors": {
-            "page_hinkley": {"target_arl0": 2000},
-            "nm_ddm": {"window_size": 100, "target_arl0": 2000, "calibration_steps": 4000},
-            "calibration": {"n_streams": 10}},
+        "detectors": {"calibration": {"n_streams": 10}, "streams": {
+            "features": [{"detector": "incremental_ks", "params": {"window_size": 500}},
+                         {"detector": "page_hinkley", "target_arl0": 2000}],
+            "input_vector": [{"detector": "nm_ddm", "target_arl0": 2000,
+                              "params": {"window_size": 100, "calibration_steps": 4000}}],
+            "prediction": [{"detector": "incremental_ks", "params": {"window_size": 500}},
+                           {"detector": "page_hinkley", "target_arl0": 2000}],
+            "errors": [{"detector": name} for name in ("ddm", "eddm", "hddm_a", "adwin")]}},
         "batch": {"max_rows": 500, "max_wait_ms": 100},
         "checkpoint": {"dir": str(tmp_path / "checkpoints")},
         "metrics": {"enabled": True, "host": "127.0.0.1", "port": free_port()},
