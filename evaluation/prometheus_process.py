@@ -46,12 +46,15 @@ def rule_files(ops_dir: Path = OPS_DIR) -> list[Path]:
 
 
 class PrometheusProcess:
-    """``prometheus`` on a free loopback port scraping ``target`` (``host:port``) every
-    ``interval_s`` seconds and evaluating the project's rules at the same interval; a fresh
-    TSDB under ``workdir``. Use as a context manager."""
+    """``prometheus`` on a free loopback port evaluating the project's rules every
+    ``interval_s`` seconds and scraping ``target`` (``host:port``) every
+    ``scrape_interval_s`` (default: the same; the scrape timeout is the scrape interval); a
+    fresh TSDB under ``workdir``. Use as a context manager (``start=False``: :meth:`start`
+    is called later, e.g. once the target serves; the context still stops it)."""
 
     def __init__(self, target: str, workdir: Path, *, interval_s: float = 1.0,
-                 binary: str = "prometheus", startup_timeout_s: float = 60.0) -> None:
+                 scrape_interval_s: float | None = None, binary: str = "prometheus",
+                 startup_timeout_s: float = 60.0, start: bool = True) -> None:
         found = shutil.which(binary)
         if found is None:
             raise FileNotFoundError(f"{binary!r} not found on PATH; install it with "
@@ -60,16 +63,23 @@ class PrometheusProcess:
         self.target = target
         self.workdir = Path(workdir)
         self.interval_s = float(interval_s)
+        self.scrape_interval_s = float(interval_s if scrape_interval_s is None
+                                       else scrape_interval_s)
         self.startup_timeout_s = float(startup_timeout_s)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._process: subprocess.Popen[bytes] | None = None
+        self._start_on_enter = start
 
     def _write_config(self) -> Path:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        interval = f"{max(1, round(self.interval_s * 1000))}ms"
+        def ms(seconds: float) -> str:
+            return f"{max(1, round(seconds * 1000))}ms"
+
+        scrape = ms(self.scrape_interval_s)
         config = {
-            "global": {"scrape_interval": interval, "evaluation_interval": interval},
+            "global": {"scrape_interval": scrape, "scrape_timeout": scrape,
+                       "evaluation_interval": ms(self.interval_s)},
             "rule_files": [str(path) for path in rule_files()],
             "scrape_configs": [{"job_name": JOB, "metrics_path": "/metrics",
                                 "static_configs": [{"targets": [self.target]}]}],
@@ -81,6 +91,7 @@ class PrometheusProcess:
     def start(self) -> None:
         """Start the process and wait until it answers."""
         config = self._write_config()
+        shutil.rmtree(self.workdir / "tsdb", ignore_errors=True)  # nothing of an earlier run
         log = (self.workdir / "prometheus.log").open("wb")
         self._process = subprocess.Popen(
             [self.binary, f"--config.file={config}",
@@ -133,7 +144,8 @@ class PrometheusProcess:
         self._process = None
 
     def __enter__(self) -> PrometheusProcess:
-        self.start()
+        if self._start_on_enter:
+            self.start()
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

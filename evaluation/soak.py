@@ -100,9 +100,11 @@ class _ObservedSource:
     """Yields ``records`` once Prometheus scraped the executor, then stays idle (the stream is
     over, the executor keeps serving ``/metrics``) until :attr:`release` is set."""
 
-    def __init__(self, records: Iterator[SourceRecord], prometheus: PrometheusProcess) -> None:
+    def __init__(self, records: Iterator[SourceRecord], prometheus: PrometheusProcess,
+                 warm_up_s: float) -> None:
         self.records = records
         self.prometheus = prometheus
+        self.warm_up_s = warm_up_s
         self.started = threading.Event()
         self.finished = threading.Event()
         self.release = threading.Event()
@@ -111,7 +113,11 @@ class _ObservedSource:
         self.started_at = time.monotonic()
 
     def __iter__(self) -> Iterator[SourceRecord]:
+        # the executor serves /metrics by now: Prometheus starts, scrapes it, and its rules
+        # see the scrape before the stream (and the observed window) begins
+        self.prometheus.start()
         self.prometheus.wait_scraped(timeout_s=120.0)
+        time.sleep(self.warm_up_s)
         self.started_at = time.monotonic()
         self.started.set()
         began = time.monotonic()
@@ -137,9 +143,10 @@ def _run_phase(name: str, run_config: RunConfig, model: Any, records: Iterator[S
     metrics = run_config.metrics.model_copy(update={"enabled": True, "host": "127.0.0.1",
                                                     "port": port})
     phase_config = run_config.model_copy(update={"metrics": metrics})
-    with PrometheusProcess(f"127.0.0.1:{port}", workdir / name,
-                           interval_s=config.interval_s) as prometheus:
-        source = _ObservedSource(records, prometheus)
+    with PrometheusProcess(f"127.0.0.1:{port}", workdir / name, interval_s=config.interval_s,
+                           scrape_interval_s=config.scrape_interval_s,
+                           start=False) as prometheus:
+        source = _ObservedSource(records, prometheus, 2 * config.interval_s)
         outcome: dict[str, Any] = {}
 
         def run() -> None:
@@ -158,7 +165,7 @@ def _run_phase(name: str, run_config: RunConfig, model: Any, records: Iterator[S
             raise RuntimeError(f"soak phase {name} failed: {outcome['error']!r}")
         wall = source.stream_seconds
         # two more scrapes and evaluations so the last batches are seen, then the idle wait
-        time.sleep(max(config.settle_s, 3 * config.interval_s))
+        time.sleep(max(config.settle_s, 2 * config.scrape_interval_s + 2 * config.interval_s))
         # from the first scrape on: before it, absent(up) is rightly pending
         span = math.floor(time.monotonic() - source.started_at)
         alerts = [dict(s["metric"]) for s in prometheus.query(
@@ -261,9 +268,9 @@ def _markdown(result: SoakResult) -> str:
     lines = [
         "# Soak: in-control stream and the insurance months through executor and Prometheus",
         "",
-        f"Run config `{cfg['run_config']}`, seed {cfg['seed']}, Prometheus scrape/evaluation "
-        f"every {cfg['interval_s']} s with the project's rules, idle {cfg['settle_s']} s "
-        "after each stream.",
+        f"Run config `{cfg['run_config']}`, seed {cfg['seed']}, Prometheus evaluating the "
+        f"project's rules every {cfg['interval_s']} s and scraping every "
+        f"{cfg['scrape_interval_s']} s, idle {cfg['settle_s']} s after each stream.",
         "",
         "| phase | events | wall s | events/s | detections | alerts (pending or firing) "
         "| expected false alarms | verdict |",

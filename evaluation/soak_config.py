@@ -42,8 +42,10 @@ class SoakConfig(ConfigModel):
 
     ``run_config``: the ``driftline run`` config under test (its ``alarms`` budget and
     detectors; its source is replaced). ``n_events`` rows bootstrapped (``seed``) from the
-    insurance reference split, with their labels, replayed at full speed. Prometheus scrapes
-    and evaluates the project's rules every ``interval_s``; after each phase the executor
+    insurance reference split, with their labels, replayed at full speed. Prometheus evaluates
+    the project's rules every ``interval_s`` and scrapes every ``scrape_interval_s`` (its
+    timeout: a busy executor at full speed may take over a second to render ``/metrics``, which
+    ``up == 0`` would report as an outage); after each phase the executor
     stays up, idle, for ``settle_s`` so that an alert pending at the end of the stream can
     fire (the drift alerts wait ``for: 2m`` while the exporter holds a flag
     ``metrics.drift_hold_s``). ``require_firing``: count only firing alerts as alerts of the
@@ -56,6 +58,7 @@ class SoakConfig(ConfigModel):
     n_events: int = Field(5_000_000, ge=1000)
     seed: int = Field(0, ge=0)
     interval_s: float = Field(1.0, ge=0.05, le=60.0)
+    scrape_interval_s: float = Field(2.0, ge=0.05, le=60.0)
     settle_s: float = Field(150.0, ge=0.0)
     require_firing: bool = True
     insurance: SoakInsuranceConfig = Field(default_factory=SoakInsuranceConfig)

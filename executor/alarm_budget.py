@@ -29,13 +29,18 @@ Example
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from driftline.detectors.calibration import split_budget
 from driftline.executor.alarms_config import AlarmsConfig
+from driftline.executor.detector_streams import STREAMS
+from driftline.executor.detectors_config import DetectorsConfig, detector_series
 
-__all__ = ["AlarmEntry", "AlarmPlan", "PlannedTarget", "RateMonitor", "plan_alarms"]
+__all__ = ["AlarmEntry", "AlarmPlan", "PlannedTarget", "RateMonitor", "announce_targets",
+           "budget_detectors", "plan_alarms", "series_targets"]
 
 _log = logging.getLogger("driftline.alarms")
 
@@ -127,6 +132,53 @@ def plan_alarms(alarms: AlarmsConfig, entries: Sequence[AlarmEntry],
                                shares[entry.key].family_arl0,
                                shares[entry.key].expected_false_pages) for entry in entries)
     return AlarmPlan(alarms, rate, rows)
+
+
+def budget_detectors(detectors: DetectorsConfig, alarms: AlarmsConfig,
+                     columns: Mapping[str, Sequence[str]], active: Collection[str],
+                     events_per_s: float | None = None) -> tuple[DetectorsConfig, AlarmPlan]:
+    """``detectors`` with the ``target_arl0`` of every calibrated entry on the ``active``
+    streams (per-column streams with ``columns``) replaced by its share of ``alarms``, and the
+    plan. Every entry counts one alarm source per series, whatever its detector or stream;
+    entries whose ``params`` set the alarm parameter are left as they are (outside the
+    budget: their rate is not known)."""
+    series = [s for s in detector_series(detectors, columns) if s.stream in active]
+    counts = Counter((s.stream, s.detector) for s in series)
+    calibrated = {(name, entry.detector) for name in STREAMS
+                  for entry in detectors.streams.entries(name) if not entry.configured}
+    entries = [AlarmEntry(stream, detector, n) for (stream, detector), n in counts.items()
+               if (stream, detector) in calibrated]
+    plan = plan_alarms(alarms, entries, events_per_s)
+    updated = {}
+    for name in STREAMS:
+        updated[name] = [
+            entry.model_copy(update={"target_arl0": plan.row(name, entry.detector).family_arl0})
+            if (name, entry.detector) in counts and (name, entry.detector) in calibrated
+            else entry for entry in detectors.streams.entries(name)]
+    streams = detectors.streams.model_copy(update=updated)
+    return detectors.model_copy(update={"streams": streams}), plan
+
+
+def series_targets(detectors: DetectorsConfig, columns: Mapping[str, Sequence[str]],
+                   active: Collection[str]) -> list[tuple[str, str, str, float]]:
+    """``(detector, exported stream, feature, target ARL0)`` of every series on the ``active``
+    streams: an entry's ``target_arl0`` is for its series together, so each of its ``k``
+    series is calibrated to ``k`` times it (one alarm source each)."""
+    series = [s for s in detector_series(detectors, columns) if s.stream in active]
+    counts = Counter((s.stream, s.detector) for s in series)
+    return [(s.detector, STREAMS[s.stream].exported, s.feature,
+             s.target_arl0 * counts[s.stream, s.detector]) for s in series]
+
+
+def announce_targets(pipeline: Any, exporter: Any | None) -> None:
+    """Log ``pipeline``'s alarm plan (if its run has a budget) and export every series'
+    target ARL0 (``driftline_detector_target_arl0``) on ``exporter``."""
+    plan = getattr(pipeline, "alarm_plan", None)
+    if plan is not None:
+        plan.log()
+    if exporter is not None:
+        for detector, stream, feature, arl0 in pipeline.series_targets():
+            exporter.set_target_arl0(detector, stream, feature, arl0)
 
 
 class RateMonitor:

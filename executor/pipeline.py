@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from driftline.executor.alarm_budget import AlarmPlan, budget_detectors, series_targets
 from driftline.executor.config import RunConfig
 from driftline.executor.decoded import DeadLetter, DecodedEvent
 from driftline.executor.detector_streams import STREAMS
@@ -74,7 +75,10 @@ class DetectionPipeline:
     model : model.artifacts.LoadedModel
         The served model with its reference profile.
     config : RunConfig
-        Uses ``detectors`` and ``labels``.
+        Uses ``detectors``, ``alarms`` and ``labels``. With ``alarms`` (a false-alarm budget in
+        time) every calibrated entry's ``target_arl0`` is its share of the budget
+        (:func:`executor.alarm_budget.budget_detectors`; ``alarm_plan`` holds the plan and
+        ``config`` the budgeted config).
     state : dict, optional
         A :meth:`state_dict` to continue from (its calibration is reused).
     clock : callable
@@ -82,11 +86,15 @@ class DetectionPipeline:
     torch_threads : int or None
         Cap on torch's intra-op threads for the process (see the module docstring); ``None``
         leaves torch as it is.
+    events_per_s : float, optional
+        The event rate the budget is planned for (default: ``alarms.event_rate_per_s``; a
+        measured rate under ``event_rate: measure``).
     """
 
     def __init__(self, model: Any, config: RunConfig, *,
                  state: Mapping[str, Any] | None = None,
-                 clock: Callable[[], float] = time.time, torch_threads: int | None = 1) -> None:
+                 clock: Callable[[], float] = time.time, torch_threads: int | None = 1,
+                 events_per_s: float | None = None) -> None:
         if torch_threads is not None:
             _cap_torch_threads(torch_threads)
         self.model = model
@@ -105,14 +113,23 @@ class DetectionPipeline:
             "features": reference, "input_vector": reference,
             "prediction": self._prediction_matrix(ref_pred),
             "errors": [float(profile.baseline_error_rate)]}
+        self.active_streams = [
+            name for name, kind in STREAMS.items()
+            if name in references and config.detectors.streams.entries(name) and (
+                bool(self.stream_columns.get(name)) if kind.per_column else
+                name != "input_vector" or bool(self.feature_names))]
+        # the alarm budget replaces the entries' targets (executor/alarm_budget.py)
+        self.alarm_plan: AlarmPlan | None = None
+        if config.alarms is not None:
+            detectors, self.alarm_plan = budget_detectors(
+                config.detectors, config.alarms, self.stream_columns, self.active_streams,
+                events_per_s)
+            self.config = config = config.model_copy(update={"detectors": detectors})
         self.streams: dict[str, StreamDetectors] = {}
-        for name, kind in STREAMS.items():
-            has_columns = bool(self.stream_columns.get(name)) if kind.per_column else (
-                name != "input_vector" or bool(self.feature_names))
-            if name in references and has_columns and config.detectors.streams.entries(name):
-                self.streams[name] = build_stream_detectors(
-                    name, self.stream_columns.get(name, ()), references[name], config.detectors,
-                    calibration.get(name))
+        for name in self.active_streams:
+            self.streams[name] = build_stream_detectors(
+                name, self.stream_columns.get(name, ()), references[name], config.detectors,
+                calibration.get(name))
         self.join = LabelJoin(config.labels.buffer_size, config.labels.max_age_s)
         self.counters = dict.fromkeys(_COUNTERS, 0)
         # the live histograms: (stream, column, reference bucket edges)
@@ -131,6 +148,12 @@ class DetectionPipeline:
         columns = {name: group.names for name, group in self.streams.items()}
         return [s for s in detector_series(self.config.detectors, columns)
                 if s.stream in self.streams]
+
+    def series_targets(self) -> list[tuple[str, str, str, float]]:
+        """``(detector, exported stream, feature, target ARL0)`` of every series: each series'
+        share of its entry's target (:func:`executor.alarm_budget.series_targets`)."""
+        columns = {name: group.names for name, group in self.streams.items()}
+        return series_targets(self.config.detectors, columns, list(self.streams))
 
     def detector_series(self) -> list[tuple[str, str, list[str]]]:
         """``(detector, exported stream, features)`` of every series this pipeline reports
