@@ -39,8 +39,8 @@ from driftline.executor.alarms_config import AlarmsConfig
 from driftline.executor.detector_streams import STREAMS
 from driftline.executor.detectors_config import DetectorsConfig, detector_series
 
-__all__ = ["AlarmEntry", "AlarmPlan", "PlannedTarget", "RateMonitor", "announce_targets",
-           "budget_detectors", "plan_alarms", "series_targets"]
+__all__ = ["AlarmEntry", "AlarmPlan", "PlannedTarget", "announce_targets", "budget_detectors",
+           "plan_alarms", "series_targets"]
 
 _log = logging.getLogger("driftline.alarms")
 
@@ -97,8 +97,7 @@ class AlarmPlan:
     def describe(self) -> list[str]:
         """The plan as log lines: the budget, then one line per entry."""
         lines = [f"alarm budget: {self.alarms.false_pages:g} false page(s) per "
-                 f"{self.alarms.per} at {self.events_per_s:g} events/s "
-                 f"({self.alarms.event_rate} rate), "
+                 f"{self.alarms.per} at {self.events_per_s:g} events/s, "
                  f"{sum(p.entry.columns for p in self.rows)} alarm sources"]
         for p in self.rows:
             lines.append(f"  {p.entry.key}: {p.entry.columns} source(s) at "
@@ -116,7 +115,7 @@ class AlarmPlan:
 def plan_alarms(alarms: AlarmsConfig, entries: Sequence[AlarmEntry],
                 events_per_s: float | None = None) -> AlarmPlan:
     """Split ``alarms``' budget over ``entries`` at ``events_per_s`` (default: the configured
-    rate; a measured one when ``event_rate: measure`` re-plans)."""
+    rate)."""
     if not entries:
         raise ValueError("no detector entry with an alarm parameter to budget")
     keys = [entry.key for entry in entries]
@@ -179,43 +178,3 @@ def announce_targets(pipeline: Any, exporter: Any | None) -> None:
     if exporter is not None:
         for detector, stream, feature, arl0 in pipeline.series_targets():
             exporter.set_target_arl0(detector, stream, feature, arl0)
-
-
-class RateMonitor:
-    """Event rate over a sliding window of ``window_s`` seconds, and whether it moved by more
-    than ``factor`` from the rate a plan was made for (``event_rate: measure``).
-
-    >>> monitor = RateMonitor(planned_rate=1000.0, window_s=10.0, factor=2.0)
-    >>> monitor.observe(5_000, now=0.0)
-    >>> monitor.observe(5_000, now=10.0) is None       # 500/s: within a factor 2
-    True
-    >>> monitor.observe(40_000, now=20.0)               # 4,000/s over the last 10 s
-    4000.0
-    """
-
-    def __init__(self, planned_rate: float, window_s: float, factor: float) -> None:
-        if not planned_rate > 0 or not window_s > 0 or not factor > 1:
-            raise ValueError("planned_rate and window_s must be > 0 and factor > 1, got "
-                             f"{planned_rate}, {window_s}, {factor}")
-        self.planned_rate = float(planned_rate)
-        self.window_s = float(window_s)
-        self.factor = float(factor)
-        self._marks: list[tuple[float, int]] = []
-        self._total = 0
-
-    def observe(self, n_events: int, now: float) -> float | None:
-        """Count ``n_events`` arrived at ``now``; the measured rate when a full window says it
-        moved by more than the factor (then that rate becomes the planned one), else None."""
-        self._total += int(n_events)
-        self._marks.append((now, self._total))
-        while len(self._marks) > 2 and now - self._marks[1][0] >= self.window_s:
-            self._marks.pop(0)
-        start, counted = self._marks[0]
-        span = now - start
-        if span < self.window_s:
-            return None
-        rate = (self._total - counted) / span
-        if rate <= 0 or max(rate / self.planned_rate, self.planned_rate / rate) <= self.factor:
-            return None
-        self.planned_rate = rate
-        return rate

@@ -16,7 +16,6 @@ Example
 from __future__ import annotations
 
 import re
-from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -50,9 +49,6 @@ class AlarmsConfig(ConfigModel):
     (:mod:`executor.alarm_budget`). When set, it replaces the ``target_arl0`` of every detector
     entry that has an alarm parameter.
 
-    ``event_rate: measure`` starts from ``event_rate_per_s`` and re-plans (re-calibrating the
-    detectors, their state kept) when the rate measured over ``rate_window_s`` seconds moves by
-    more than ``recalibrate_factor`` from the rate of the current plan.
     ``labelled_fraction``: the share of events whose label reaches the error detectors (they
     see ``labelled_fraction * event_rate_per_s`` events per second).
     """
@@ -60,9 +56,6 @@ class AlarmsConfig(ConfigModel):
     false_pages: float = Field(1.0, gt=0.0)
     per: str = "30d"
     event_rate_per_s: float = Field(1000.0, gt=0.0)
-    event_rate: Literal["fixed", "measure"] = "fixed"
-    recalibrate_factor: float = Field(2.0, gt=1.0)
-    rate_window_s: float = Field(300.0, gt=0.0)
     labelled_fraction: float = Field(1.0, gt=0.0, le=1.0)
 
     @field_validator("per")

@@ -86,15 +86,11 @@ class DetectionPipeline:
     torch_threads : int or None
         Cap on torch's intra-op threads for the process (see the module docstring); ``None``
         leaves torch as it is.
-    events_per_s : float, optional
-        The event rate the budget is planned for (default: ``alarms.event_rate_per_s``; a
-        measured rate under ``event_rate: measure``).
     """
 
     def __init__(self, model: Any, config: RunConfig, *,
                  state: Mapping[str, Any] | None = None,
-                 clock: Callable[[], float] = time.time, torch_threads: int | None = 1,
-                 events_per_s: float | None = None) -> None:
+                 clock: Callable[[], float] = time.time, torch_threads: int | None = 1) -> None:
         if torch_threads is not None:
             _cap_torch_threads(torch_threads)
         self.model = model
@@ -122,8 +118,7 @@ class DetectionPipeline:
         self.alarm_plan: AlarmPlan | None = None
         if config.alarms is not None:
             detectors, self.alarm_plan = budget_detectors(
-                config.detectors, config.alarms, self.stream_columns, self.active_streams,
-                events_per_s)
+                config.detectors, config.alarms, self.stream_columns, self.active_streams)
             self.config = config = config.model_copy(update={"detectors": detectors})
         self.streams: dict[str, StreamDetectors] = {}
         for name in self.active_streams:

@@ -1,4 +1,5 @@
-"""The budget in time as target ARL0s: closed forms, config errors, the rate monitor."""
+"""The budget in time as target ARL0s: closed forms, config errors, the wiring onto the
+per-stream entries."""
 
 from __future__ import annotations
 
@@ -9,9 +10,15 @@ import pytest
 from driftline.configs import ConfigError, build_config
 from driftline.detectors import detector_class
 from driftline.detectors.calibration.errors import calibrate_error_detector
-from driftline.executor.alarm_budget import AlarmEntry, RateMonitor, plan_alarms
+from driftline.executor.alarm_budget import (
+    AlarmEntry,
+    budget_detectors,
+    plan_alarms,
+    series_targets,
+)
 from driftline.executor.alarms_config import AlarmsConfig, parse_duration
 from driftline.executor.config import RunConfig
+from driftline.executor.detectors_config import DetectorsConfig
 
 ENTRIES = [AlarmEntry("features", "page_hinkley", 5), AlarmEntry("features", "incremental_ks", 5),
            AlarmEntry("input_vector", "nm_ddm", 1), AlarmEntry("prediction", "page_hinkley", 3),
@@ -50,12 +57,12 @@ def test_labelled_streams_see_the_labelled_rate() -> None:
     assert plan.expected_false_pages == pytest.approx(1.0)
 
 
-def test_measured_rate_replans_proportionally() -> None:
-    alarms = AlarmsConfig(false_pages=1, per="30d", event_rate_per_s=1000, event_rate="measure")
+def test_plan_scales_with_the_rate() -> None:
+    alarms = AlarmsConfig(false_pages=1, per="30d", event_rate_per_s=1000)
     base, faster = plan_alarms(alarms, ENTRIES), plan_alarms(alarms, ENTRIES, events_per_s=4000)
     for a, b in zip(base.rows, faster.rows, strict=True):
         assert b.column_arl0 == pytest.approx(4 * a.column_arl0)
-    assert "4000 events/s (measure rate)" in faster.describe()[0]
+    assert "at 4000 events/s" in faster.describe()[0]
 
 
 def test_plan_refuses_duplicates_and_nothing() -> None:
@@ -79,8 +86,6 @@ def test_durations() -> None:
     ({"per": "a month"}, "alarms.per"),
     ({"false_pages": 0}, "alarms.false_pages"),
     ({"event_rate_per_s": -3}, "alarms.event_rate_per_s"),
-    ({"event_rate": "guess"}, "alarms.event_rate"),
-    ({"recalibrate_factor": 1.0}, "alarms.recalibrate_factor"),
     ({"labelled_fraction": 1.5}, "alarms.labelled_fraction"),
     ({"false_pages": 1e6, "per": "1s", "event_rate_per_s": 1}, "alarms.false_pages"),
     ({"pages": 1}, "alarms.pages"),
@@ -88,31 +93,6 @@ def test_durations() -> None:
 def test_config_errors_name_the_key(alarms: dict[str, object], key: str) -> None:
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
         build_config({"alarms": alarms}, RunConfig)
-
-
-def test_rate_monitor_waits_for_a_window_and_a_factor() -> None:
-    monitor = RateMonitor(planned_rate=1000.0, window_s=60.0, factor=2.0)
-    now = 0.0
-    assert monitor.observe(0, now) is None
-    for _ in range(30):                      # 1,500/s for 60 s: within the factor
-        now += 2.0
-        assert monitor.observe(3000, now) is None
-    replans = []
-    for _ in range(60):                      # then 5,000/s: re-planned as the window fills
-        now += 2.0
-        rate = monitor.observe(10_000, now)
-        if rate is not None:
-            replans.append(rate)
-    assert replans and all(r > 2000.0 for r in replans)
-    assert monitor.planned_rate == pytest.approx(5000.0, rel=0.5)
-    for _ in range(60):                      # steady at the new rate: no further re-plan
-        now += 2.0
-        assert monitor.observe(10_000, now) is None
-    for _ in range(60):                      # idle: re-planned down, but never to 0
-        now += 2.0
-        rate = monitor.observe(0, now)
-        assert rate is None or rate > 0
-    assert monitor.planned_rate > 0
 
 
 def test_error_detector_beyond_simulation_falls_back_at_once() -> None:
@@ -123,3 +103,61 @@ def test_error_detector_beyond_simulation_falls_back_at_once() -> None:
     assert result["status"] == "fallback"
     assert result["params"][alarm.name] == pytest.approx(alarm.conservative)
     assert "out of reach" in result["message"]
+
+
+STREAMS_CONFIG = {"streams": {
+    "features": [{"detector": "incremental_ks", "method": "ks_tail",
+                  "params": {"window_size": 100}},
+                 {"detector": "page_hinkley", "method": "cusum", "params": {"delta": 0.25}}],
+    "input_vector": [{"detector": "nm_ddm", "params": {"window_size": 100}}],
+    "categories": [{"detector": "chi_square", "calibration": "bound",
+                    "params": {"window_size": 50}}],
+    "prediction": [{"detector": "page_hinkley", "method": "cusum"}],
+    "errors": [{"detector": "ddm"}, {"detector": "adwin", "params": {"delta": 0.001}}],
+    "data_quality": [{"detector": "hddm_a"}],
+}}
+COLUMNS = {"features": ["a", "b", "c"], "categories": ["colour", "shape"],
+           "prediction": ["confidence", "label"],
+           "data_quality": ["a:missing", "b:missing", "a:out_of_range", "b:out_of_range"]}
+ACTIVE = ["features", "input_vector", "categories", "prediction", "errors", "data_quality"]
+
+
+def test_budget_replaces_every_calibrated_entry_on_every_stream() -> None:
+    detectors = build_config(STREAMS_CONFIG, DetectorsConfig)
+    alarms = AlarmsConfig(false_pages=2, per="1w", event_rate_per_s=500, labelled_fraction=0.5)
+    budgeted, plan = budget_detectors(detectors, alarms, COLUMNS, ACTIVE)
+    # alarm sources: one per series of every calibrated entry; adwin sets its alarm parameter
+    sources = 3 + 3 + 1 + 2 + 2 + 1 + 4
+    assert sum(row.entry.columns for row in plan.rows) == sources
+    week = 7 * 86400
+    for name in ACTIVE:
+        for entry in budgeted.streams.entries(name):
+            if entry.configured:
+                assert (name, entry.detector) == ("errors", "adwin")
+                assert entry.target_arl0 == 20_000.0          # untouched, outside the budget
+                continue
+            row = plan.row(name, entry.detector)
+            rate = 500 * (0.5 if name == "errors" else 1.0)
+            assert row.column_arl0 == pytest.approx(rate * week * sources / 2, rel=1e-12)
+            assert entry.target_arl0 == pytest.approx(row.column_arl0 / row.entry.columns)
+    assert plan.expected_false_pages == pytest.approx(2.0)
+    # the original config is left as it was
+    assert all(e.target_arl0 == 20_000.0 for n in ACTIVE for e in detectors.streams.entries(n))
+    # each series is calibrated to its entry's target times its series: the closed form
+    targets = series_targets(budgeted, COLUMNS, ACTIVE)
+    assert len(targets) == sources + 1
+    for detector, stream, feature, arl0 in targets:
+        if (detector, stream) == ("adwin", "errors"):
+            assert arl0 == 20_000.0
+        else:
+            rate = 500 * (0.5 if stream == "errors" else 1.0)
+            assert arl0 == pytest.approx(rate * week * sources / 2, rel=1e-12), (detector, feature)
+    assert {s for _, s, _, _ in targets} == {"inputs", "predictions", "errors", "data_quality"}
+
+
+def test_inactive_streams_take_no_share() -> None:
+    detectors = build_config(STREAMS_CONFIG, DetectorsConfig)
+    _, plan = budget_detectors(detectors, AlarmsConfig(), {"features": ["a", "b"]},
+                               ["features", "errors"])
+    assert {(r.entry.stream, r.entry.detector, r.entry.columns) for r in plan.rows} == {
+        ("features", "incremental_ks", 2), ("features", "page_hinkley", 2), ("errors", "ddm", 1)}
