@@ -52,7 +52,7 @@ def test_defaults_from_empty_file(tmp_path: Path) -> None:
     ("metrics: {port: 70000}", "metrics.port: must be <= 65535"),
     ("metrics: {port: '9108'}", "metrics.port: Input should be a valid integer, got str '9108'"),
     ("logging: {format: xml}", "logging.format: Input should be 'json' or 'text'"),
-    ("sources: {}", "sources: unknown key (did you mean 'source'? allowed: batch, checkpoint,"),
+    ("sources: {}", "sources: unknown key (did you mean 'source'? allowed: alarms, batch, checkpoint,"),
     ("source: {heartbeat_interval_ms: 20000, session_timeout_ms: 10000}",
      "source.heartbeat_interval_ms: must be below session_timeout_ms (10000), got 20000"),
     ("- 1", "<top level>: expected a mapping, got list [1]"),
