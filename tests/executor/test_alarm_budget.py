@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pytest
 
 from driftline.configs import ConfigError, build_config
@@ -95,14 +96,31 @@ def test_config_errors_name_the_key(alarms: dict[str, object], key: str) -> None
         build_config({"alarms": alarms}, RunConfig)
 
 
-def test_error_detector_beyond_simulation_falls_back_at_once() -> None:
+def test_error_detectors_beyond_simulation_answer_at_once() -> None:
     started = time.perf_counter()
-    result = calibrate_error_detector("hddm_a", 0.3, 5e10, seed=3)
+    ddm = calibrate_error_detector("ddm", 0.3, 5e10, seed=3)
+    hddm = calibrate_error_detector("hddm_a", 0.3, 5e10, seed=3)
     assert time.perf_counter() - started < 5.0
-    alarm = detector_class("hddm_a").alarm
-    assert result["status"] == "fallback"
-    assert result["params"][alarm.name] == pytest.approx(alarm.conservative)
-    assert "out of reach" in result["message"]
+    # DDM's threshold has no level: its most conservative value, with a warning
+    alarm = detector_class("ddm").alarm
+    assert ddm["status"] == "fallback" and "out of reach" in ddm["message"]
+    assert ddm["params"][alarm.name] == pytest.approx(alarm.conservative)
+    # HDDM_A's confidence is a level per value: 1/target (union bound)
+    assert hddm["status"] == "bound" and hddm["message"] == ""
+    assert hddm["params"]["drift_confidence"] == pytest.approx(2e-11)
+
+
+@pytest.mark.parametrize("name", ["adwin", "hddm_a"])
+@pytest.mark.parametrize("error_rate", [0.05, 0.25])
+def test_level_per_value_bounds_the_false_alarm_rate(name: str, error_rate: float) -> None:
+    """At the level 1/target the in-control ARL0 is at least the target: fewer alarms over
+    1,000,000 Bernoulli errors than 1,000,000 / target."""
+    cls = detector_class(name)
+    assert cls.alarm.per_value_level
+    target = 5_000.0
+    errors = (np.random.default_rng(11).random(1_000_000) < error_rate).astype(np.float64)
+    detector = cls(**cls.with_alarm({}, 1.0 / target))
+    assert len(detector.update_many(errors)) <= 1_000_000 / target
 
 
 STREAMS_CONFIG = {"streams": {
