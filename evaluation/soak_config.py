@@ -43,11 +43,10 @@ class SoakConfig(ConfigModel):
     ``run_config``: the ``driftline run`` config under test (its ``alarms`` budget and
     detectors; its source is replaced). ``n_events`` rows bootstrapped (``seed``) from the
     insurance reference split, with their labels, replayed at full speed. Prometheus evaluates
-    the project's rules every ``interval_s`` and scrapes every ``scrape_interval_s`` (its
-    timeout: a busy executor at full speed may take over a second to render ``/metrics``, which
-    ``up == 0`` would report as an outage); after each phase the executor
-    stays up, idle, for ``settle_s`` so that an alert pending at the end of the stream can
-    fire (the drift alerts wait ``for: 2m`` while the exporter holds a flag
+    the project's rules every ``interval_s`` and scrapes every ``scrape_interval_s`` (also
+    the scrape timeout: ``up == 0`` after a timeout would page as an outage); after each
+    phase the executor stays up, idle, for ``settle_s`` so that an alert pending at the end
+    of the stream can fire (the drift alerts wait ``for: 2m`` while the exporter holds a flag
     ``metrics.drift_hold_s``). ``require_firing``: count only firing alerts as alerts of the
     insurance phase (false: pending ones too, for short runs that do not wait 2 minutes).
     """
