@@ -171,10 +171,14 @@ def series_targets(detectors: DetectorsConfig, columns: Mapping[str, Sequence[st
 
 def announce_targets(pipeline: Any, exporter: Any | None) -> None:
     """Log ``pipeline``'s alarm plan (if its run has a budget) and export every series'
-    target ARL0 (``driftline_detector_target_arl0``) on ``exporter``."""
+    target ARL0 (``driftline_detector_target_arl0``) and the planned event rate
+    (``driftline_alarm_budget_events_per_second``, checked by the alert
+    ``DriftlineEventRateAboveBudget``) on ``exporter``."""
     plan = getattr(pipeline, "alarm_plan", None)
     if plan is not None:
         plan.log()
+        if exporter is not None:
+            exporter.set_alarm_budget_rate(plan.events_per_s)
     if exporter is not None:
         for detector, stream, feature, arl0 in pipeline.series_targets():
             exporter.set_target_arl0(detector, stream, feature, arl0)

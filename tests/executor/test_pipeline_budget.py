@@ -75,6 +75,7 @@ def test_budgeted_pipeline(artifacts_dir: Path, loaded_model: Any,
     assert "1 false page(s) per 30d at 1000 events/s" in caplog.text
     assert "features/page_hinkley" in caplog.text
     page = exporter.generate().decode()
+    assert "driftline_alarm_budget_events_per_second 1000.0" in page.splitlines()
     feature = loaded_model.profile.feature_names[0]
     line = (f'driftline_detector_target_arl0{{detector="page_hinkley",feature="{feature}",'
             f'stream="inputs"}}')
