@@ -27,6 +27,7 @@ model stage went from 13-21 to 1.3 us/event, the whole path from ~7.3k to ~10k e
 from __future__ import annotations
 
 import logging
+import math
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -120,6 +121,15 @@ class DetectionPipeline:
             detectors, self.alarm_plan = budget_detectors(
                 config.detectors, config.alarms, self.stream_columns, self.active_streams)
             self.config = config = config.model_copy(update={"detectors": detectors})
+        # entries whose target changed since ``state`` was saved (a new budget or rate, an
+        # edited target_arl0) are recalibrated and start afresh; the rest continue
+        self.retargeted = self._retargeted(state)
+        for stream, detector in self.retargeted:
+            calibration[stream] = {k: v for k, v in calibration.get(stream, {}).items()
+                                   if k != detector}
+        if self.retargeted:
+            _log.info("target ARL0 changed since the saved state: recalibrating %s",
+                      ", ".join(f"{s}/{d}" for s, d in sorted(self.retargeted)))
         self.streams: dict[str, StreamDetectors] = {}
         for name in self.active_streams:
             self.streams[name] = build_stream_detectors(
@@ -137,6 +147,20 @@ class DetectionPipeline:
             self.load_state_dict(dict(state))
 
     # -- set-up -------------------------------------------------------------------------------
+    def _targets(self) -> dict[str, dict[str, float]]:
+        return {name: {e.detector: e.target_arl0
+                       for e in self.config.detectors.streams.entries(name)}
+                for name in self.active_streams}
+
+    def _retargeted(self, state: Mapping[str, Any] | None) -> set[tuple[str, str]]:
+        saved = (state or {}).get("targets")
+        if not isinstance(saved, Mapping):  # no state, or one from before targets were kept
+            return set()
+        return {(stream, detector) for stream, targets in self._targets().items()
+                for detector, target in targets.items()
+                if not math.isclose(float(saved.get(stream, {}).get(detector, math.nan)),
+                                    target, rel_tol=1e-9)}
+
     def series(self) -> list[DetectorSeries]:
         """Every detector series this pipeline runs (:func:`executor.detectors_config.
         detector_series`)."""
@@ -315,6 +339,7 @@ class DetectionPipeline:
             "feature_names": self.feature_names,
             "model_sha256": self.model.profile.model_sha256,
             "calibration": {name: g.calibration for name, g in self.streams.items()},
+            "targets": self._targets(),
             "detectors": {name: {n: d.state_dict() for n, d in g.detectors.items()}
                           for name, g in self.streams.items()},
             "counters": dict(self.counters),
@@ -329,6 +354,8 @@ class DetectionPipeline:
         if state.get("model_sha256") != self.model.profile.model_sha256:
             raise ValueError("pipeline state was produced with other model weights")
         saved = state["detectors"]
+        # detectors calibrated for another target than this pipeline's keep their fresh state
+        retargeted = self._retargeted(state)
         if set(saved) != set(self.streams):
             raise ValueError(f"pipeline state has the streams {sorted(saved)}, this pipeline "
                              f"{sorted(self.streams)}")
@@ -337,6 +364,7 @@ class DetectionPipeline:
                 raise ValueError(f"pipeline state has detectors {sorted(saved[name])} on "
                                  f"{name}, this pipeline {sorted(group.detectors)}")
             for detector_name, detector in group.detectors.items():
-                detector.load_state_dict(saved[name][detector_name])
+                if (name, detector_name) not in retargeted:
+                    detector.load_state_dict(saved[name][detector_name])
         self.counters = {k: int(state["counters"].get(k, 0)) for k in _COUNTERS}
         self.join.load_state_dict(state["labels"])

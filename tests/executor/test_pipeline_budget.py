@@ -13,6 +13,7 @@ import pytest
 from driftline.detectors import detector_class
 from driftline.detectors.calibration import ColumnRequest, calibrate_columns
 from driftline.executor.alarm_budget import announce_targets
+from driftline.executor.decode import EventDecoder, encode_event
 from driftline.executor.exporter import DriftExporter
 from driftline.executor.pipeline import DetectionPipeline
 from tests.executor.pipeline_helpers import fast_config, fast_detectors
@@ -99,3 +100,47 @@ def test_without_a_budget_the_entries_targets_are_exported(artifacts_dir: Path,
     k = len(loaded_model.profile.feature_names)
     assert sorted({(d, s, a) for d, s, _, a in pipeline.series_targets()}) == [
         ("ddm", "errors", 500.0), ("page_hinkley", "inputs", 3000.0 * k)]
+
+
+def test_a_changed_budget_recalibrates_a_restored_pipeline(artifacts_dir: Path,
+                                                           loaded_model: Any) -> None:
+    """A checkpoint made under one budget, restored under another (a new rate): the entries
+    whose target changed are recalibrated and start afresh, everything else continues."""
+    config = budget_config(artifacts_dir)
+    before = DetectionPipeline(loaded_model, config)
+    rows = loaded_model.profile.reference_matrix()[:300]
+    decoder = EventDecoder(loaded_model.profile.feature_names,
+                           n_classes=len(loaded_model.class_names))
+    names = loaded_model.profile.feature_names
+    events = [decoder.decode(encode_event(f"e{i}", dict(zip(names, row.tolist(), strict=True)),
+                                          None, 1.0), topic="t", partition=0, offset=i,
+                             timestamp_ms=1000) for i, row in enumerate(rows)]
+    before.process(events)
+    state = before.state_dict()
+    assert state["counters"]["n_processed"] == 300
+
+    faster = config.model_copy(update={"alarms": config.alarms.model_copy(
+        update={"event_rate_per_s": 4000.0})})
+    after = DetectionPipeline(loaded_model, faster, state=state)
+    fresh = DetectionPipeline(loaded_model, faster)
+    calibrated = {("features", "incremental_ks"), ("features", "page_hinkley"),
+                  ("prediction", "incremental_ks"), ("prediction", "page_hinkley"),
+                  ("errors", "ddm")}
+    assert after.retargeted == calibrated           # eddm is configured: same target
+    for stream, detector in calibrated:
+        assert after.state_dict()["detectors"][stream][detector] == \
+            fresh.state_dict()["detectors"][stream][detector]
+        assert after.state_dict()["calibration"][stream][detector] == \
+            fresh.state_dict()["calibration"][stream][detector]
+    ph_before = [d.threshold for d in before.streams["features"].detectors[
+        "page_hinkley"].detectors]
+    ph_after = [d.threshold for d in after.streams["features"].detectors[
+        "page_hinkley"].detectors]
+    assert all(a > b for a, b in zip(ph_after, ph_before, strict=True))   # 4x the ARL0
+    assert after.state_dict()["detectors"]["errors"]["eddm"] == state["detectors"]["errors"][
+        "eddm"]
+    assert after.counters["n_processed"] == 300
+    # the same budget again: nothing recalibrated, every detector continues
+    same = DetectionPipeline(loaded_model, config, state=state)
+    assert same.retargeted == set()
+    assert same.state_dict()["detectors"] == state["detectors"]
