@@ -111,6 +111,8 @@ def run_local(config: RunConfig, *, out: IO[str] | None = None,
     for detector, stream, features in first.detector_series():
         exporter.register_detector(detector, stream, features)
     announce_targets(first, exporter)
+    if first.alarm_plan is not None:
+        print("\n".join(first.alarm_plan.describe()), file=out, flush=True)
     backend = InProcessDetection(decoder, lambda state: DetectionPipeline(
         model, config, state=state if state is not None else fresh_state))
     dead_letters = (DeadLetterFile(config.dead_letter.path) if config.dead_letter.enabled
