@@ -10,8 +10,12 @@ decoding alone and of processing alone, and where the time goes: decode, model, 
 group, the exporter, and the rest of the pipeline's own work. A ``json.loads`` pass over the same
 bytes is printed as the floor of any decoder.
 
+Then the same path on a wide stream of a user's schema (20 numeric + 10 categorical fields,
+:mod:`evaluation.bench_wide`), printed beside the insurance figure of the same run.
+
 Run ``python -m driftline.evaluation.bench_pipeline [--config configs/kafka.yaml] [--months 1-36]
-[--repeat 3]``; ``--profile`` also prints a pyinstrument profile when it is installed.
+[--repeat 3] [--wide-events N]``; ``--profile`` also prints a pyinstrument profile when it is
+installed.
 """
 
 from __future__ import annotations
@@ -183,10 +187,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--months", default="1-36", help="e.g. 1-36 or 1,5,7-9")
     parser.add_argument("--repeat", type=int, default=3, help="runs; the fastest is reported")
     parser.add_argument("--profile", action="store_true", help="print a pyinstrument profile")
+    parser.add_argument("--wide-events", type=int, default=None,
+                        help="events of the wide stream (default: as many as the insurance "
+                             "run; 0 skips it)")
     args = parser.parse_args(argv)
     result = run_benchmark(args.config, _parse_months(args.months), max(1, args.repeat),
                            profile=args.profile)
     print(format_report(result))
+    n_wide = result["n_events"] if args.wide_events is None else args.wide_events
+    if n_wide > 0:
+        from driftline.evaluation.bench_wide import format_wide, run_wide
+
+        wide = run_wide(n_wide, result["batch_rows"], max(1, args.repeat))
+        print()
+        print(format_wide(wide))
+        insurance_rate = result["n_events"] / result["total"]
+        wide_rate = wide["n_events"] / wide["total"]
+        print(f"\nside by side: insurance (5 numeric fields) {insurance_rate:.0f} events/s, "
+              f"wide (20 numeric + 10 categorical fields) {wide_rate:.0f} events/s "
+              f"(ratio {wide_rate / insurance_rate:.2f})")
     return 0
 
 

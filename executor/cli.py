@@ -64,6 +64,7 @@ def run_main(args: argparse.Namespace) -> int:
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
+        from driftline.model.adapters.base import ModelLoadError
         from driftline.model.artifacts import ArtifactError
 
         try:
@@ -77,6 +78,9 @@ def run_main(args: argparse.Namespace) -> int:
                 summary = run_local(config, stop_event=stop)
         except ArtifactError as exc:
             print(f"driftline run: model.artifacts_dir: {exc}", file=sys.stderr)
+            return 2
+        except ModelLoadError as exc:  # one line naming the file and the key
+            print(f"driftline run: {exc}", file=sys.stderr)
             return 2
         except ConfigError as exc:  # found when the source opens (source.file's data file)
             print(f"driftline run: {exc}", file=sys.stderr)

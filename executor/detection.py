@@ -60,15 +60,15 @@ from __future__ import annotations
 import collections
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from driftline.executor.checkpoint import encode_state
 from driftline.executor.decode import DeadLetter, DecodedEvent, EventDecoder, with_originals
 from driftline.executor.outcome import BatchResult, PartitionOutcome
 
-__all__ = ["CapturedState", "CheckpointAt", "DetectionBackend", "InProcessDetection",
-           "PackedRecords", "PartitionBatch", "Pipeline", "RawRecord", "StateMismatchError",
-           "detect_partition"]
+__all__ = ["CapturedState", "CheckpointAt", "DecodedRecords", "DetectionBackend",
+           "InProcessDetection", "PackedRecords", "PartitionBatch", "Pipeline", "RawRecord",
+           "RecordDecoder", "StateMismatchError", "decode_events", "detect_partition"]
 
 #: one record as consumed: ``(value, key, offset, timestamp_ms)``
 RawRecord = tuple[bytes | None, bytes | None, int, int | None]
@@ -106,7 +106,7 @@ class Pipeline(Protocol):
     """What a backend needs of a partition's pipeline
     (:class:`executor.pipeline.DetectionPipeline`)."""
 
-    def process(self, events: Sequence[DecodedEvent]) -> BatchResult: ...
+    def process(self, events: Any) -> BatchResult: ...
 
     def add_labels(self, labels: Mapping[str, int]) -> BatchResult: ...
 
@@ -181,16 +181,34 @@ def _unpack(joined: bytes, lengths: list[int]) -> Iterator[bytes | None]:
             start += length
 
 
-def detect_partition(decoder: EventDecoder, pipeline: Pipeline,
-                     batch: PartitionBatch) -> PartitionOutcome:
-    """Join ``batch``'s labels, decode its records and run the decoded events through
-    ``pipeline``; records that do not decode, or that the model fails on, come back as dead
-    letters with their original bytes. Decoded values outside their feature's reference range
-    are counted in ``outcome.quality``."""
-    outcome = PartitionOutcome(batch.topic, batch.partition)
-    for labels in batch.labels:
-        outcome.label_results.append(pipeline.add_labels(labels))
+class DecodedRecords(NamedTuple):
+    """A partition's records after decoding: ``events`` for ``pipeline.process`` (a list of
+    :class:`DecodedEvent`, or a :class:`executor.schema_decoder.DecodedBatch`), their
+    ``offsets`` and ``periods`` (None when the batch gave none), the records that did not
+    decode, the original ``(value, key, timestamp_ms)`` by offset, and the data-quality flags
+    counted as ``{feature: {flag: count}}``."""
+
+    events: Any
+    offsets: list[int]
+    periods: list[str] | None
+    dead_letters: list[DeadLetter]
+    originals: dict[int, tuple[bytes | None, bytes | None, int | None]]
+    quality: dict[str, dict[str, int]]
+
+
+@runtime_checkable
+class RecordDecoder(Protocol):
+    """Decodes a partition's records at once (the schema path:
+    :class:`executor.schema_pipeline.SchemaRecordDecoder`)."""
+
+    def decode_records(self, batch: PartitionBatch) -> DecodedRecords: ...
+
+
+def decode_events(decoder: EventDecoder, batch: PartitionBatch) -> DecodedRecords:
+    """``batch``'s records decoded one by one into :class:`DecodedEvent`; decoded values
+    outside their feature's reference range are counted as ``out_of_range``."""
     events: list[DecodedEvent] = []
+    dead: list[DeadLetter] = []
     originals = {}
     given = batch.periods
     periods: list[str] = []
@@ -198,23 +216,40 @@ def detect_partition(decoder: EventDecoder, pipeline: Pipeline,
         decoded = decoder.decode(value, key=key, topic=batch.topic, partition=batch.partition,
                                  offset=offset, timestamp_ms=timestamp)
         if isinstance(decoded, DeadLetter):
-            outcome.dead_letters.append(decoded)
+            dead.append(decoded)
             continue
         events.append(decoded)
         originals[offset] = (value, key, timestamp)
         if given is not None:
             periods.append(given[i])
-    if not events:
+    quality = ({feature: {"out_of_range": n}
+                for feature, n in decoder.out_of_range(events).items()} if events else {})
+    return DecodedRecords(events, [event.offset for event in events],
+                          periods if given is not None else None, dead, originals, quality)
+
+
+def detect_partition(decoder: EventDecoder | RecordDecoder, pipeline: Pipeline,
+                     batch: PartitionBatch) -> PartitionOutcome:
+    """Join ``batch``'s labels, decode its records and run the decoded events through
+    ``pipeline``; records that do not decode, or that the model fails on, come back as dead
+    letters with their original bytes. Data-quality flags of the decoded events are counted
+    in ``outcome.quality``."""
+    outcome = PartitionOutcome(batch.topic, batch.partition)
+    for labels in batch.labels:
+        outcome.label_results.append(pipeline.add_labels(labels))
+    records = (decoder.decode_records(batch) if isinstance(decoder, RecordDecoder)
+               else decode_events(decoder, batch))
+    outcome.dead_letters.extend(records.dead_letters)
+    if not len(records.events):
         return outcome
-    outcome.quality = {feature: {"out_of_range": n}
-                       for feature, n in decoder.out_of_range(events).items()}
-    result = pipeline.process(events)
-    outcome.dead_letters.extend(with_originals(result.dead_letters, originals))
+    outcome.quality = records.quality
+    result = pipeline.process(records.events)
+    outcome.dead_letters.extend(with_originals(result.dead_letters, records.originals))
     result.dead_letters = []
     outcome.result = result
     if result.n_processed:
-        outcome.offsets = [event.offset for event in events]
-        outcome.periods = periods if given is not None else None
+        outcome.offsets = records.offsets
+        outcome.periods = records.periods
     return outcome
 
 
@@ -226,7 +261,9 @@ class InProcessDetection:
 
     Parameters
     ----------
-    decoder : EventDecoder
+    decoder : EventDecoder or RecordDecoder
+        Decodes a partition's records (:func:`decode_events`, or the decoder's own
+        ``decode_records``).
     make_pipeline : callable
         ``make_pipeline(state)``: a partition's pipeline restored from ``state`` (a
         ``state_dict``), or fresh for ``None``; raises when the state does not fit.
@@ -237,7 +274,7 @@ class InProcessDetection:
         The open partitions' pipelines.
     """
 
-    def __init__(self, decoder: EventDecoder,
+    def __init__(self, decoder: EventDecoder | RecordDecoder,
                  make_pipeline: Callable[[Mapping[str, Any] | None], Pipeline]) -> None:
         self.decoder = decoder
         self.make_pipeline = make_pipeline

@@ -62,11 +62,15 @@ _TRIAL_ROWS = 200
 
 
 class CalibrationConfig(ConfigModel):
-    """Simulation budget of the calibrations (see :mod:`detectors.calibration.columns`)."""
+    """Simulation budget of the calibrations (see :mod:`detectors.calibration.columns`);
+    ``error_rate``: the model's reference error rate for the ``errors`` stream when the profile
+    has none (a reference without predictions, e.g. the validation error of a model trained
+    elsewhere)."""
 
     n_streams: int = Field(40, ge=2)
     seed: int = Field(0, ge=0)
     cache_dir: str | None = None
+    error_rate: float | None = Field(None, ge=0.0, le=1.0)
 
 
 class DetectorEntry(ConfigModel):
@@ -209,6 +213,7 @@ def _default_streams() -> StreamsConfig:
         "prediction": [ks, ph],
         "errors": [{"detector": name, "target_arl0": 20_000.0}
                    for name in ("ddm", "eddm", "hddm_a", "adwin")],
+        "data_quality": [{"detector": "ddm", "target_arl0": 20_000.0}],
     })
 
 

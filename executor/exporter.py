@@ -5,10 +5,11 @@ each batch's :class:`executor.outcome.Readings` (:meth:`DriftExporter.apply_read
 uses the ``observe_*`` methods); :func:`executor.metrics_http.serve` exposes
 ``/metrics`` and ``/healthz``. Names follow the Prometheus conventions: prefix ``driftline_``,
 base units (seconds), ``_total`` only on counters, detectors and features as labels
-(``detector``, ``stream`` in ``inputs|predictions|errors``, ``feature``; ``feature=""`` for
-detectors over a whole stream). Several pipelines (one per Kafka partition) report the same
-series, each as its own ``source``; their readings are combined, never overwritten
-(:mod:`executor.exporter_sources`).
+(``detector``, ``stream`` in ``inputs|predictions|errors|data_quality``, ``feature``;
+``feature=""`` for detectors over a whole stream); categorical features, effect sizes and
+data-quality baselines: :mod:`executor.metrics_categories`. Several pipelines (one per Kafka
+partition) report the same series, each as its own ``source``; their readings are combined,
+never overwritten (:mod:`executor.exporter_sources`).
 
 Example
 -------
@@ -41,14 +42,18 @@ from driftline.executor.exporter_sources import (
     combine_readings,
     finite_or_none,
 )
+from driftline.executor.metrics_categories import EFFECT_SIZES, CategoryMetrics
 from driftline.executor.metrics_histograms import DistributionCollector
 from driftline.executor.metrics_service import DEFAULT_LATENCY_BUCKETS, ServiceMetrics
 from driftline.executor.outcome import Readings, bank_updates
+from driftline.executor.schema_streams import CategoryColumns
 
 __all__ = ["DEFAULT_LATENCY_BUCKETS", "STREAMS", "DriftExporter"]
 
-STREAMS = ("inputs", "predictions", "errors")
+STREAMS = ("inputs", "predictions", "errors", "data_quality")
 _DETECTOR_LABELS = ("detector", "stream", "feature")
+#: statistics exported by :class:`executor.metrics_categories.CategoryMetrics`
+_CATEGORY_STATISTICS = frozenset((*EFFECT_SIZES, "unseen_rate", "unseen_drift"))
 
 
 class DriftExporter(ServiceMetrics):
@@ -151,6 +156,7 @@ class DriftExporter(ServiceMetrics):
         self.info = Info("driftline_reference", "Model and reference profile in use.", registry=r)
         self.distributions = DistributionCollector()
         r.register(self.distributions)
+        self.categories = CategoryMetrics(r)
         if profile is not None:
             self._load_profile(profile, model_version)
         elif model_version is not None:
@@ -163,6 +169,9 @@ class DriftExporter(ServiceMetrics):
             self.distributions.add("inputs", name, hist.edges, hist.counts)
         for name, hist in profile.prediction_histograms.items():
             self.distributions.add("predictions", name, hist.edges, hist.counts)
+        columns = CategoryColumns(list(profile.categorical), profile.categorical)
+        for name, ratios in columns.reference_ratios().items():
+            self.categories.set_reference(name, columns.labels[name], ratios)
         version = model_version or str(profile.versions.get("driftline", ""))
         profile_hash = hashlib.sha256(profile.to_json(indent=None).encode()).hexdigest()
         self.set_reference_info(
@@ -321,6 +330,7 @@ class DriftExporter(ServiceMetrics):
                 self._last_drift.pop((labels, source), None)
                 self._last_n_detections.pop((labels, source), None)
                 self._export_reading(labels, combine_readings(readings.values()))
+        self.categories.forget_source(source)
 
     def observe_bank(
         self, detector: str, stream: str, bank: Any, detections: Any | None = None,
@@ -348,6 +358,11 @@ class DriftExporter(ServiceMetrics):
                 update.detector, update.stream, update.feature, update.statistics,
                 drift_detected=update.drift, warning_detected=update.warning,
                 detections=update.detections, source=source)
+            if not _CATEGORY_STATISTICS.isdisjoint(update.statistics):
+                self.categories.observe_statistics(
+                    (update.detector, update.stream, update.feature), source, update.statistics)
+        for counts in readings.categories:
+            self.categories.add_counts(counts.feature, counts.labels, counts.counts)
         for counts in readings.distributions:
             self.distributions.add_counts(counts.stream, counts.feature, counts.counts,
                                           counts.total)

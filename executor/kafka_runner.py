@@ -55,7 +55,6 @@ from driftline.executor.checkpoint_commits import CheckpointCommits
 from driftline.executor.config import RunConfig
 from driftline.executor.consumer_lag import caught_up, export_lag
 from driftline.executor.dead_letter import DeadLetterProducer
-from driftline.executor.decode import EventDecoder, reference_ranges
 from driftline.executor.detection import DetectionBackend, InProcessDetection, Pipeline
 from driftline.executor.failures import FailureTracker
 from driftline.executor.forked_detection import ForkedDetection
@@ -89,8 +88,9 @@ class KafkaExecutor:
     ----------
     config : RunConfig
         ``source.kind`` must be ``"kafka"``.
-    model : model.artifacts.LoadedModel, optional
-        Loaded from ``config.model.artifacts_dir`` when omitted.
+    model : model.artifacts.LoadedModel or a monitoring, optional
+        The monitored model (:func:`executor.monitoring.open_monitoring`); loaded as
+        ``config.model`` says when omitted.
     exporter : executor.exporter.DriftExporter, optional
         Created from the model's profile when omitted.
     stop_event : threading.Event, optional
@@ -121,23 +121,21 @@ class KafkaExecutor:
                  backoff_initial_s: float = BACKOFF_INITIAL_S,
                  backoff_max_s: float = BACKOFF_MAX_S) -> None:
         from driftline.executor.exporter import DriftExporter
-        from driftline.model.artifacts import load_artifacts
+        from driftline.executor.monitoring import open_monitoring
 
         if config.source.kind != "kafka":
             raise ValueError(f"source.kind must be 'kafka', got {config.source.kind!r}")
         if not 0 < backoff_initial_s <= backoff_max_s:
             raise ValueError("backoff: need 0 < backoff_initial_s <= backoff_max_s")
         self.config = config
-        self.model = model if model is not None else load_artifacts(config.model.artifacts_dir)
+        self.model = open_monitoring(config, model)
         self.exporter = exporter if exporter is not None else DriftExporter(
             self.model.profile, drift_hold_seconds=config.metrics.drift_hold_s)
+        self.exporter.categories.set_quality_baselines(self.model.quality_baselines())
         self.stop_event = stop_event if stop_event is not None else threading.Event()
         self.backoff_initial_s = float(backoff_initial_s)
         self.backoff_max_s = float(backoff_max_s)
-        profile = self.model.profile
-        self.decoder = EventDecoder(
-            profile.feature_names, n_classes=len(self.model.class_names),
-            ranges=reference_ranges(profile, config.metrics.range_tolerance))
+        self.decoder = self.model.decoder()
         self.store = CheckpointStore(config.checkpoint.dir)
         self.summary = RunSummary()
         self.failures = FailureTracker(config.batch.max_retries, self.backoff_initial_s,
@@ -158,7 +156,7 @@ class KafkaExecutor:
     def template_key(self) -> str:
         """Pseudo-topic naming the cached fresh-pipeline state of this model and detector set."""
         digest = hashlib.sha256(json.dumps(
-            [self.model.profile.model_sha256, self.config.detectors.model_dump(),
+            [self.model.model_sha256, self.config.detectors.model_dump(),
              self.config.labels.model_dump(),
              None if self.config.alarms is None else self.config.alarms.model_dump()],
             sort_keys=True, default=str).encode())
@@ -168,8 +166,6 @@ class KafkaExecutor:
         """Build (or read from the checkpoint directory) the calibrated state of a fresh
         pipeline, and create its detector series in the exporter. Calibration takes seconds,
         so it happens once, before joining the group, never inside a rebalance or a batch."""
-        from driftline.executor.pipeline import DetectionPipeline
-
         if self._template_state is not None:
             return
         key = self.template_key()
@@ -177,13 +173,13 @@ class KafkaExecutor:
         pipeline = None
         if cached is not None:
             try:
-                pipeline = DetectionPipeline(self.model, self.config, state=cached.state)
+                pipeline = self.model.pipeline(cached.state)
                 template = cached.state
             except ValueError as exc:
                 log.warning("cached fresh-pipeline state unusable, recalibrating: %s", exc)
         if pipeline is None:
             started = time.perf_counter()
-            pipeline = DetectionPipeline(self.model, self.config)
+            pipeline = self.model.pipeline()
             template = pipeline.state_dict()
             self.summary.setup_seconds = time.perf_counter() - started
             self.store.save(key, 0, 0, template)
@@ -197,11 +193,8 @@ class KafkaExecutor:
     def make_pipeline(self, state: dict[str, Any] | None) -> Pipeline:
         """A partition's pipeline, restored from ``state`` or fresh (from the calibrated
         template)."""
-        from driftline.executor.pipeline import DetectionPipeline
-
         self.prepare()
-        return DetectionPipeline(self.model, self.config,
-                                 state=state if state is not None else self._template_state)
+        return self.model.pipeline(state if state is not None else self._template_state)
 
     def _in_process_backend(self) -> InProcessDetection:
         return InProcessDetection(self.decoder, self.make_pipeline)

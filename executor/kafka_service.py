@@ -68,7 +68,7 @@ def run_kafka(config: RunConfig, *, out: IO[str] | None = None,
         if server is not None:
             server.shutdown()
             server.server_close()
-    print(format_summary(summary, executor.model.profile.feature_names), file=out, flush=True)
+    print(format_summary(summary, executor.model.feature_names), file=out, flush=True)
     log.info("executor stopped", extra={"batches": executor.n_batches,
                                         "sessions": executor.n_sessions,
                                         "processed": summary.n_processed})

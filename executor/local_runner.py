@@ -23,7 +23,6 @@ import numpy as np
 from driftline.executor.alarm_budget import announce_targets
 from driftline.executor.config import RunConfig
 from driftline.executor.dead_letter import DeadLetterFile
-from driftline.executor.decode import EventDecoder
 from driftline.executor.detection import InProcessDetection, PartitionBatch
 from driftline.executor.sinks import OutcomeSinks
 from driftline.executor.sources import EncodedEventSource, ReplaySource, SourceRecord
@@ -47,7 +46,8 @@ POISON_PAYLOADS = (
 
 
 def build_source(config: RunConfig, model: Any) -> Iterable[SourceRecord]:
-    """The replay source described by ``config.source``."""
+    """The replay source described by ``config.source`` (``model``: what has the profile a
+    scenario is mapped onto)."""
     src = config.source
     if src.dataset == "file":
         from driftline.configs import ConfigError
@@ -81,14 +81,13 @@ def run_local(config: RunConfig, *, out: IO[str] | None = None,
     """Replay ``config.source`` through the pipeline; print and return the summary."""
     from driftline.executor.exporter import DriftExporter
     from driftline.executor.metrics_http import serve
-    from driftline.executor.pipeline import DetectionPipeline
-    from driftline.model.artifacts import load_artifacts
+    from driftline.executor.monitoring import open_monitoring
 
     out = sys.stdout if out is None else out
     started = time.perf_counter()
-    if model is None:
-        model = load_artifacts(config.model.artifacts_dir)
-    exporter = DriftExporter(model.profile, drift_hold_seconds=config.metrics.drift_hold_s)
+    monitoring = open_monitoring(config, model)
+    exporter = DriftExporter(monitoring.profile, drift_hold_seconds=config.metrics.drift_hold_s)
+    exporter.categories.set_quality_baselines(monitoring.quality_baselines())
     server = None
     metrics_url = None
     if config.metrics.enabled:
@@ -98,12 +97,12 @@ def run_local(config: RunConfig, *, out: IO[str] | None = None,
         metrics_url = f"http://{host}:{port}/metrics"
         print(f"metrics: {metrics_url}  health: http://{host}:{port}/healthz", file=out,
               flush=True)
-    decoder = EventDecoder(model.profile.feature_names, n_classes=len(model.class_names))
+    decoder = monitoring.decoder(ranges=False)
     if source is None:
-        source = build_source(config, model)
+        source = build_source(config, monitoring)
     summary = RunSummary()
     setup_started = time.perf_counter()
-    first = DetectionPipeline(model, config)
+    first = monitoring.pipeline()
     # the fresh state carries every calibration: every partition starts from it at no cost
     fresh_state = first.state_dict()
     summary.calibration_notes = first.calibration_notes
@@ -113,8 +112,8 @@ def run_local(config: RunConfig, *, out: IO[str] | None = None,
     announce_targets(first, exporter)
     if first.alarm_plan is not None:
         print("\n".join(first.alarm_plan.describe()), file=out, flush=True)
-    backend = InProcessDetection(decoder, lambda state: DetectionPipeline(
-        model, config, state=state if state is not None else fresh_state))
+    backend = InProcessDetection(decoder, lambda state: monitoring.pipeline(
+        state if state is not None else fresh_state))
     dead_letters = (DeadLetterFile(config.dead_letter.path) if config.dead_letter.enabled
                     else None)
     sinks = OutcomeSinks(summary, exporter=exporter, dead_letters=dead_letters)
@@ -154,5 +153,5 @@ def run_local(config: RunConfig, *, out: IO[str] | None = None,
     summary.wall_seconds = time.perf_counter() - started
     summary.metrics_url = metrics_url
     summary.pipelines = {p: pl.counters for p, pl in sorted(backend.pipelines.items())}
-    print(format_summary(summary, model.profile.feature_names), file=out, flush=True)
+    print(format_summary(summary, monitoring.feature_names), file=out, flush=True)
     return summary

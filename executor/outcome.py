@@ -37,7 +37,7 @@ import numpy as np
 
 from driftline.executor.decoded import DeadLetter
 
-__all__ = ["BatchResult", "Detection", "DetectorUpdate", "DistributionCounts",
+__all__ = ["BatchResult", "CategoryCounts", "Detection", "DetectorUpdate", "DistributionCounts",
            "PartitionOutcome", "Readings", "bank_updates", "bin_counts", "detector_update"]
 
 
@@ -77,6 +77,16 @@ class DistributionCounts:
     total: float
 
 
+@dataclass(frozen=True)
+class CategoryCounts:
+    """Values of one batch of a categorical ``feature`` counted per category (``labels``: the
+    profile's categories, then ``__other__``, ``__missing__``, ``__unseen__``)."""
+
+    feature: str
+    labels: list[str]
+    counts: np.ndarray
+
+
 @dataclass
 class Readings:
     """What the exporter learns from one pipeline call.
@@ -87,6 +97,7 @@ class Readings:
 
     detectors: list[DetectorUpdate] = field(default_factory=list)
     distributions: list[DistributionCounts] = field(default_factory=list)
+    categories: list[CategoryCounts] = field(default_factory=list)
     n_processed: int = 0
     n_model: int = 0
     n_fallback: int = 0

@@ -14,8 +14,10 @@ what the exporter should show: every detector series' statistics, flags and new 
 live histogram counts of the features and predictions (binned here, where the values are) and
 the batch's counters. The pipeline knows no exporter.
 
-``state_dict()`` is JSON-able (detectors, calibration, counters, label buffers) and
-``DetectionPipeline(model, config, state=...)`` continues bit-for-bit without recalibrating.
+``state_dict()`` is JSON-able (detectors, calibration and the targets it was made for,
+counters, label buffers) and ``DetectionPipeline(model, config, state=...)`` continues
+bit-for-bit without recalibrating (entries whose target changed since, e.g. under a new alarm
+budget, are recalibrated and start afresh).
 A batch on which the model fails becomes dead letters with reason ``"model"``.
 
 Torch runs with one intra-op thread in a process with a pipeline (``torch_threads``): a
@@ -27,7 +29,6 @@ model stage went from 13-21 to 1.3 us/event, the whole path from ~7.3k to ~10k e
 from __future__ import annotations
 
 import logging
-import math
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -35,23 +36,21 @@ from typing import Any
 
 import numpy as np
 
-from driftline.executor.alarm_budget import AlarmPlan, budget_detectors, series_targets
+from driftline.executor.alarm_budget import AlarmPlan
 from driftline.executor.config import RunConfig
 from driftline.executor.decoded import DeadLetter, DecodedEvent
-from driftline.executor.detector_streams import STREAMS
-from driftline.executor.detectors_config import DetectorSeries, detector_series
+from driftline.executor.detectors_config import DetectorSeries
 from driftline.executor.labels import LabelJoin
 from driftline.executor.outcome import (
     BatchResult,
     Detection,
     DistributionCounts,
-    bank_updates,
     bin_counts,
-    detector_update,
 )
-from driftline.executor.pipeline_detectors import StreamDetectors, build_stream_detectors
+from driftline.executor.pipeline_detectors import StreamDetectors
+from driftline.executor.stream_runner import StreamRunner
 
-__all__ = ["STATE_VERSION", "BatchResult", "Detection", "DetectionPipeline"]
+__all__ = ["STATE_VERSION", "BatchResult", "Detection", "DetectionPipeline", "cap_torch_threads"]
 
 STATE_VERSION = 2
 _log = logging.getLogger("driftline.pipeline")
@@ -59,7 +58,7 @@ _COUNTERS = ("n_batches", "n_processed", "n_model", "n_fallback", "n_labelled", 
              "n_model_failures", "n_detector_failures", "n_late_labels")
 
 
-def _cap_torch_threads(n: int) -> None:
+def cap_torch_threads(n: int) -> None:
     """At most ``n`` torch intra-op threads, if torch is loaded (the model may not use it)."""
     if n < 1:
         raise ValueError(f"torch_threads must be >= 1 or None, got {n}")
@@ -78,10 +77,12 @@ class DetectionPipeline:
     config : RunConfig
         Uses ``detectors``, ``alarms`` and ``labels``. With ``alarms`` (a false-alarm budget in
         time) every calibrated entry's ``target_arl0`` is its share of the budget
-        (:func:`executor.alarm_budget.budget_detectors`; ``alarm_plan`` holds the plan and
+        (:func:`executor.alarm_budget.budget_detectors`, applied by
+        :class:`executor.stream_runner.StreamRunner`; ``alarm_plan`` holds the plan and
         ``config`` the budgeted config).
     state : dict, optional
-        A :meth:`state_dict` to continue from (its calibration is reused).
+        A :meth:`state_dict` to continue from (its calibration is reused, except for entries
+        whose target changed since: those are recalibrated and start afresh, ``retargeted``).
     clock : callable
         Wall clock for label-buffer ageing.
     torch_threads : int or None
@@ -93,7 +94,7 @@ class DetectionPipeline:
                  state: Mapping[str, Any] | None = None,
                  clock: Callable[[], float] = time.time, torch_threads: int | None = 1) -> None:
         if torch_threads is not None:
-            _cap_torch_threads(torch_threads)
+            cap_torch_threads(torch_threads)
         self.model = model
         self.config = config
         self.clock = clock
@@ -103,40 +104,17 @@ class DetectionPipeline:
         ref_pred = model.predict(reference)
         self.prediction_names = ["confidence", "label"] + (
             ["risk"] if ref_pred.risk is not None else [])
-        calibration = dict(state.get("calibration", {})) if state else {}
-        self.stream_columns: dict[str, list[str]] = {
-            "features": self.feature_names, "prediction": self.prediction_names}
-        references: dict[str, Any] = {
-            "features": reference, "input_vector": reference,
-            "prediction": self._prediction_matrix(ref_pred),
-            "errors": [float(profile.baseline_error_rate)]}
-        self.active_streams = [
-            name for name, kind in STREAMS.items()
-            if name in references and config.detectors.streams.entries(name) and (
-                bool(self.stream_columns.get(name)) if kind.per_column else
-                name != "input_vector" or bool(self.feature_names))]
-        # the alarm budget replaces the entries' targets (executor/alarm_budget.py)
-        self.alarm_plan: AlarmPlan | None = None
-        if config.alarms is not None:
-            detectors, self.alarm_plan = budget_detectors(
-                config.detectors, config.alarms, self.stream_columns, self.active_streams)
-            self.config = config = config.model_copy(update={"detectors": detectors})
-        # entries whose target changed since ``state`` was saved (a new budget or rate, an
-        # edited target_arl0) are recalibrated and start afresh; the rest continue
-        self.retargeted = self._retargeted(state)
-        for stream, detector in self.retargeted:
-            calibration[stream] = {k: v for k, v in calibration.get(stream, {}).items()
-                                   if k != detector}
-        if self.retargeted:
-            _log.info("target ARL0 changed since the saved state: recalibrating %s",
-                      ", ".join(f"{s}/{d}" for s, d in sorted(self.retargeted)))
-        self.streams: dict[str, StreamDetectors] = {}
-        for name in self.active_streams:
-            self.streams[name] = build_stream_detectors(
-                name, self.stream_columns.get(name, ()), references[name], config.detectors,
-                calibration.get(name))
-        self.join = LabelJoin(config.labels.buffer_size, config.labels.max_age_s)
         self.counters = dict.fromkeys(_COUNTERS, 0)
+        self.detectors = StreamRunner(
+            config.detectors, {"features": self.feature_names,
+                               "prediction": self.prediction_names},
+            {"features": reference, "input_vector": reference,
+             "prediction": self._prediction_matrix(ref_pred),
+             "errors": [float(profile.baseline_error_rate)]},
+            self.counters, state=state, alarms=config.alarms)
+        if self.alarm_plan is not None:  # the budgeted targets
+            self.config = config.model_copy(update={"detectors": self.detectors.config})
+        self.join = LabelJoin(config.labels.buffer_size, config.labels.max_age_s)
         # the live histograms: (stream, column, reference bucket edges)
         self._histograms = [
             (stream, name, np.asarray(hist.edges, dtype=np.float64))
@@ -147,43 +125,38 @@ class DetectionPipeline:
             self.load_state_dict(dict(state))
 
     # -- set-up -------------------------------------------------------------------------------
-    def _targets(self) -> dict[str, dict[str, float]]:
-        return {name: {e.detector: e.target_arl0
-                       for e in self.config.detectors.streams.entries(name)}
-                for name in self.active_streams}
+    @property
+    def streams(self) -> dict[str, StreamDetectors]:
+        """The detectors of each stream (see :class:`executor.stream_runner.StreamRunner`)."""
+        return self.detectors.streams
 
-    def _retargeted(self, state: Mapping[str, Any] | None) -> set[tuple[str, str]]:
-        saved = (state or {}).get("targets")
-        if not isinstance(saved, Mapping):  # no state, or one from before targets were kept
-            return set()
-        return {(stream, detector) for stream, targets in self._targets().items()
-                for detector, target in targets.items()
-                if not math.isclose(float(saved.get(stream, {}).get(detector, math.nan)),
-                                    target, rel_tol=1e-9)}
+    @property
+    def alarm_plan(self) -> AlarmPlan | None:
+        """The run's alarm budget split over the entries (``None`` without ``alarms``)."""
+        return self.detectors.alarm_plan
+
+    @property
+    def retargeted(self) -> set[tuple[str, str]]:
+        """``(stream, detector)`` recalibrated because its target changed since the state."""
+        return self.detectors.retargeted
 
     def series(self) -> list[DetectorSeries]:
-        """Every detector series this pipeline runs (:func:`executor.detectors_config.
-        detector_series`)."""
-        columns = {name: group.names for name, group in self.streams.items()}
-        return [s for s in detector_series(self.config.detectors, columns)
-                if s.stream in self.streams]
+        """Every detector series this pipeline runs."""
+        return self.detectors.series()
 
     def series_targets(self) -> list[tuple[str, str, str, float]]:
         """``(detector, exported stream, feature, target ARL0)`` of every series: each series'
         share of its entry's target (:func:`executor.alarm_budget.series_targets`)."""
-        columns = {name: group.names for name, group in self.streams.items()}
-        return series_targets(self.config.detectors, columns, list(self.streams))
+        return self.detectors.series_targets()
 
     def detector_series(self) -> list[tuple[str, str, list[str]]]:
-        """``(detector, exported stream, features)`` of every series this pipeline reports
-        (``[""]`` for a detector over a whole stream), for the exporter to create at start-up."""
-        return [(name, group.label, list(group.names))
-                for group in self.streams.values() for name in group.detectors]
+        """``(detector, exported stream, features)`` of every series, for the exporter."""
+        return self.detectors.detector_series()
 
     @property
     def calibration_notes(self) -> list[str]:
         """Why a calibration is not at its target (out of reach), if any."""
-        return [note for group in self.streams.values() for note in group.notes()]
+        return self.detectors.calibration_notes
 
     @staticmethod
     def _prediction_matrix(pred: Any) -> np.ndarray:
@@ -238,16 +211,16 @@ class DetectionPipeline:
 
         everything = np.arange(len(X))
         for name in ("features", "input_vector"):
-            self._run(name, X, everything, event_ids, result)
+            self.detectors.run(name, X, everything, event_ids, result)
         if "prediction" in self.streams:
             P = self._prediction_matrix(served)
             finite = np.flatnonzero(np.isfinite(P).all(axis=1))
-            self._run("prediction", P[finite], finite, event_ids, result)
+            self.detectors.run("prediction", P[finite], finite, event_ids, result)
         labelled = np.flatnonzero(labels >= 0)
         if len(labelled) and "errors" in self.streams:
             errors = (served.labels[labelled] != labels[labelled]).astype(np.float64)
             self.counters["n_errors"] += int(errors.sum())
-            self._run("errors", errors, labelled, event_ids, result)
+            self.detectors.run("errors", errors, labelled, event_ids, result)
         for i in np.flatnonzero(labels < 0):
             self.join.add_prediction(event_ids[i], int(served.labels[i]), now)
 
@@ -260,43 +233,6 @@ class DetectionPipeline:
         result.seconds = time.perf_counter() - start
         self._read_batch(X, served, result)
         return result
-
-    def _run(self, stream: str, values: np.ndarray, positions: np.ndarray,
-             event_ids: list[str], result: BatchResult) -> None:
-        """Feed ``values`` (rows at ``positions`` of the batch) to the detectors of
-        ``stream``, if it has any."""
-        group = self.streams.get(stream)
-        if group is None or len(values) == 0:
-            return
-        label = group.label
-        for name, detector in group.detectors.items():
-            try:
-                hits = detector.update_many(values)
-            except Exception as exc:
-                self._detector_failed(name, label, exc, result)
-                continue
-            if not group.stream.per_column:
-                for k in hits:
-                    result.detections.append(Detection(name, label, "", event_ids[positions[k]]))
-                result.flags[(name, label, "")] = bool(detector.drift_detected)
-                result.readings.detectors.append(detector_update(
-                    name, label, "", detector.statistics, drift=detector.drift_detected,
-                    warning=detector.warning_detected, detections=len(hits)))
-                continue
-            for row, column in hits:
-                result.detections.append(
-                    Detection(name, label, group.names[column], event_ids[positions[row]]))
-            for j, flag in enumerate(detector.drift_detected):
-                result.flags[(name, label, group.names[j])] = bool(flag)
-            result.readings.detectors.extend(bank_updates(name, label, detector, hits))
-
-    def _detector_failed(self, name: str, stream: str, exc: Exception,
-                         result: BatchResult) -> None:
-        self.counters["n_detector_failures"] += 1
-        _log.error("detector failed", extra={"detector": name, "stream": stream,
-                                             "error": repr(exc)})
-        failed = result.readings.failed_by_reason
-        failed["detector"] = failed.get("detector", 0) + 1
 
     def _read_batch(self, X: np.ndarray, served: Any, result: BatchResult) -> None:
         """The readings of a processed batch besides the detectors': live histogram counts,
@@ -328,7 +264,7 @@ class DetectionPipeline:
         errors = np.array([float(p != y) for _, p, y in completed])
         self.counters["n_errors"] += int(errors.sum())
         ids = [event_id for event_id, _, _ in completed]
-        self._run("errors", errors, np.arange(len(ids)), ids, result)
+        self.detectors.run("errors", errors, np.arange(len(ids)), ids, result)
         return result
 
     # -- state --------------------------------------------------------------------------------
@@ -338,10 +274,7 @@ class DetectionPipeline:
             "version": STATE_VERSION,
             "feature_names": self.feature_names,
             "model_sha256": self.model.profile.model_sha256,
-            "calibration": {name: g.calibration for name, g in self.streams.items()},
-            "targets": self._targets(),
-            "detectors": {name: {n: d.state_dict() for n, d in g.detectors.items()}
-                          for name, g in self.streams.items()},
+            **self.detectors.state_dict(),
             "counters": dict(self.counters),
             "labels": self.join.state_dict(),
         }
@@ -353,18 +286,6 @@ class DetectionPipeline:
                              f"{STATE_VERSION}")
         if state.get("model_sha256") != self.model.profile.model_sha256:
             raise ValueError("pipeline state was produced with other model weights")
-        saved = state["detectors"]
-        # detectors calibrated for another target than this pipeline's keep their fresh state
-        retargeted = self._retargeted(state)
-        if set(saved) != set(self.streams):
-            raise ValueError(f"pipeline state has the streams {sorted(saved)}, this pipeline "
-                             f"{sorted(self.streams)}")
-        for name, group in self.streams.items():
-            if set(saved[name]) != set(group.detectors):
-                raise ValueError(f"pipeline state has detectors {sorted(saved[name])} on "
-                                 f"{name}, this pipeline {sorted(group.detectors)}")
-            for detector_name, detector in group.detectors.items():
-                if (name, detector_name) not in retargeted:
-                    detector.load_state_dict(saved[name][detector_name])
-        self.counters = {k: int(state["counters"].get(k, 0)) for k in _COUNTERS}
+        self.detectors.load_state_dict(state)
+        self.counters.update({k: int(state["counters"].get(k, 0)) for k in _COUNTERS})
         self.join.load_state_dict(state["labels"])

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from driftline.configs import ConfigError
 from driftline.detectors import make_detector
 from driftline.detectors.bank import DetectorBank
 from driftline.detectors.calibration import (
@@ -168,14 +169,19 @@ def build_stream_detectors(
     """The detectors ``config`` lists on ``stream``, over the columns ``names`` (ignored for a
     whole stream) and calibrated on ``reference`` (see the module docstring);
     ``calibration`` (a :class:`StreamDetectors`' ``calibration``, e.g. from a ``state_dict``)
-    skips the calibrations it holds."""
+    skips the calibrations it holds. A calibration that fails (e.g. a target out of the
+    method's reach) is a :class:`configs.ConfigError` naming the entry."""
     kind = STREAMS[stream]
     out = StreamDetectors(kind, list(names) if kind.per_column else [""])
     saved = dict(calibration or {})
     reference = np.asarray(reference, dtype=np.float64)
-    for entry in config.streams.entries(stream):
+    for i, entry in enumerate(config.streams.entries(stream)):
         job = _Build(entry, kind, out.names, reference, entry_params(entry, kind), config,
                      saved.get(entry.detector))
-        out.detectors[entry.detector], result = _builder(entry, kind)(job)
+        try:
+            out.detectors[entry.detector], result = _builder(entry, kind)(job)
+        except ValueError as exc:  # a calibration out of reach, a reference that cannot serve
+            raise ConfigError(f"detectors.streams.{stream}[{i}]: {entry.detector} cannot be "
+                              f"set up on the reference profile: {exc}") from exc
         out.calibration[entry.detector] = result
     return out

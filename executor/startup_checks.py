@@ -45,7 +45,11 @@ class StartupError(Exception):
 
 def check_startup(config: RunConfig) -> None:
     """Raise :class:`StartupError` for the first resource ``config`` needs and cannot have."""
-    check_artifacts(config.model.artifacts_dir)
+    if config.model.kind == "driftline":
+        check_artifacts(config.model.artifacts_dir)
+    else:
+        check_artifacts(config.model.artifacts_dir, files=(PROFILE_FILE,),
+                        hint="run `driftline profile` first")
     if config.metrics.enabled:
         check_port(config.metrics.host, config.metrics.port)
     if config.source.kind == "kafka":
@@ -57,14 +61,16 @@ def check_startup(config: RunConfig) -> None:
         check_writable_directory("dead_letter.path", path.parent)
 
 
-def check_artifacts(directory: str | Path, key: str = "model.artifacts_dir") -> None:
-    """The trained model's files are in ``directory``."""
+def check_artifacts(directory: str | Path, key: str = "model.artifacts_dir", *,
+                    files: tuple[str, ...] = (MODEL_FILE, PROFILE_FILE),
+                    hint: str = "run `driftline train` first") -> None:
+    """``files`` (default: the trained model's) are in ``directory``."""
     path = Path(directory)
     if not path.is_dir():
-        raise StartupError(key, f"{str(path)!r} is not a directory (run `driftline train` first)")
-    for name in (MODEL_FILE, PROFILE_FILE):
+        raise StartupError(key, f"{str(path)!r} is not a directory ({hint})")
+    for name in files:
         if not (path / name).is_file():
-            raise StartupError(key, f"{str(path)!r} has no {name} (run `driftline train` first)")
+            raise StartupError(key, f"{str(path)!r} has no {name} ({hint})")
 
 
 def check_port(host: str, port: int) -> None:

@@ -147,19 +147,21 @@ def format_summary(summary: RunSummary, feature_names: Sequence[str]) -> str:
         f"{summary.n_processed / max(summary.wall_seconds, 1e-9):.0f} events/s overall)",
     ]
     width = max(3, *(len(_short(p)) for p in periods)) if periods else 3
-    header = f"{'stream':<12}{'column':<18}{'detector':<15}{'first':>7}{'total':>7}  " + \
-        " ".join(f"{_short(p):>{width}}" for p in periods)
-    lines += ["", "Drift detections per period (first = first period with a detection):",
-              header, "-" * len(header)]
     keys = sorted(summary.detections, key=lambda k: (
         ["inputs", "predictions", "errors"].index(k[0]) if k[0] in
         ("inputs", "predictions", "errors") else 9,
         list(feature_names).index(k[1]) if k[1] in feature_names else 99, k[1], k[2]))
+    stream_width = max([12] + [len(k[0]) + 1 for k in keys])
+    column_width = max([18] + [len(k[1]) + 1 for k in keys])
+    header = (f"{'stream':<{stream_width}}{'column':<{column_width}}{'detector':<15}"
+              f"{'first':>7}{'total':>7}  " + " ".join(f"{_short(p):>{width}}" for p in periods))
+    lines += ["", "Drift detections per period (first = first period with a detection):",
+              header, "-" * len(header)]
     for stream, feature, detector in keys:
         counts = summary.detections[(stream, feature, detector)]
         first = summary.first_detection(stream, feature, detector)
         cells = " ".join(f"{counts[p] or '.':>{width}}" for p in periods)
-        lines.append(f"{stream:<12}{feature or '(all)':<18}{detector:<15}"
+        lines.append(f"{stream:<{stream_width}}{feature or '(all)':<{column_width}}{detector:<15}"
                      f"{_short(first) if first else '-':>7}{sum(counts.values()):>7}  {cells}")
     lines += ["", "Input features: drift flagged / not flagged"]
     for name in feature_names:

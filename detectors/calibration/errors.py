@@ -56,9 +56,10 @@ def calibrate_error_detector(
     Returns ``{"params", "status", "measured_arl0", "message"}``: ``status`` is
     ``"calibrated"``, ``"bound"`` (a target beyond :data:`MAX_SIMULATED` simulated values for a
     detector whose alarm parameter is a level per value: ``1 / target_arl0``, the union
-    bound), ``"at_bound"`` (even the most sensitive value of the range alarms less
-    often than the target: that value is used) or ``"fallback"`` (even the most conservative
-    value alarms more often: that value is used and ``message`` says so).
+    bound), ``"at_bound"`` (even the most sensitive value of the range alarms less often than
+    the target: that value is used), ``"fallback"`` (even the most conservative value alarms
+    more often: that value is used and ``message`` says so) or ``"no_errors"``
+    (``error_rate`` 0: an error-free stream never alarms, the most sensitive value is used).
     """
     if not (math.isfinite(error_rate) and 0.0 <= error_rate <= 1.0):
         raise ValueError(f"error_rate must lie in [0, 1], got {error_rate!r}")
@@ -74,6 +75,14 @@ def calibrate_error_detector(
     key = cache_key(reference, "errors", name, target_arl0, sorted(base.items()), seed, alarm)
     if key in _CACHE:
         return dict(_CACHE[key])
+    if ones == 0:
+        # a stream without errors never alarms: every value meets the target, so the most
+        # sensitive one is used (a data-quality flag the reference never showed)
+        sensitive = alarm.value(alarm.bounds[0] if alarm.increasing else alarm.bounds[1])
+        out = {"params": cls.with_alarm(base, sensitive), "status": "no_errors",
+               "measured_arl0": None, "message": ""}
+        _CACHE[key] = dict(out)
+        return out
 
     horizon = max(100, math.ceil(target_arl0))
     n_streams = max(1, math.ceil(alarm.alarms * target_arl0 / horizon))

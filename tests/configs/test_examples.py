@@ -198,12 +198,14 @@ def _flare_zurich(reference: Path) -> list[str]:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_make_demo_runs_each_example(name: str) -> None:
-    dry = subprocess.run(["make", "-n", "demo", f"EXAMPLE={name}"], cwd=ROOT,
-                         capture_output=True, text=True, check=True).stdout
-    commands = [line.split()[1] for line in dry.replace("\\\n", " ").splitlines()
-                if line.startswith(".venv/bin/driftline")]
+    # under `make test` (CI) this make is recursive: keep it from printing directory lines
+    dry = subprocess.run(["make", "--no-print-directory", "-n", "demo", f"EXAMPLE={name}"],
+                         cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    driftline_lines = [line for line in dry.replace("\\\n", " ").splitlines()
+                       if line.startswith(".venv/bin/driftline")]
+    commands = [line.split()[1] for line in driftline_lines]
     assert commands[0] == "profile" and commands[-1] == "run"
-    assert f"--config configs/examples/{name}/run.yaml" in dry.splitlines()[-1]
+    assert f"--config configs/examples/{name}/run.yaml" in driftline_lines[-1]
     readme = (EXAMPLES / name / "README.md").read_text()
     for line in dry.replace("\\\n", " ").splitlines():
         if line.startswith(".venv/bin/driftline"):  # the README shows the same commands

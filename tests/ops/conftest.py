@@ -110,10 +110,36 @@ def executor_samples(executor_page: str) -> list[Sample]:
 
 
 @pytest.fixture(scope="session")
-def exported_names(executor_samples: list[Sample]) -> set[str]:
-    """Sample names the real executor exports, the Kafka-only families and the recording rule
-    outputs."""
-    names = {s.name for s in executor_samples} | KAFKA_ONLY
+def example_samples(tmp_path_factory: pytest.TempPathFactory) -> list[Sample]:
+    """Every sample of the embedded executor's ``/metrics`` page after a replay of the
+    solar_flare example (schema events, categorical fields, data-quality series, a model served
+    elsewhere), built as its README says."""
+    from driftline.executor.config import load_run_config
+    from driftline.executor.local_runner import build_source, run_local
+    from tests.configs.example_setup import build_example
+    from tests.conftest import free_port
+
+    tmp = tmp_path_factory.mktemp("example-metrics")
+    run, _ = build_example("solar_flare", tmp)
+    port = free_port()
+    config = load_run_config(run, {"metrics.port": port}, environ={})
+    pages: list[str] = []
+
+    def source() -> Iterator[SourceRecord]:
+        yield from build_source(config, None)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as page:
+            pages.append(page.read().decode())
+
+    run_local(config, source=source(), out=io.StringIO())
+    assert pages
+    return [s for f in text_string_to_metric_families(pages[0]) for s in f.samples]
+
+
+@pytest.fixture(scope="session")
+def exported_names(executor_samples: list[Sample], example_samples: list[Sample]) -> set[str]:
+    """Sample names the real executor exports (on the insurance demo and on a worked example's
+    schema events), the Kafka-only families and the recording rule outputs."""
+    names = {s.name for s in executor_samples} | {s.name for s in example_samples} | KAFKA_ONLY
     recording = yaml.safe_load((OPS / "prometheus" / "rules" / "recording.yml").read_text())
     names |= {r["record"] for g in recording["groups"] for r in g["rules"]}
     return names

@@ -33,6 +33,8 @@ def test_check_config() -> None:
     (["alertname=DriftlineDatasetDrift", "severity=critical"], "driftline-critical"),
     (["alertname=DriftlineFeatureDrift", "severity=warning", "feature=age"], "driftline-drift"),
     (["alertname=DriftlinePredictionDrift", "severity=warning"], "driftline-drift"),
+    (["alertname=DriftlineUnseenCategories", "severity=warning"], "driftline-drift"),
+    (["alertname=DriftlineDataQualityMissing", "severity=warning"], "driftline-default"),
     (["alertname=DriftlineConsumerLagHigh", "severity=warning"], "driftline-default"),
     (["alertname=Other"], "driftline-default"),
 ])

@@ -70,7 +70,9 @@ def test_alerts_have_for_severity_and_annotations(exported_names: set[str]) -> N
         "DriftlineDetectorStale", "DriftlineExporterDown", "DriftlineExecutorTargetMissing",
         "DriftlineExecutorMetricsMissing", "DriftlineDeadLettersGrowing",
         "DriftlineEventFailureRatioHigh", "DriftlinePipelineStalled", "DriftlineConsumerLagHigh",
-        WATCHDOG}
+        "DriftlineUnseenCategories", "DriftlineDataQualityMissing",
+        "DriftlineDataQualityOutOfRange", "DriftlineDataQualityUnseenCategory",
+        "DriftlineDataQualityTypeErrors", WATCHDOG}
     for rule in rules:
         if rule["alert"] == WATCHDOG:  # fires from the first evaluation, routed to no person
             assert rule["expr"] == "vector(1)" and "for" not in rule

@@ -74,3 +74,17 @@ def test_only_detectors_declaring_fresh_streams_are_calibrated_here() -> None:
         calibrate_error_detector("page_hinkley", ERROR_RATE, TARGET)
     with pytest.raises(ValueError, match="error_rate"):
         calibrate_error_detector("ddm", 1.5, TARGET)
+
+
+@pytest.mark.parametrize("name", ["ddm", "eddm", "hddm_a", "adwin"])
+def test_error_free_reference_uses_the_most_sensitive_value(name: str) -> None:
+    # a baseline rate of 0 (a data-quality flag the reference never showed): no value alarms
+    # on an error-free stream, so the most sensitive one meets any target
+    result = calibrate_error_detector(name, 0.0, 50_000.0)
+    cls = make_detector(name).__class__
+    alarm = cls.alarm
+    sensitive = alarm.value(alarm.bounds[0] if alarm.increasing else alarm.bounds[1])
+    assert result["status"] == "no_errors" and result["message"] == ""
+    assert result["params"][alarm.name] == pytest.approx(sensitive)
+    detector = make_detector(name, **result["params"])
+    assert len(detector.update_many(np.zeros(20_000))) == 0
