@@ -31,6 +31,7 @@ from driftline.configs import CONFIG_DIR, ConfigModel
 from driftline.dataloader.schema import EventSchema
 from driftline.evaluation.config import EvaluateConfig
 from driftline.evaluation.failing_loudly_config import FailingLoudlyConfig
+from driftline.evaluation.soak_config import SoakConfig
 from driftline.executor.config import RunConfig
 from driftline.model.config import TrainConfig
 
@@ -42,6 +43,7 @@ SCHEMAS: dict[str, type[ConfigModel]] = {
     "train": TrainConfig,
     "evaluate": EvaluateConfig,
     "evaluate_failing_loudly": FailingLoudlyConfig,
+    "evaluate_soak": SoakConfig,
     "event": EventSchema,
 }
 DIALECT = "https://json-schema.org/draft/2020-12/schema"

@@ -78,7 +78,8 @@ class ADWIN(DriftDetector):
 
     name = "adwin"
     alarm = AlarmParameter("delta", fewer_alarms="lower", bounds=(-2.5, math.log10(0.5)),
-                           log_scale=True, method="fresh_streams", iterations=4, alarms=5)
+                           log_scale=True, method="fresh_streams", iterations=4, alarms=5,
+                           per_value_level=True)
     input_kinds = (BINARY, REAL)
     test_params = ({"clock": 8}, {"kind": "real", "bounds": (-4.0, 4.0), "delta": 0.01})
 

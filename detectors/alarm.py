@@ -50,6 +50,11 @@ class AlarmParameter:
     iterations, alarms
         Budget of the ``"fresh_streams"`` method: bisection steps, and alarms expected at the
         target over the calibration streams (the measured rate is good to ~1/sqrt of it).
+    per_value_level
+        The value bounds the probability of a false alarm per value (a significance level
+        tested at every value or less often, e.g. ADWIN's ``delta``): ``1 / target`` then
+        guarantees an ARL0 of at least ``target`` (union bound), what ``"fresh_streams"``
+        uses for targets beyond simulation.
     """
 
     name: str
@@ -61,6 +66,7 @@ class AlarmParameter:
     methods: tuple[str, ...] = ()
     iterations: int = 20
     alarms: int = 30
+    per_value_level: bool = False
 
     def __post_init__(self) -> None:
         if self.fewer_alarms not in ("higher", "lower"):

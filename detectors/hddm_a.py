@@ -72,7 +72,7 @@ class HDDMA(DriftDetector):
     name = "hddm_a"
     alarm = AlarmParameter("drift_confidence", fewer_alarms="lower", bounds=(-4.5, -1.0),
                            log_scale=True, warning="warning_confidence", method="fresh_streams",
-                           iterations=4, alarms=5)
+                           iterations=4, alarms=5, per_value_level=True)
     input_kinds = (BINARY, REAL)
     test_params = ({}, {"two_sided": True},
                    {"kind": "real", "bounds": (-4.0, 4.0), "drift_confidence": 0.004})

@@ -1,6 +1,8 @@
 """``driftline evaluate``: compare detectors on known drift and on the insurance replay, or (a
 config with ``protocol: failing_loudly``, e.g. ``configs/evaluate_failing_loudly.yaml``) run
-Failing Loudly's reduce-then-test protocol on the digits (:mod:`evaluation.failing_loudly`).
+Failing Loudly's reduce-then-test protocol on the digits (:mod:`evaluation.failing_loudly`), or
+(``protocol: soak``, ``configs/evaluate_soak.yaml``) the soak of the executor into a real
+Prometheus (:mod:`evaluation.soak`).
 
 Writes into the output directory ``results.md``, ``results.json`` and the figures
 ``statistic_traces.png``, ``tradeoff.png``, ``insurance_timeline.png`` and
@@ -132,11 +134,39 @@ def _failing_loudly_main(args: argparse.Namespace, started: float) -> int:
     return 0
 
 
+def _soak_main(args: argparse.Namespace, started: float) -> int:
+    from driftline.evaluation.soak import run_soak, write_report
+    from driftline.evaluation.soak_config import SoakConfig
+
+    try:
+        config = load_config(args.config, SoakConfig)
+    except ConfigError as exc:
+        print(f"driftline evaluate: error: {exc}", file=sys.stderr)
+        return 2
+    output_dir = args.output_dir if args.output_dir is not None else config.output_dir
+    config = config.model_copy(update={"output_dir": str(output_dir)})
+    try:
+        result = run_soak(config)
+        files = write_report(result, output_dir)
+    except (ConfigError, ValueError, OSError, RuntimeError, TimeoutError) as exc:
+        print(f"driftline evaluate: error: {exc}", file=sys.stderr)
+        return 2
+    for path in files:
+        print(f"wrote {path}")
+    print(f"soak {'passed' if result.passed else 'FAILED'}; "
+          f"took {time.perf_counter() - started:.1f} s")
+    return 0 if result.passed else 1
+
+
 def evaluate_main(args: argparse.Namespace) -> int:
-    """Run ``driftline evaluate``. Exit codes: 0 done, 2 bad config or data."""
+    """Run ``driftline evaluate``. Exit codes: 0 done (a soak: passed), 1 a soak failed, 2 bad
+    config or data."""
     started = time.perf_counter()
-    if _protocol(args.config) == "failing_loudly":
+    protocol = _protocol(args.config)
+    if protocol == "failing_loudly":
         return _failing_loudly_main(args, started)
+    if protocol == "soak":
+        return _soak_main(args, started)
     try:
         config = load_config(args.config, EvaluateConfig)
     except ConfigError as exc:

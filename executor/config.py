@@ -35,10 +35,12 @@ from driftline.configs.kafka_names import (
 )
 from driftline.dataloader.image_replay import ImageReplayConfig
 from driftline.dataloader.replay_config import FileReplayConfig
+from driftline.executor.alarms_config import AlarmsConfig
 from driftline.executor.detectors_config import CalibrationConfig, DetectorsConfig
 from driftline.model.adapters.config import ModelConfig, TrainedModelConfig
 
 __all__ = [
+    "AlarmsConfig",
     "BatchConfig",
     "CalibrationConfig",
     "CheckpointConfig",
@@ -218,6 +220,8 @@ class RunConfig(ConfigModel):
     # the ``model:`` section: a union discriminated by ``kind`` (model/adapters/config.py)
     model: ModelConfig = Field(default_factory=TrainedModelConfig)
     detectors: DetectorsConfig = Field(default_factory=DetectorsConfig)
+    # the false-alarm budget in time; when set it replaces every detector's target_arl0
+    alarms: AlarmsConfig | None = None
     batch: BatchConfig = Field(default_factory=BatchConfig)
     labels: LabelsConfig = Field(default_factory=LabelsConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)

@@ -148,6 +148,13 @@ class DriftExporter(ServiceMetrics):
         self.last_update = Gauge(
             "driftline_detector_last_update_timestamp_seconds",
             "Unix time of the detector's last update.", lab, registry=r)
+        self.target_arl0 = Gauge(
+            "driftline_detector_target_arl0",
+            "In-control average run length (rows) the series is calibrated to, from the alarm "
+            "budget.", lab, registry=r)
+        self.budget_rate = Gauge(
+            "driftline_alarm_budget_events_per_second",
+            "Event rate the false-alarm budget was planned for (0: no budget).", registry=r)
         self.info = Info("driftline_reference", "Model and reference profile in use.", registry=r)
         self.distributions = DistributionCollector()
         r.register(self.distributions)
@@ -192,6 +199,16 @@ class DriftExporter(ServiceMetrics):
             for metric in ("drift_detected", "warning_detected", "detections", "ready", "n_seen",
                            "statistic", "threshold", "last_update"):
                 self._child(metric, labels)
+
+    def set_target_arl0(self, detector: str, stream: str, feature: str, arl0: float) -> None:
+        """Export the target ARL0 (rows) of one series (:mod:`executor.alarm_budget`)."""
+        if stream not in STREAMS:
+            raise ValueError(f"stream must be one of {STREAMS}, got {stream!r}")
+        self.target_arl0.labels(detector, stream, feature).set(float(arl0))
+
+    def set_alarm_budget_rate(self, events_per_s: float) -> None:
+        """Export the event rate the run's false-alarm budget was planned for."""
+        self.budget_rate.set(float(events_per_s))
 
     # -- per-batch observations -----------------------------------------------------------------
 

@@ -50,6 +50,7 @@ from typing import Any
 
 from kafka import TopicPartition
 
+from driftline.executor.alarm_budget import announce_targets
 from driftline.executor.changelog import ChangelogStore, make_state_store
 from driftline.executor.checkpoint import CheckpointStore
 from driftline.executor.checkpoint_commits import CheckpointCommits
@@ -163,7 +164,9 @@ class KafkaExecutor:
         """Pseudo-topic naming the cached fresh-pipeline state of this model and detector set."""
         digest = hashlib.sha256(json.dumps(
             [self.model.model_sha256, self.config.detectors.model_dump(),
-             self.config.labels.model_dump()], sort_keys=True, default=str).encode())
+             self.config.labels.model_dump(),
+             None if self.config.alarms is None else self.config.alarms.model_dump()],
+            sort_keys=True, default=str).encode())
         return f"{TEMPLATE_PREFIX}{digest.hexdigest()[:16]}"
 
     def prepare(self) -> None:
@@ -191,6 +194,7 @@ class KafkaExecutor:
         self.summary.calibration_notes = pipeline.calibration_notes
         for detector, stream, features in pipeline.detector_series():
             self.exporter.register_detector(detector, stream, features)
+        announce_targets(pipeline, self.exporter)
         self._template_state = template
         self._template_digest = template_digest(template)
 

@@ -20,6 +20,7 @@ from typing import IO, Any
 
 import numpy as np
 
+from driftline.executor.alarm_budget import announce_targets
 from driftline.executor.config import RunConfig
 from driftline.executor.dead_letter import DeadLetterFile
 from driftline.executor.detection import InProcessDetection, PartitionBatch
@@ -113,6 +114,9 @@ def run_local(config: RunConfig, *, out: IO[str] | None = None,
     summary.setup_seconds = time.perf_counter() - setup_started
     for detector, stream, features in first.detector_series():
         exporter.register_detector(detector, stream, features)
+    announce_targets(first, exporter)
+    if first.alarm_plan is not None:
+        print("\n".join(first.alarm_plan.describe()), file=out, flush=True)
     backend = InProcessDetection(decoder, lambda state: monitoring.pipeline(
         state if state is not None else fresh_state))
     dead_letters = (DeadLetterFile(config.dead_letter.path) if config.dead_letter.enabled

@@ -14,8 +14,10 @@ what the exporter should show: every detector series' statistics, flags and new 
 live histogram counts of the features and predictions (binned here, where the values are) and
 the batch's counters. The pipeline knows no exporter.
 
-``state_dict()`` is JSON-able (detectors, calibration, counters, label buffers) and
-``DetectionPipeline(model, config, state=...)`` continues bit-for-bit without recalibrating.
+``state_dict()`` is JSON-able (detectors, calibration and the targets it was made for,
+counters, label buffers) and ``DetectionPipeline(model, config, state=...)`` continues
+bit-for-bit without recalibrating (entries whose target changed since, e.g. under a new alarm
+budget, are recalibrated and start afresh).
 A batch on which the model fails becomes dead letters with reason ``"model"``.
 
 Torch runs with one intra-op thread in a process with a pipeline (``torch_threads``): a
@@ -34,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from driftline.executor.alarm_budget import AlarmPlan
 from driftline.executor.config import RunConfig
 from driftline.executor.decoded import DeadLetter, DecodedEvent
 from driftline.executor.detectors_config import DetectorSeries
@@ -72,9 +75,14 @@ class DetectionPipeline:
     model : model.artifacts.LoadedModel
         The served model with its reference profile.
     config : RunConfig
-        Uses ``detectors`` and ``labels``.
+        Uses ``detectors``, ``alarms`` and ``labels``. With ``alarms`` (a false-alarm budget in
+        time) every calibrated entry's ``target_arl0`` is its share of the budget
+        (:func:`executor.alarm_budget.budget_detectors`, applied by
+        :class:`executor.stream_runner.StreamRunner`; ``alarm_plan`` holds the plan and
+        ``config`` the budgeted config).
     state : dict, optional
-        A :meth:`state_dict` to continue from (its calibration is reused).
+        A :meth:`state_dict` to continue from (its calibration is reused, except for entries
+        whose target changed since: those are recalibrated and start afresh, ``retargeted``).
     clock : callable
         Wall clock for label-buffer ageing.
     torch_threads : int or None
@@ -96,7 +104,6 @@ class DetectionPipeline:
         ref_pred = model.predict(reference)
         self.prediction_names = ["confidence", "label"] + (
             ["risk"] if ref_pred.risk is not None else [])
-        calibration = dict(state.get("calibration", {})) if state else {}
         self.counters = dict.fromkeys(_COUNTERS, 0)
         self.detectors = StreamRunner(
             config.detectors, {"features": self.feature_names,
@@ -104,7 +111,9 @@ class DetectionPipeline:
             {"features": reference, "input_vector": reference,
              "prediction": self._prediction_matrix(ref_pred),
              "errors": [float(profile.baseline_error_rate)]},
-            self.counters, calibration)
+            self.counters, state=state, alarms=config.alarms)
+        if self.alarm_plan is not None:  # the budgeted targets
+            self.config = config.model_copy(update={"detectors": self.detectors.config})
         self.join = LabelJoin(config.labels.buffer_size, config.labels.max_age_s)
         # the live histograms: (stream, column, reference bucket edges)
         self._histograms = [
@@ -121,9 +130,24 @@ class DetectionPipeline:
         """The detectors of each stream (see :class:`executor.stream_runner.StreamRunner`)."""
         return self.detectors.streams
 
+    @property
+    def alarm_plan(self) -> AlarmPlan | None:
+        """The run's alarm budget split over the entries (``None`` without ``alarms``)."""
+        return self.detectors.alarm_plan
+
+    @property
+    def retargeted(self) -> set[tuple[str, str]]:
+        """``(stream, detector)`` recalibrated because its target changed since the state."""
+        return self.detectors.retargeted
+
     def series(self) -> list[DetectorSeries]:
         """Every detector series this pipeline runs."""
         return self.detectors.series()
+
+    def series_targets(self) -> list[tuple[str, str, str, float]]:
+        """``(detector, exported stream, feature, target ARL0)`` of every series: each series'
+        share of its entry's target (:func:`executor.alarm_budget.series_targets`)."""
+        return self.detectors.series_targets()
 
     def detector_series(self) -> list[tuple[str, str, list[str]]]:
         """``(detector, exported stream, features)`` of every series, for the exporter."""

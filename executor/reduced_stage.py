@@ -24,11 +24,13 @@ import numpy as np
 
 from driftline.executor.outcome import BatchResult, Detection
 from driftline.executor.reduced_detectors import (
+    CLASS_FEATURE,
     REDUCED_STREAMS,
     ReducedDetectors,
     build_reduced_detectors,
 )
 from driftline.model.adapters.base import InputBatch
+from driftline.model.reducers.base import component_names
 
 __all__ = ["ReducedStage", "reduced_entries"]
 
@@ -72,30 +74,48 @@ class ReducedStage:
     def __init__(self, adapter: Any, profile: Any, artifacts_dir: str | Path,
                  streams: Mapping[str, Sequence[Any]] | None,
                  reference_predictions: Any = None, *, n_streams: int = 40, seed: int = 0,
-                 calibration: Mapping[str, Any] | None = None) -> None:
+                 calibration: Mapping[str, Any] | None = None, build: bool = True) -> None:
         from driftline.model.profile_vectors import read_vector_samples
         from driftline.model.reducers.bbsd import BBSDReducer
         from driftline.model.reducers.store import load_reducers, reduced_reference
 
         self.reducers = list(load_reducers(artifacts_dir, profile, adapter=adapter).values())
         self._bbsd = [isinstance(r, BBSDReducer) for r in self.reducers]
+        self.n_streams, self.seed = n_streams, seed
         entries = reduced_entries(streams)
         samples = read_vector_samples(artifacts_dir, profile.vectors)
-        references = {r.name: reduced_reference(r, samples, adapter=adapter)
-                      for r in self.reducers} if (
+        self.references = {r.name: reduced_reference(r, samples, adapter=adapter)
+                           for r in self.reducers} if (
             entries["reduced_components"] or entries["reduced_vector"]) else {}
-        classes = None
+        self.reference_classes = None
         if entries["predicted_class"]:
             if reference_predictions is None:
                 present = np.all([~np.isnan(b).any(axis=1) for b in samples.values()], axis=0)
                 reference_predictions = adapter.predict(InputBatch(
                     numeric=np.empty((int(present.sum()), 0)), numeric_names=[],
                     vectors={name: b[present] for name, b in samples.items()}))
-            classes = reference_predictions.labels
-        self.detectors: ReducedDetectors = build_reduced_detectors(
-            references, classes, entries, n_streams=n_streams, seed=seed,
-            calibration=calibration)
+            self.reference_classes = reference_predictions.labels
+        self.detectors = ReducedDetectors()
+        if build:
+            self.build(entries, calibration)
         self.seconds = 0.0
+
+    def columns(self) -> dict[str, list[str]]:
+        """The series names of each reduced stream before its detectors are built (stream ->
+        components of every reducer / reducer names / the class), for an alarm budget."""
+        return {"reduced_components": [c for name, ref in self.references.items()
+                                       for c in component_names(name, np.shape(ref)[1])],
+                "reduced_vector": list(self.references),
+                "predicted_class": [CLASS_FEATURE] if self.reference_classes is not None
+                else []}
+
+    def build(self, streams: Mapping[str, Sequence[Any]] | None,
+              calibration: Mapping[str, Any] | None = None) -> None:
+        """Build the detectors of the entries ``streams`` (``calibration``: an earlier
+        stage's, which skips the calibrations it holds)."""
+        self.detectors = build_reduced_detectors(
+            self.references, self.reference_classes, reduced_entries(streams),
+            n_streams=self.n_streams, seed=self.seed, calibration=calibration)
 
     @property
     def calibration(self) -> dict[str, Any]:

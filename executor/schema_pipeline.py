@@ -23,11 +23,14 @@ flags, dead letters), the model adapter of the run config serves the batch
   fields, the profile's reducers run on the batch and their detectors
   (:class:`executor.reduced_stage.ReducedStage`).
 
-Readings, state and restore work as in :class:`executor.pipeline.DetectionPipeline`.
+Readings, state, restore and the alarm budget (``alarms:``: every calibrated entry of these
+streams gets its share, :attr:`SchemaPipeline.alarm_plan`) work as in
+:class:`executor.pipeline.DetectionPipeline`.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -35,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from driftline.dataloader.field_values import QUALITY_FLAGS
+from driftline.executor.alarm_budget import AlarmPlan
 from driftline.executor.config import RunConfig
 from driftline.executor.detection import DecodedRecords, PartitionBatch
 from driftline.executor.detectors_config import DetectorSeries
@@ -91,8 +95,11 @@ class SchemaPipeline:
     decoder : SchemaDecoder
         The decoder of the events (column names and their order).
     config : RunConfig
+        Uses ``detectors``, ``alarms`` and ``labels`` (with ``alarms``, ``config`` becomes the
+        budgeted config and ``alarm_plan`` the plan).
     state : dict, optional
-        A :meth:`state_dict` to continue from (its calibration is reused).
+        A :meth:`state_dict` to continue from (its calibration is reused, except for entries
+        whose target changed since: those are recalibrated and start afresh, ``retargeted``).
     clock : callable
         Wall clock for label-buffer ageing.
     torch_threads : int or None
@@ -143,17 +150,23 @@ class SchemaPipeline:
                               "error rate (its reference had no predictions); set "
                               "detectors.calibration.error_rate")
         self.counters = dict.fromkeys(_COUNTERS, 0)
-        calibration = dict(state.get("calibration", {})) if state else {}
+        # the reduced streams share the alarm budget: their series are known before their
+        # detectors are built (executor/reduced_stage.py)
+        reduced = ReducedStage(
+            adapter, profile, config.model.artifacts_dir,
+            {name: config.detectors.streams.entries(name) for name in REDUCED_STREAMS},
+            self._vector_reference_predictions(),
+            n_streams=config.detectors.calibration.n_streams,
+            seed=config.detectors.calibration.seed, build=False) if profile.reducers else None
+        self._reduced_retargeted: set[tuple[str, str]] = set()
         self.detectors = StreamRunner(config.detectors, columns, references, self.counters,
-                                      calibration)
-        self.reduced: ReducedStage | None = None
-        if profile.reducers:
-            self.reduced = ReducedStage(
-                adapter, profile, config.model.artifacts_dir,
-                {name: config.detectors.streams.entries(name) for name in REDUCED_STREAMS},
-                self._vector_reference_predictions(),
-                n_streams=config.detectors.calibration.n_streams,
-                seed=config.detectors.calibration.seed, calibration=calibration.get("reduced"))
+                                      state=state, alarms=config.alarms,
+                                      shared=reduced.columns() if reduced is not None else None)
+        if self.alarm_plan is not None:  # the budgeted targets
+            self.config = config.model_copy(update={"detectors": self.detectors.config})
+        self.reduced = reduced
+        if reduced is not None:
+            self._build_reduced(state)
         self.join = LabelJoin(config.labels.buffer_size, config.labels.max_age_s)
         self._histograms = [(name, np.asarray(h.edges, dtype=np.float64))
                             for name, h in profile.feature_histograms.items()
@@ -210,6 +223,63 @@ class SchemaPipeline:
     @property
     def streams(self) -> dict[str, StreamDetectors]:
         return self.detectors.streams
+
+    @property
+    def alarm_plan(self) -> AlarmPlan | None:
+        """The run's alarm budget split over the entries (``None`` without ``alarms``)."""
+        return self.detectors.alarm_plan
+
+    @property
+    def retargeted(self) -> set[tuple[str, str]]:
+        """``(stream, detector)`` recalibrated because its target changed since the state."""
+        return self.detectors.retargeted | self._reduced_retargeted
+
+    def series_targets(self) -> list[tuple[str, str, str, float]]:
+        """``(detector, exported stream, feature, target ARL0)`` of every series: a bank's
+        target is for its ``k`` series together, so each gets ``k`` times it."""
+        out = self.detectors.series_targets()
+        if self.reduced is not None:
+            entries = self._reduced_entries()
+            targets = {(s, e.detector): e.target_arl0 for s, es in entries.items() for e in es}
+            out += [(d, s, feature, targets[(s, d)] * len(features))
+                    for d, s, features in self.reduced.series() for feature in features]
+        return out
+
+    def _reduced_targets(self) -> dict[str, dict[str, float]]:
+        """Reduced stream -> entry -> its ``target_arl0`` (budgeted when there is a budget)."""
+        return {name: {e.detector: e.target_arl0
+                       for e in self.config.detectors.streams.entries(name)}
+                for name in REDUCED_STREAMS}
+
+    def _reduced_entries(self) -> dict[str, list[Any]]:
+        """The reduced streams' entries as built. Under a budget an entry's share is for all
+        its series, while the components and vector streams build one detector per reducer:
+        each of the ``R`` reducers' detectors takes ``R`` times the share."""
+        entries = {name: list(self.config.detectors.streams.entries(name))
+                   for name in REDUCED_STREAMS}
+        n_reducers = len(self.reduced.references) if self.reduced is not None else 0
+        if self.alarm_plan is None or n_reducers <= 1:
+            return entries
+        for name in ("reduced_components", "reduced_vector"):
+            entries[name] = [e.model_copy(update={"target_arl0": e.target_arl0 * n_reducers})
+                             for e in entries[name]]
+        return entries
+
+    def _build_reduced(self, state: Mapping[str, Any] | None) -> None:
+        """Build the reduced stage's detectors; from ``state``'s calibration unless a target
+        changed since it was saved (then the stage recalibrates and starts afresh)."""
+        assert self.reduced is not None
+        targets = self._reduced_targets()
+        saved = (state or {}).get("reduced_targets")
+        if isinstance(saved, Mapping):
+            self._reduced_retargeted = {
+                (stream, detector) for stream, by_detector in targets.items()
+                for detector, target in by_detector.items()
+                if not math.isclose(float(saved.get(stream, {}).get(detector, math.nan)),
+                                    target, rel_tol=1e-9)}
+        calibration = None if self._reduced_retargeted else dict(
+            (state or {}).get("calibration", {})).get("reduced")
+        self.reduced.build(self._reduced_entries(), calibration)
 
     def detector_series(self) -> list[tuple[str, str, list[str]]]:
         """``(detector, exported stream, features)`` of every series, for the exporter."""
@@ -341,6 +411,7 @@ class SchemaPipeline:
         if self.reduced is not None:
             state["calibration"]["reduced"] = self.reduced.calibration
             state["reduced"] = self.reduced.state_dict()
+            state["reduced_targets"] = self._reduced_targets()
         return state
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -352,7 +423,7 @@ class SchemaPipeline:
             raise ValueError("pipeline state was produced with another model")
         if (state.get("reduced") is None) != (self.reduced is None):
             raise ValueError("pipeline state and config disagree on the reduced streams")
-        if self.reduced is not None:
+        if self.reduced is not None and not self._reduced_retargeted:
             self.reduced.load_state_dict(state["reduced"])
         self.detectors.load_state_dict(state)
         self.counters.update({k: int(state["counters"].get(k, 0)) for k in _COUNTERS})

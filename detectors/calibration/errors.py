@@ -9,6 +9,13 @@ error rate, so each detector's declared alarm parameter
 alarm mostly soon after a (re)start, which a long-run ARL0 estimate would miss. Results are
 cached per process.
 
+Targets needing more than :data:`MAX_SIMULATED` simulated values (the 10^8-10^10 labelled events
+of a budget in time, :mod:`executor.alarm_budget`) are not simulated: a detector whose alarm
+parameter is a level per value (``alarm.per_value_level``: ADWIN's ``delta``, HDDM_A's
+``drift_confidence``) takes ``1 / target_arl0``, which bounds its false-alarm rate (union bound;
+measured far more conservative); the others (DDM, EDDM) their most conservative value, with a
+warning.
+
 Examples
 --------
 >>> from driftline.detectors.calibration.errors import calibrate_error_detector
@@ -35,6 +42,9 @@ _log = logging.getLogger("driftline.calibrate")
 _CACHE: dict[str, dict[str, Any]] = {}
 #: size of the Bernoulli reference the error streams are resampled from
 BERNOULLI_SIZE = 100_000
+#: most Bernoulli values a calibration may simulate (~1-3 minutes); a target needing more (the
+#: 10^8-10^10 labelled events of a budget in time) is out of reach: the most conservative value
+MAX_SIMULATED = 50_000_000
 
 
 def calibrate_error_detector(
@@ -44,9 +54,11 @@ def calibrate_error_detector(
     """Calibrated constructor arguments of error detector ``name`` for ``target_arl0``.
 
     Returns ``{"params", "status", "measured_arl0", "message"}``: ``status`` is
-    ``"calibrated"``, ``"at_bound"`` (even the most sensitive value of the range alarms less
-    often than the target: that value is used), ``"fallback"`` (even the most conservative
-    value alarms more often: that value is used and ``message`` says so) or ``"no_errors"``
+    ``"calibrated"``, ``"bound"`` (a target beyond :data:`MAX_SIMULATED` simulated values for a
+    detector whose alarm parameter is a level per value: ``1 / target_arl0``, the union
+    bound), ``"at_bound"`` (even the most sensitive value of the range alarms less often than
+    the target: that value is used), ``"fallback"`` (even the most conservative value alarms
+    more often: that value is used and ``message`` says so) or ``"no_errors"``
     (``error_rate`` 0: an error-free stream never alarms, the most sensitive value is used).
     """
     if not (math.isfinite(error_rate) and 0.0 <= error_rate <= 1.0):
@@ -74,12 +86,25 @@ def calibrate_error_detector(
 
     horizon = max(100, math.ceil(target_arl0))
     n_streams = max(1, math.ceil(alarm.alarms * target_arl0 / horizon))
+    simulated = horizon * n_streams * alarm.iterations
     try:
+        if simulated > MAX_SIMULATED:
+            raise ValueError(f"it would simulate {simulated:.3g} values, more than "
+                             f"{MAX_SIMULATED:.3g}")
         result = calibrate_parameter(
             lambda u: cls(**cls.with_alarm(base, alarm.value(u))), reference, target_arl0,
             bounds=alarm.bounds, increasing=alarm.increasing, horizon=horizon,
             n_streams=n_streams, iterations=alarm.iterations, random_state=seed)
     except ValueError as exc:
+        if alarm.per_value_level and simulated > MAX_SIMULATED:
+            # a level per value: 1/target bounds the false-alarm rate (union bound)
+            value = 1.0 / target_arl0
+            out = {"params": cls.with_alarm(base, value), "status": "bound",
+                   "measured_arl0": None, "message": ""}
+            _log.info("error detector %s: %s=%.3g = 1/target_arl0 (union bound; simulating "
+                      "%.3g values is out of reach)", name, alarm.name, value, simulated)
+            _CACHE[key] = dict(out)
+            return out
         value = alarm.conservative
         message = (f"error detector {name}: target_arl0={target_arl0:g} is out of reach at "
                    f"error rate {error_rate:.4f}; using its most conservative "

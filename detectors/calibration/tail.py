@@ -97,7 +97,10 @@ class TailFit:
             except ValueError:  # a resample whose tail never reaches the target
                 values.append(math.inf)
         q = (1.0 - level) / 2.0
-        return float(np.quantile(values, q)), float(np.quantile(values, 1.0 - q))
+        with np.errstate(invalid="ignore"):  # between two infinite draws: inf - inf
+            low, high = np.quantile(values, [q, 1.0 - q])
+        return (math.inf if math.isnan(low) else float(low),
+                math.inf if math.isnan(high) else float(high))
 
     def arl_interval(self, threshold: float, level: float = 0.9) -> tuple[float, float]:
         """Central ``level`` interval of the ARL0 at ``threshold`` over the bootstrap fits."""
@@ -105,7 +108,10 @@ class TailFit:
             return math.nan, math.nan
         values = np.exp([float(self.log_arl_at(threshold, coef)) for coef in self.draws])
         q = (1.0 - level) / 2.0
-        return float(np.quantile(values, q)), float(np.quantile(values, 1.0 - q))
+        with np.errstate(invalid="ignore"):  # between two infinite draws: inf - inf
+            low, high = np.quantile(values, [q, 1.0 - q])
+        return (math.inf if math.isnan(low) else float(low),
+                math.inf if math.isnan(high) else float(high))
 
 
 def fit_log_arl(thresholds: Any, arls: Any, alarms: Any, *, log_term: bool = True) -> TailFit:

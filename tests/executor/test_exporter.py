@@ -312,3 +312,15 @@ def test_idle_consuming_loop_stays_healthy_while_caught_up() -> None:
     assert not exporter.is_ready()
     exporter.set_ready(True)
     assert exporter.is_ready()
+
+
+def test_target_arl0_gauge() -> None:
+    exporter = DriftExporter(feature_names=["a"])
+    exporter.set_target_arl0("page_hinkley", "inputs", "a", 2.5e10)
+    exporter.set_target_arl0("ddm", "errors", "", 1.2e9)
+    assert value(exporter, "driftline_detector_target_arl0", detector="page_hinkley",
+                 stream="inputs", feature="a") == 2.5e10
+    assert value(exporter, "driftline_detector_target_arl0", detector="ddm", stream="errors",
+                 feature="") == 1.2e9
+    with pytest.raises(ValueError, match="stream"):
+        exporter.set_target_arl0("ddm", "nowhere", "", 1.0)

@@ -156,3 +156,32 @@ def test_the_series_carry_their_entries_targets(served: Any) -> None:
         (name, entry["detector"], entry["target_arl0"])
         for name, entries in STREAMS.items() for entry in entries}
     assert len(reduced) == 8 + 10 + 2 + 1
+
+
+def test_the_reduced_streams_share_the_alarm_budget(artifacts: Path) -> None:
+    # the rate of false pages the series' targets add up to is the budget's, reduced streams
+    # included: each of the 2 reducers' detectors takes 2x the entry's share
+    streams = {name: [{k: v for k, v in entry.items() if k != "target_arl0"}
+                      for entry in entries] for name, entries in STREAMS.items()}
+    streams["reduced_vector"][0]["params"].pop("calibration_steps")
+    config = run_config(artifacts).model_copy(update={"alarms": None})
+    raw = config.model_dump()
+    raw["detectors"]["streams"] = streams
+    raw["alarms"] = {"false_pages": 1, "per": "30d", "event_rate_per_s": 100}
+    pipeline = open_monitoring(RunConfig.model_validate(raw)).pipeline()
+    plan = pipeline.alarm_plan
+    assert plan is not None
+    assert {(p.entry.stream, p.entry.detector, p.entry.columns) for p in plan.rows} == {
+        ("reduced_components", "incremental_ks", 18), ("reduced_vector", "nm_ddm", 2),
+        ("predicted_class", "chi_square", 1)}
+    targets = pipeline.series_targets()
+    assert len(targets) == 18 + 2 + 1
+    pages = sum(100 * 30 * 86_400 / arl0 for _, _, _, arl0 in targets)
+    assert pages == pytest.approx(1.0, rel=1e-9)
+    # restored under the same budget nothing is recalibrated; under another rate the reduced
+    # stage is (and starts afresh)
+    state = pipeline.state_dict()
+    assert open_monitoring(RunConfig.model_validate(raw)).pipeline(state).retargeted == set()
+    raw["alarms"]["event_rate_per_s"] = 400
+    moved = open_monitoring(RunConfig.model_validate(raw)).pipeline(state)
+    assert {s for s, _ in moved.retargeted} == set(STREAMS)

@@ -8,12 +8,13 @@ test_cusum.py): simulated up to ARL0 20,000, extrapolated to 10^8.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
 
 from driftline.detectors.calibration.cusum import cusum_arl0, cusum_threshold
-from driftline.detectors.calibration.tail import extrapolate_threshold, fit_log_arl
+from driftline.detectors.calibration.tail import TailFit, extrapolate_threshold, fit_log_arl
 from driftline.detectors.page_hinkley import PageHinkley
 
 
@@ -65,3 +66,15 @@ def test_extrapolation_validates_its_arguments() -> None:
     with pytest.raises(ValueError, match="simulated_arl0"):
         extrapolate_threshold(lambda h: PageHinkley(threshold=h), reference, 1e6,
                               threshold_bounds=(0.0, 10.0), simulated_arl0=5.0)
+
+
+def test_threshold_interval_of_draws_that_never_reach_the_target_is_infinite() -> None:
+    """Resamples whose fitted tail does not grow never reach the target: the interval's upper
+    end is infinite (not NaN from interpolating between two of them), its lower end the
+    threshold of the growing draws, log ARL0 = h at h = log(target)."""
+    fit = TailFit((0.0, 1.0, 0.0), np.array([1.0, 2.0]), np.array([1.0, 2.0]),
+                  np.array([10, 10]), np.array([[0.0, 1.0, 0.0]] * 5 + [[0.0, -1.0, 0.0]] * 15))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        low, high = fit.threshold_interval(math.exp(10.0))
+    assert low == pytest.approx(10.0) and high == math.inf
