@@ -15,6 +15,7 @@ values it was not fitted for) are left out of that reducer's detectors and count
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -96,6 +97,9 @@ class ReducedStage:
                     vectors={name: b[present] for name, b in samples.items()}))
             self.reference_classes = reference_predictions.labels
         self.detectors = ReducedDetectors()
+        self.entries = reduced_entries(streams)
+        self.targets: dict[str, dict[str, float]] = {}
+        self.retargeted: set[tuple[str, str]] = set()
         if build:
             self.build(entries, calibration)
         self.seconds = 0.0
@@ -108,6 +112,42 @@ class ReducedStage:
                 "reduced_vector": list(self.references),
                 "predicted_class": [CLASS_FEATURE] if self.reference_classes is not None
                 else []}
+
+    def configure(self, detectors: Any, *, budgeted: bool,
+                  state: Mapping[str, Any] | None = None) -> None:
+        """Build the detectors of the reduced entries of ``detectors`` (the run config's
+        ``detectors`` section, budgeted when ``budgeted``), from ``state``'s calibration unless
+        a target changed since it was saved (then the stage recalibrates and starts afresh:
+        :attr:`retargeted`). Under a budget an entry's share is for all its series, while the
+        components and vector streams build one detector per reducer: each of the ``R``
+        reducers' detectors takes ``R`` times the share."""
+        self.entries = {name: list(detectors.streams.entries(name)) for name in REDUCED_STREAMS}
+        self.targets = {name: {e.detector: e.target_arl0 for e in entries}
+                        for name, entries in self.entries.items()}
+        saved = (state or {}).get("reduced_targets")
+        if isinstance(saved, Mapping):
+            self.retargeted = {
+                (stream, detector) for stream, by_detector in self.targets.items()
+                for detector, target in by_detector.items()
+                if not math.isclose(float(saved.get(stream, {}).get(detector, math.nan)),
+                                    target, rel_tol=1e-9)}
+        n_reducers = len(self.references)
+        if budgeted and n_reducers > 1:
+            for name in ("reduced_components", "reduced_vector"):
+                self.entries[name] = [
+                    e.model_copy(update={"target_arl0": e.target_arl0 * n_reducers})
+                    for e in self.entries[name]]
+        calibration = None if self.retargeted else dict(
+            (state or {}).get("calibration", {})).get("reduced")
+        self.build(self.entries, calibration)
+
+    def series_targets(self) -> list[tuple[str, str, str, float]]:
+        """``(detector, stream, feature, target ARL0)`` of every series: a detector's target
+        is for its ``k`` series together, so each gets ``k`` times it."""
+        targets = {(stream, e.detector): e.target_arl0
+                   for stream, entries in self.entries.items() for e in entries}
+        return [(d, stream, feature, targets[(stream, d)] * len(features))
+                for d, stream, features in self.series() for feature in features]
 
     def build(self, streams: Mapping[str, Sequence[Any]] | None,
               calibration: Mapping[str, Any] | None = None) -> None:

@@ -30,7 +30,6 @@ streams gets its share, :attr:`SchemaPipeline.alarm_plan`) work as in
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -158,7 +157,6 @@ class SchemaPipeline:
             self._vector_reference_predictions(),
             n_streams=config.detectors.calibration.n_streams,
             seed=config.detectors.calibration.seed, build=False) if profile.reducers else None
-        self._reduced_retargeted: set[tuple[str, str]] = set()
         self.detectors = StreamRunner(config.detectors, columns, references, self.counters,
                                       state=state, alarms=config.alarms,
                                       shared=reduced.columns() if reduced is not None else None)
@@ -166,7 +164,8 @@ class SchemaPipeline:
             self.config = config.model_copy(update={"detectors": self.detectors.config})
         self.reduced = reduced
         if reduced is not None:
-            self._build_reduced(state)
+            reduced.configure(self.config.detectors, budgeted=self.alarm_plan is not None,
+                              state=state)
         self.join = LabelJoin(config.labels.buffer_size, config.labels.max_age_s)
         self._histograms = [(name, np.asarray(h.edges, dtype=np.float64))
                             for name, h in profile.feature_histograms.items()
@@ -232,54 +231,16 @@ class SchemaPipeline:
     @property
     def retargeted(self) -> set[tuple[str, str]]:
         """``(stream, detector)`` recalibrated because its target changed since the state."""
-        return self.detectors.retargeted | self._reduced_retargeted
+        return self.detectors.retargeted | (
+            self.reduced.retargeted if self.reduced is not None else set())
 
     def series_targets(self) -> list[tuple[str, str, str, float]]:
         """``(detector, exported stream, feature, target ARL0)`` of every series: a bank's
         target is for its ``k`` series together, so each gets ``k`` times it."""
         out = self.detectors.series_targets()
         if self.reduced is not None:
-            entries = self._reduced_entries()
-            targets = {(s, e.detector): e.target_arl0 for s, es in entries.items() for e in es}
-            out += [(d, s, feature, targets[(s, d)] * len(features))
-                    for d, s, features in self.reduced.series() for feature in features]
+            out += self.reduced.series_targets()
         return out
-
-    def _reduced_targets(self) -> dict[str, dict[str, float]]:
-        """Reduced stream -> entry -> its ``target_arl0`` (budgeted when there is a budget)."""
-        return {name: {e.detector: e.target_arl0
-                       for e in self.config.detectors.streams.entries(name)}
-                for name in REDUCED_STREAMS}
-
-    def _reduced_entries(self) -> dict[str, list[Any]]:
-        """The reduced streams' entries as built. Under a budget an entry's share is for all
-        its series, while the components and vector streams build one detector per reducer:
-        each of the ``R`` reducers' detectors takes ``R`` times the share."""
-        entries = {name: list(self.config.detectors.streams.entries(name))
-                   for name in REDUCED_STREAMS}
-        n_reducers = len(self.reduced.references) if self.reduced is not None else 0
-        if self.alarm_plan is None or n_reducers <= 1:
-            return entries
-        for name in ("reduced_components", "reduced_vector"):
-            entries[name] = [e.model_copy(update={"target_arl0": e.target_arl0 * n_reducers})
-                             for e in entries[name]]
-        return entries
-
-    def _build_reduced(self, state: Mapping[str, Any] | None) -> None:
-        """Build the reduced stage's detectors; from ``state``'s calibration unless a target
-        changed since it was saved (then the stage recalibrates and starts afresh)."""
-        assert self.reduced is not None
-        targets = self._reduced_targets()
-        saved = (state or {}).get("reduced_targets")
-        if isinstance(saved, Mapping):
-            self._reduced_retargeted = {
-                (stream, detector) for stream, by_detector in targets.items()
-                for detector, target in by_detector.items()
-                if not math.isclose(float(saved.get(stream, {}).get(detector, math.nan)),
-                                    target, rel_tol=1e-9)}
-        calibration = None if self._reduced_retargeted else dict(
-            (state or {}).get("calibration", {})).get("reduced")
-        self.reduced.build(self._reduced_entries(), calibration)
 
     def detector_series(self) -> list[tuple[str, str, list[str]]]:
         """``(detector, exported stream, features)`` of every series, for the exporter."""
@@ -411,7 +372,7 @@ class SchemaPipeline:
         if self.reduced is not None:
             state["calibration"]["reduced"] = self.reduced.calibration
             state["reduced"] = self.reduced.state_dict()
-            state["reduced_targets"] = self._reduced_targets()
+            state["reduced_targets"] = self.reduced.targets
         return state
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -423,7 +384,7 @@ class SchemaPipeline:
             raise ValueError("pipeline state was produced with another model")
         if (state.get("reduced") is None) != (self.reduced is None):
             raise ValueError("pipeline state and config disagree on the reduced streams")
-        if self.reduced is not None and not self._reduced_retargeted:
+        if self.reduced is not None and not self.reduced.retargeted:
             self.reduced.load_state_dict(state["reduced"])
         self.detectors.load_state_dict(state)
         self.counters.update({k: int(state["counters"].get(k, 0)) for k in _COUNTERS})
