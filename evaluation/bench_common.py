@@ -1,4 +1,5 @@
-"""Shared helpers of the detector benchmarks: availability, restart-on-detection runs, tables.
+"""Shared helpers of the benchmarks: availability, restart-on-detection runs, tables, the
+calibrated state of a pipeline.
 
 Detectors are optional at benchmark time: a factory that fails (module missing, signature
 changed) is reported as ``"not available: <reason>"`` instead of failing the whole run.
@@ -166,3 +167,13 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in cells]
     return "\n".join(lines)
+
+
+def calibrated_state(pipeline: Any) -> dict[str, Any]:
+    """``pipeline``'s state after calibrating its detectors that calibrate lazily (at their
+    first values otherwise), so that timed runs restored from it exclude the calibration."""
+    for group in pipeline.streams.values():
+        for detector in group.detectors.values():
+            if callable(getattr(detector, "calibrate", None)):
+                detector.calibrate()
+    return pipeline.state_dict()

@@ -35,10 +35,12 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 TARGET_RATIO = 0.8
 
@@ -141,6 +143,13 @@ def raw_consume(source: Any, n_events: int, timeout_s: float) -> Rate:
 
 def executor_consume(config: Any, model: Any, n_events: int, timeout_s: float) -> Rate:
     """The executor from Kafka to metrics, run in a thread and watched from here."""
+    return watched_executor(config, model, n_events, timeout_s)[0]
+
+
+def watched_executor(config: Any, model: Any, n_events: int, timeout_s: float,
+                     sample: Callable[[Any], T] = lambda executor: None) -> tuple[Rate, T, T]:
+    """:func:`executor_consume`, with ``sample(executor)`` taken at its first processed event
+    and at the last (e.g. CPU times over the measured span)."""
     from driftline.executor.kafka_runner import KafkaExecutor
 
     stop = threading.Event()
@@ -156,17 +165,19 @@ def executor_consume(config: Any, model: Any, n_events: int, timeout_s: float) -
             done = executor.summary.n_processed
             if done and start is None:
                 start, first_n = time.perf_counter(), done
+                first = sample(executor)
             if done >= n_events:
                 break
             time.sleep(0.01)
         end = time.perf_counter()
+        last = sample(executor)
     finally:
         stop.set()
         thread.join(timeout=60)
     done = executor.summary.n_processed
     if done < n_events or start is None:
         raise RuntimeError(f"executor processed {done} of {n_events} events")
-    return Rate(done - first_n, end - start)
+    return Rate(done - first_n, end - start), first, last
 
 
 def run(args: argparse.Namespace, bootstrap: str) -> dict[str, Any]:

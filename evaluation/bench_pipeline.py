@@ -27,6 +27,8 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from driftline.evaluation.bench_common import calibrated_state
+
 __all__ = ["StageTimer", "main", "run_benchmark"]
 
 
@@ -95,11 +97,7 @@ def run_benchmark(config_path: str, months: Sequence[int], repeat: int,
     n = len(records)
     started = time.perf_counter()
     first = DetectionPipeline(model, config)
-    for group in first.streams.values():  # detectors that calibrate lazily do it now
-        for detector in group.detectors.values():
-            if callable(getattr(detector, "calibrate", None)):
-                detector.calibrate()
-    fresh = first.state_dict()
+    fresh = calibrated_state(first)
     setup_seconds = time.perf_counter() - started
     batch_rows = config.batch.max_rows
 

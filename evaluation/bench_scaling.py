@@ -33,7 +33,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -47,6 +46,7 @@ from driftline.evaluation.bench_executor import (
     produce_events,
     raw_consume,
     tansu_broker,
+    watched_executor,
 )
 
 TARGET_RATIO = 0.6
@@ -117,35 +117,16 @@ def measured_raw(source: Any, n_events: int, timeout_s: float) -> Measured:
 def measured_executor(config: Any, model: Any, n_events: int, timeout_s: float) -> Measured:
     """The executor in a thread, measured from its first processed event to the last, with
     the CPU time of this process and of each detection worker over that span."""
-    from driftline.executor.kafka_runner import KafkaExecutor
+    pids: list[int] | None = None
 
-    stop = threading.Event()
-    executor = KafkaExecutor(config, model=model, stop_event=stop)
-    executor.prepare()
-    thread = threading.Thread(target=executor.run, name="bench-executor", daemon=True)
-    thread.start()
-    start = None
-    first_n = 0
-    deadline = time.monotonic() + timeout_s
-    try:
-        while time.monotonic() < deadline:
-            done = executor.summary.n_processed
-            if done and start is None:
-                start, first_n = time.perf_counter(), done
-                pids = _worker_pids(executor.backend)
-                cpu0 = time.process_time(), [_cpu_seconds(p) for p in pids]
-            if done >= n_events:
-                break
-            time.sleep(0.01)
-        end = time.perf_counter()
-        cpu1 = time.process_time(), [_cpu_seconds(p) for p in pids]
-    finally:
-        stop.set()
-        thread.join(timeout=60)
-    done = executor.summary.n_processed
-    if done < n_events or start is None:
-        raise RuntimeError(f"executor processed {done} of {n_events} events")
-    return Measured(Rate(done - first_n, end - start), cpu1[0] - cpu0[0],
+    def cpu_times(executor: Any) -> tuple[float, list[float]]:
+        nonlocal pids
+        if pids is None:  # the workers of the first event, measured again at the last
+            pids = _worker_pids(executor.backend)
+        return time.process_time(), [_cpu_seconds(p) for p in pids]
+
+    rate, cpu0, cpu1 = watched_executor(config, model, n_events, timeout_s, cpu_times)
+    return Measured(rate, cpu1[0] - cpu0[0],
                     [b - a for a, b in zip(cpu0[1], cpu1[1], strict=True)])
 
 

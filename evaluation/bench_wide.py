@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 import yaml
 
+from driftline.evaluation.bench_common import calibrated_state
+
 __all__ = ["WIDE_DETECTORS", "run_wide", "wide_rows"]
 
 N_NUMERIC, N_CATEGORICAL, N_CATEGORIES = 20, 10, 12
@@ -105,11 +107,7 @@ def run_wide(n_events: int, batch_rows: int, repeat: int, n_reference: int = 5_0
         started = time.perf_counter()
         monitoring = _setup(Path(directory), n_reference, detectors or WIDE_DETECTORS)
         first = monitoring.pipeline()
-        for group in first.streams.values():  # detectors that calibrate lazily do it now
-            for detector in group.detectors.values():
-                if callable(getattr(detector, "calibrate", None)):
-                    detector.calibrate()
-        fresh = first.state_dict()
+        fresh = calibrated_state(first)
         setup_seconds = time.perf_counter() - started
         records = [(json.dumps(r, separators=(",", ":")).encode(), None, i, None)
                    for i, r in enumerate(wide_rows(n_events, 2, unseen=True))]

@@ -259,12 +259,7 @@ class DetectionPipeline:
         completed = self.join.add_labels(labels, self.clock())
         if not completed or "errors" not in self.streams:
             return result
-        self.counters["n_late_labels"] += len(completed)
-        self.counters["n_labelled"] += len(completed)
-        errors = np.array([float(p != y) for _, p, y in completed])
-        self.counters["n_errors"] += int(errors.sum())
-        ids = [event_id for event_id, _, _ in completed]
-        self.detectors.run("errors", errors, np.arange(len(ids)), ids, result)
+        self.detectors.run_late_labels(completed, result)
         return result
 
     # -- state --------------------------------------------------------------------------------

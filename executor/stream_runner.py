@@ -162,6 +162,18 @@ class StreamRunner:
                 result.flags[(name, label, group.names[j])] = bool(flag)
             result.readings.detectors.extend(bank_updates(name, label, detector, hits))
 
+    def run_late_labels(self, completed: Sequence[tuple[str, int, int]],
+                        result: BatchResult) -> None:
+        """Count labels joined after their events (``(event_id, served class, label)``, from
+        :meth:`executor.labels.LabelJoin.add_labels`) and feed their 0/1 errors to the
+        ``errors`` stream."""
+        self.counters["n_late_labels"] += len(completed)
+        self.counters["n_labelled"] += len(completed)
+        errors = np.array([float(p != y) for _, p, y in completed])
+        self.counters["n_errors"] += int(errors.sum())
+        ids = [event_id for event_id, _, _ in completed]
+        self.run("errors", errors, np.arange(len(ids)), ids, result)
+
     def _failed(self, name: str, stream: str, exc: Exception, result: BatchResult) -> None:
         self.counters["n_detector_failures"] = self.counters.get("n_detector_failures", 0) + 1
         _log.error("detector failed", extra={"detector": name, "stream": stream,

@@ -56,6 +56,16 @@ def require_binary(name: str) -> str:
 #: Kafka runner sets them with ``DriftExporter.set_consumer_lag``.
 KAFKA_ONLY = {"driftline_consumer_lag_messages"}
 
+#: A short run's detectors on every stream of the insurance path (small calibrations, fast)
+EXECUTOR_DETECTORS = {"calibration": {"n_streams": 10}, "streams": {
+    "features": [{"detector": "incremental_ks", "params": {"window_size": 500}},
+                 {"detector": "page_hinkley", "target_arl0": 2000}],
+    "input_vector": [{"detector": "nm_ddm", "target_arl0": 2000,
+                      "params": {"window_size": 100, "calibration_steps": 4000}}],
+    "prediction": [{"detector": "incremental_ks", "params": {"window_size": 500}},
+                   {"detector": "page_hinkley", "target_arl0": 2000}],
+    "errors": [{"detector": name} for name in ("ddm", "eddm", "hddm_a", "adwin")]}}
+
 
 @pytest.fixture(scope="session")
 def executor_page(artifacts_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
@@ -76,14 +86,7 @@ def executor_page(artifacts_dir: Path, tmp_path_factory: pytest.TempPathFactory)
         "source": {"kind": "replay", "dataset": "insurance", "months": [1, 2],
                    "poison_records": 8},
         "model": {"artifacts_dir": str(artifacts_dir)},
-        "detectors": {"calibration": {"n_streams": 10}, "streams": {
-            "features": [{"detector": "incremental_ks", "params": {"window_size": 500}},
-                         {"detector": "page_hinkley", "target_arl0": 2000}],
-            "input_vector": [{"detector": "nm_ddm", "target_arl0": 2000,
-                              "params": {"window_size": 100, "calibration_steps": 4000}}],
-            "prediction": [{"detector": "incremental_ks", "params": {"window_size": 500}},
-                           {"detector": "page_hinkley", "target_arl0": 2000}],
-            "errors": [{"detector": name} for name in ("ddm", "eddm", "hddm_a", "adwin")]}},
+        "detectors": EXECUTOR_DETECTORS,
         # 3000 rows + 8 poison records = 8 batches of 376 records
         "batch": {"max_rows": 376},
         "metrics": {"enabled": True, "host": "127.0.0.1", "port": port},

@@ -19,7 +19,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
-from tests.ops.conftest import KAFKA_ONLY, OPS, metric_names_in, require_binary
+from tests.ops.conftest import EXECUTOR_DETECTORS, KAFKA_ONLY, OPS, metric_names_in, require_binary
 from tests.ops.services import free_port
 from tests.ops.test_grafana_dashboard import dashboard_exprs, substitute
 
@@ -165,14 +165,7 @@ def test_kafka_executor_exports_everything_rules_and_dashboard_read(
                    "poll_timeout_ms": 200, "session_timeout_ms": 6000,
                    "heartbeat_interval_ms": 1000, "max_poll_interval_ms": 10000},
         "model": {"artifacts_dir": str(artifacts_dir)},
-        "detectors": {"calibration": {"n_streams": 10}, "streams": {
-            "features": [{"detector": "incremental_ks", "params": {"window_size": 500}},
-                         {"detector": "page_hinkley", "target_arl0": 2000}],
-            "input_vector": [{"detector": "nm_ddm", "target_arl0": 2000,
-                              "params": {"window_size": 100, "calibration_steps": 4000}}],
-            "prediction": [{"detector": "incremental_ks", "params": {"window_size": 500}},
-                           {"detector": "page_hinkley", "target_arl0": 2000}],
-            "errors": [{"detector": name} for name in ("ddm", "eddm", "hddm_a", "adwin")]}},
+        "detectors": EXECUTOR_DETECTORS,
         "batch": {"max_rows": 500, "max_wait_ms": 100},
         "checkpoint": {"dir": str(tmp_path / "checkpoints")},
         "metrics": {"enabled": True, "host": "127.0.0.1", "port": free_port()},
